@@ -1,0 +1,22 @@
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.errors import error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def read_health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "The database does not answer."}})
+async def read_readiness(request: Request) -> JSONResponse:
+    """The process can reach its database."""
+    try:
+        await request.app.state.database.ping()
+    except Exception:
+        return error_response(503, "database_unavailable", "The database does not answer.")
+    return JSONResponse({"status": "ready"})
