@@ -7,20 +7,38 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import health
+from app.api import blogs, entries, events, health, tokens
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.publishing import Publisher
+from app.rendering import Renderer
+from app.request_guards import RequestGuards
+from app.tokens import TokenStore
 
 logger = logging.getLogger("bulletin")
 
+DESCRIPTION = """
+Live blogs for newsrooms. Newsroom tools write entries with a bearer token;
+every change is appended to the blog's change log with a gap-free `seq`, which
+readers and third parties follow. Errors are always
+`{"error": {"code", "message", "fields"?}}`.
+"""
+
 
 def create_app(settings: Settings) -> FastAPI:
+    renderer = Renderer()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.database_url)
+        token_store = TokenStore(database)
         app.state.database = database
+        app.state.token_store = token_store
+        app.state.publisher = Publisher(database, renderer)
         try:
+            if settings.admin_token is not None:
+                await token_store.adopt_environment_token(settings.admin_token.get_secret_value())
             yield
         finally:
             await database.dispose()
@@ -29,11 +47,15 @@ def create_app(settings: Settings) -> FastAPI:
         title="Bulletin",
         version=__version__,
         summary="Live blogs for newsrooms: entries, a numbered change log, live streams.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.renderer = renderer
     install_error_handlers(app)
-    app.include_router(health.router)
+    app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
+    for module in (health, blogs, entries, events, tokens):
+        app.include_router(module.router)
     return app
 
 

@@ -1,0 +1,83 @@
+"""Typed dependencies, so routes read like plain functions."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import Database
+from app.errors import Forbidden, Unauthorised
+from app.models import Blog, Token
+from app.publishing import Publisher
+from app.queries import find_blog
+from app.tokens import TokenStore, scope_allows
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_publisher(request: Request) -> Publisher:
+    return request.app.state.publisher
+
+
+def get_token_store(request: Request) -> TokenStore:
+    return request.app.state.token_store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+PublisherDep = Annotated[Publisher, Depends(get_publisher)]
+TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
+
+
+async def get_read_session(database: DatabaseDep):
+    async with database.read_session() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+async def get_blog_or_404(slug: str, session: ReadSessionDep) -> Blog:
+    return await find_blog(session, slug)
+
+
+BlogDep = Annotated[Blog, Depends(get_blog_or_404)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `bulletin token create`.")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def get_optional_token(credentials: BearerDep, tokens: TokenStoreDep) -> Token | None:
+    """The caller's token when one is sent; a token that is sent but unknown is refused."""
+    if credentials is None:
+        return None
+    token = await tokens.authenticate(credentials.credentials)
+    if token is None:
+        raise Unauthorised("The token is unknown or revoked.")
+    return token
+
+
+OptionalTokenDep = Annotated[Token | None, Depends(get_optional_token)]
+
+
+def require_scope(scope: str):
+    async def check(token: OptionalTokenDep) -> Token:
+        if token is None:
+            raise Unauthorised("Send 'Authorization: Bearer <token>'.")
+        if not scope_allows(token.scope, scope):
+            raise Forbidden(f"This needs a token with the '{scope}' scope.")
+        return token
+
+    return check
+
+
+PublishTokenDep = Annotated[Token, Depends(require_scope("publish"))]
+AdminTokenDep = Annotated[Token, Depends(require_scope("admin"))]

@@ -1,0 +1,90 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.api.deps import BlogDep, OptionalTokenDep, PublisherDep, PublishTokenDep, ReadSessionDep
+from app.errors import BulletinError, Unauthorised
+from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
+from app.schemas import (
+    IDEMPOTENCY_KEY_PATTERN,
+    EntriesPublic,
+    EntryCreate,
+    EntryPublic,
+    EntryUpdate,
+    error_responses,
+)
+
+router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"])
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422)
+
+
+class InvalidIdempotencyKey(BulletinError):
+    code = "invalid_idempotency_key"
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
+async def create_entry(
+    slug: str,
+    data: EntryCreate,
+    response: Response,
+    _token: PublishTokenDep,
+    publisher: PublisherDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Retries with the same key return the first entry, writing nothing."),
+    ] = None,
+) -> EntryPublic:
+    """Publish an entry (or save a draft)."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
+        raise InvalidIdempotencyKey("Idempotency-Key must be 1-255 printable ASCII characters.")
+    entry, replayed = await publisher.create_entry(slug, data, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return entry
+
+
+@router.get("", responses=error_responses(400, 404, 422))
+async def read_entries(
+    blog: BlogDep,
+    session: ReadSessionDep,
+    token: OptionalTokenDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    key_events: Annotated[bool, Query(description="Only key events")] = False,
+    entry_status: Annotated[
+        str,
+        Query(alias="status", pattern="^(published|draft)$", description="drafts need a token"),
+    ] = "published",
+) -> EntriesPublic:
+    """Entries newest first, a page at a time."""
+    if entry_status == "draft" and token is None:
+        raise Unauthorised("Drafts are visible only with a token.")
+    entry_filter = EntryFilter(key_events_only=key_events, status=entry_status)
+    return await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
+
+
+@router.get("/{entry_id}", responses=error_responses(404))
+async def read_entry(
+    blog: BlogDep, entry_id: int, session: ReadSessionDep, token: OptionalTokenDep
+) -> EntryPublic:
+    """Read one entry; drafts only with a token."""
+    entry = await find_entry(session, blog, entry_id, include_drafts=token is not None)
+    return to_entry_public(entry, blog.slug)
+
+
+@router.patch("/{entry_id}", responses=WRITE_ERRORS)
+async def update_entry(
+    slug: str, entry_id: int, data: EntryUpdate, _token: PublishTokenDep, publisher: PublisherDep
+) -> EntryPublic:
+    """Edit, pin or unpin an entry; only the fields sent change."""
+    return await publisher.update_entry(slug, entry_id, data)
+
+
+@router.delete(
+    "/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404)
+)
+async def delete_entry(
+    slug: str, entry_id: int, _token: PublishTokenDep, publisher: PublisherDep
+) -> None:
+    """Delete an entry; readers' pages remove it. Deleting twice is not an error."""
+    await publisher.delete_entry(slug, entry_id)

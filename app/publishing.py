@@ -1,0 +1,371 @@
+"""The write path: the only code that changes blogs and entries and appends to the log.
+
+Every change takes the blog's lock first (a row lock on PostgreSQL, the write
+lock on SQLite), so each blog's `seq` is gap-free and strictly increasing even
+with concurrent writers, and a change commits together with its event or not
+at all. Each event's wire form is built here, once, and stored with it.
+"""
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Blog, Entry, Event, utc_now
+from app.queries import find_blog, find_entry, to_blog_public, to_entry_public
+from app.rendering import Renderer
+from app.sanitising import sanitise_html
+from app.schemas import (
+    BlogCreate,
+    BlogPublic,
+    BlogUpdate,
+    EntryCreate,
+    EntryPublic,
+    EntryTombstone,
+    EntryUpdate,
+    EventPublic,
+    EventType,
+)
+
+# Back-filled items may be in the past; a little clock skew is forgiven for "now".
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event after its transaction committed: what the broker hands to every process."""
+
+    blog: str
+    seq: int
+    payload: bytes
+
+
+Announce = Callable[[Sequence[CommittedEvent]], Awaitable[None]]
+
+
+async def _announce_nothing(_events: Sequence[CommittedEvent]) -> None:
+    return None
+
+
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency_key_reused"
+
+
+class Publisher:
+    """Creates, edits, deletes and pins; appends the numbered event for each change."""
+
+    def __init__(
+        self, database: Database, renderer: Renderer, announce: Announce = _announce_nothing
+    ) -> None:
+        self.database = database
+        self.renderer = renderer
+        self.announce = announce
+
+    # --- blogs -------------------------------------------------------------
+
+    async def create_blog(self, data: BlogCreate) -> BlogPublic:
+        try:
+            async with self.database.write_session() as session:
+                if await session.scalar(select(Blog.id).where(Blog.slug == data.slug)):
+                    raise Conflict(f"A blog with the slug '{data.slug}' exists already.")
+                now = utc_now()
+                blog = Blog(
+                    slug=data.slug,
+                    title=data.title,
+                    summary_html=sanitise_html(data.summary),
+                    status=data.status,
+                    timezone=data.timezone,
+                    coverage_start=data.coverage_start or now,
+                    coverage_end=data.coverage_end or (now if data.status == "ended" else None),
+                    topics=data.topics,
+                    previous_blog_id=await _previous_blog_id(session, data.previous_slug),
+                    head_seq=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(blog)
+                await session.flush()
+                return await to_blog_public(session, blog)
+        except IntegrityError as error:
+            # Two requests raced for the same slug; the loser gets the same answer.
+            raise Conflict(f"A blog with the slug '{data.slug}' exists already.") from error
+
+    async def update_blog(self, slug: str, data: BlogUpdate) -> BlogPublic:
+        changes = data.model_dump(exclude_unset=True)
+        _refuse_nulls(changes, nullable={"coverage_end", "previous_slug"})
+        committed: list[CommittedEvent] = []
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            was_ended = blog.status == "ended"
+            if "previous_slug" in changes:
+                if changes["previous_slug"] == slug:
+                    raise InvalidInput(
+                        "A blog cannot continue itself.",
+                        fields={"previous_slug": "must name another blog"},
+                    )
+                changes["previous_blog_id"] = await _previous_blog_id(
+                    session, changes.pop("previous_slug")
+                )
+            if "summary" in changes:
+                changes["summary_html"] = sanitise_html(changes.pop("summary"))
+            if changes.get("status") == "ended" and not was_ended:
+                changes.setdefault("coverage_end", blog.coverage_end or utc_now())
+            if changes.get("status") == "live" and was_ended:
+                changes.setdefault("coverage_end", None)
+            changed = {k: v for k, v in changes.items() if getattr(blog, k) != v}
+            if changed:
+                for name, value in changed.items():
+                    setattr(blog, name, value)
+                blog.updated_at = utc_now()
+                event_type: EventType = (
+                    "blog.ended" if blog.status == "ended" and not was_ended else "blog.updated"
+                )
+                seq = _next_seq(blog)
+                details = await to_blog_public(session, blog)
+                event = EventPublic(seq=seq, type=event_type, blog=slug, details=details)
+                committed.append(_store_event(session, blog, event))
+            public = await to_blog_public(session, blog)
+        await self.announce(committed)
+        return public
+
+    # --- entries -----------------------------------------------------------
+
+    async def create_entry(
+        self, slug: str, data: EntryCreate, idempotency_key: str | None = None
+    ) -> tuple[EntryPublic, bool]:
+        """Store a new entry; returns it and whether this was a replay of an earlier request."""
+        fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+        committed: list[CommittedEvent] = []
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            if idempotency_key is not None:
+                earlier = await session.scalar(
+                    select(Entry).where(
+                        Entry.blog_id == blog.id, Entry.idempotency_key == idempotency_key
+                    )
+                )
+                if earlier is not None:
+                    if earlier.request_fingerprint != fingerprint:
+                        raise IdempotencyKeyReused(
+                            "This Idempotency-Key was used for a different request."
+                        )
+                    return to_entry_public(earlier, slug), True
+            now = utc_now()
+            published_at = data.published_at or now
+            _refuse_future(published_at, now)
+            if data.pinned and data.status != "published":
+                raise InvalidInput(
+                    "Only a published entry can be pinned.", fields={"pinned": "publish it first"}
+                )
+            if data.pinned:
+                committed += await self._unpin_current(session, blog, now)
+            entry = Entry(
+                blog_id=blog.id,
+                headline=data.headline or None,
+                body_html=sanitise_html(data.body),
+                authors=[author.model_dump(exclude_none=True) for author in data.authors],
+                media=[item.model_dump() for item in data.media],
+                key_event=data.key_event,
+                pinned=data.pinned,
+                status=data.status,
+                published_at=published_at,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint if idempotency_key else None,
+            )
+            session.add(entry)
+            await session.flush()
+            if entry.status == "published":
+                committed.append(self._entry_event(session, blog, "entry.created", entry))
+            public = to_entry_public(entry, slug)
+        await self.announce(committed)
+        return public, False
+
+    async def update_entry(self, slug: str, entry_id: int, data: EntryUpdate) -> EntryPublic:
+        changes = data.model_dump(exclude_unset=True)
+        _refuse_nulls(changes, nullable={"headline"})
+        committed: list[CommittedEvent] = []
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            entry = await find_entry(session, blog, entry_id, include_drafts=True)
+            values = _entry_values(changes)
+            changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
+            if not changed:
+                return to_entry_public(entry, slug)
+
+            now = utc_now()
+            was_public, was_pinned = entry.status == "published", entry.pinned
+            new_status = changed.get("status", entry.status)
+            wants_pin = changed.pop("pinned", entry.pinned)
+            if wants_pin and new_status != "published":
+                if changes.get("pinned"):
+                    raise InvalidInput(
+                        "Only a published entry can be pinned.",
+                        fields={"pinned": "publish it first"},
+                    )
+                wants_pin = False  # taking an entry back to draft unpins it
+            if "published_at" in changed:
+                _refuse_future(changed["published_at"], now)
+            for name, value in changed.items():
+                setattr(entry, name, value)
+            if not (entry.headline or entry.body_html.strip() or entry.media):
+                raise InvalidInput("An entry needs a headline, a body or media.")
+            if wants_pin and not was_pinned:
+                committed += await self._unpin_current(session, blog, now)
+            entry.pinned = wants_pin
+            entry.version += 1
+            entry.updated_at = now
+            await session.flush()
+
+            is_public = entry.status == "published"
+            if was_public and not is_public:
+                committed.append(self._tombstone_event(session, blog, entry, now))
+            elif is_public:
+                event_type: EventType = "entry.created" if not was_public else "entry.updated"
+                if was_public and entry.pinned != was_pinned:
+                    event_type = "entry.pinned" if entry.pinned else "entry.unpinned"
+                committed.append(self._entry_event(session, blog, event_type, entry))
+            public = to_entry_public(entry, slug)
+        await self.announce(committed)
+        return public
+
+    async def delete_entry(self, slug: str, entry_id: int) -> None:
+        """Tombstone an entry. Deleting it again changes nothing and succeeds."""
+        committed: list[CommittedEvent] = []
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            entry = await session.scalar(
+                select(Entry).where(Entry.id == entry_id, Entry.blog_id == blog.id)
+            )
+            if entry is None:
+                raise NotFound(f"Blog '{slug}' has no entry {entry_id}.")
+            if entry.status == "deleted":
+                return
+            was_public = entry.status == "published"
+            now = utc_now()
+            entry.status = "deleted"
+            entry.pinned = False
+            entry.deleted_at = now
+            entry.updated_at = now
+            entry.version += 1
+            if was_public:
+                committed.append(self._tombstone_event(session, blog, entry, now))
+        await self.announce(committed)
+
+    # --- events ------------------------------------------------------------
+
+    async def _unpin_current(
+        self, session: AsyncSession, blog: Blog, now: datetime
+    ) -> list[CommittedEvent]:
+        current = await session.scalar(
+            select(Entry).where(Entry.blog_id == blog.id, Entry.pinned.is_(True))
+        )
+        if current is None:
+            return []
+        current.pinned = False
+        current.version += 1
+        current.updated_at = now
+        # Flush now: the database allows one pinned entry per blog at any moment.
+        await session.flush()
+        if current.status != "published":
+            return []
+        return [self._entry_event(session, blog, "entry.unpinned", current)]
+
+    def _entry_event(
+        self, session: AsyncSession, blog: Blog, event_type: EventType, entry: Entry
+    ) -> CommittedEvent:
+        public = to_entry_public(entry, blog.slug)
+        event = EventPublic(
+            seq=_next_seq(blog),
+            type=event_type,
+            blog=blog.slug,
+            entry=public,
+            html=self.renderer.render_entry(public, blog.timezone),
+        )
+        return _store_event(session, blog, event, entry_id=entry.id)
+
+    def _tombstone_event(
+        self, session: AsyncSession, blog: Blog, entry: Entry, now: datetime
+    ) -> CommittedEvent:
+        tombstone = EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=now)
+        event = EventPublic(
+            seq=_next_seq(blog), type="entry.deleted", blog=blog.slug, entry=tombstone
+        )
+        return _store_event(session, blog, event, entry_id=entry.id)
+
+
+async def _lock_blog(session: AsyncSession, slug: str) -> Blog:
+    """Load the blog for writing, holding its lock until the transaction ends."""
+    blog = await session.scalar(select(Blog).where(Blog.slug == slug).with_for_update())
+    if blog is None:
+        raise NotFound(f"There is no blog '{slug}'.")
+    return blog
+
+
+def _next_seq(blog: Blog) -> int:
+    # Safe as a read-modify-write: the caller holds the blog's lock.
+    blog.head_seq += 1
+    return blog.head_seq
+
+
+def _store_event(
+    session: AsyncSession, blog: Blog, event: EventPublic, entry_id: int | None = None
+) -> CommittedEvent:
+    absent = {name for name in ("entry", "html", "details") if getattr(event, name) is None}
+    payload = event.model_dump_json(exclude=absent).encode()
+    session.add(
+        Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)
+    )
+    return CommittedEvent(blog=blog.slug, seq=event.seq, payload=payload)
+
+
+async def _previous_blog_id(session: AsyncSession, previous_slug: str | None) -> int | None:
+    if previous_slug is None:
+        return None
+    try:
+        return (await find_blog(session, previous_slug)).id
+    except NotFound as error:
+        raise InvalidInput(
+            f"There is no blog '{previous_slug}' to continue.",
+            fields={"previous_slug": "no such blog"},
+        ) from error
+
+
+def _refuse_nulls(changes: dict[str, Any], *, nullable: set[str]) -> None:
+    nulls = {
+        name: "may not be null" for name, v in changes.items() if v is None and name not in nullable
+    }
+    if nulls:
+        raise InvalidInput("Some fields may not be null.", fields=nulls)
+
+
+def _refuse_future(published_at: datetime, now: datetime) -> None:
+    if published_at > now + FUTURE_TOLERANCE:
+        raise InvalidInput(
+            "published_at may not be in the future.",
+            fields={"published_at": "must not be later than now"},
+        )
+
+
+def _entry_values(changes: dict[str, Any]) -> dict[str, Any]:
+    """Map an EntryUpdate's fields to stored columns, sanitised."""
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "body":
+            values["body_html"] = sanitise_html(value)
+        elif name == "headline":
+            values["headline"] = value or None
+        elif name == "authors":
+            values["authors"] = [{k: v for k, v in a.items() if v is not None} for a in value]
+        else:
+            values[name] = value
+    return values

@@ -1,0 +1,178 @@
+"""The read side: blogs, pages of entries by cursor, the change log since a seq.
+
+Routes, pages, feeds and the real-time hub all read through here.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import BulletinError, NotFound
+from app.models import Blog, Entry, Event
+from app.schemas import BlogPublic, EntriesPublic, EntryPublic
+
+
+class InvalidCursor(BulletinError):
+    code = "invalid_cursor"
+
+
+def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
+    return EntryPublic(
+        id=entry.id,
+        blog=blog_slug,
+        headline=entry.headline,
+        body=entry.body_html,
+        authors=entry.authors,
+        media=entry.media,
+        key_event=entry.key_event,
+        pinned=entry.pinned,
+        status=entry.status,
+        published_at=entry.published_at,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+        version=entry.version,
+    )
+
+
+async def find_blog(session: AsyncSession, slug: str) -> Blog:
+    blog = await session.scalar(select(Blog).where(Blog.slug == slug))
+    if blog is None:
+        raise NotFound(f"There is no blog '{slug}'.")
+    return blog
+
+
+async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
+    previous_slug = None
+    if blog.previous_blog_id is not None:
+        previous_slug = await session.scalar(
+            select(Blog.slug).where(Blog.id == blog.previous_blog_id)
+        )
+    pinned_entry_id = await session.scalar(
+        select(Entry.id).where(
+            Entry.blog_id == blog.id, Entry.pinned.is_(True), Entry.status == "published"
+        )
+    )
+    return BlogPublic(
+        slug=blog.slug,
+        title=blog.title,
+        summary=blog.summary_html,
+        status=blog.status,
+        timezone=blog.timezone,
+        coverage_start=blog.coverage_start,
+        coverage_end=blog.coverage_end,
+        topics=blog.topics,
+        previous_slug=previous_slug,
+        pinned_entry_id=pinned_entry_id,
+        head_seq=blog.head_seq,
+        created_at=blog.created_at,
+        updated_at=blog.updated_at,
+    )
+
+
+async def list_blogs(
+    session: AsyncSession, *, limit: int, before: str | None
+) -> tuple[list[BlogPublic], str | None]:
+    """Newest blogs first; the cursor is the last blog's id."""
+    query = select(Blog).order_by(Blog.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(Blog.id < _decode_blog_cursor(before))
+    blogs = list(await session.scalars(query))
+    next_cursor = _encode(str(blogs[limit - 1].id)) if len(blogs) > limit else None
+    return [await to_blog_public(session, blog) for blog in blogs[:limit]], next_cursor
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    key_events_only: bool = False
+    status: str = "published"
+
+
+async def list_entries(
+    session: AsyncSession, blog: Blog, *, limit: int, before: str | None, filter: EntryFilter
+) -> EntriesPublic:
+    """Entries newest first (by published time, then id), one page at a time."""
+    query = (
+        select(Entry)
+        .where(Entry.blog_id == blog.id, Entry.status == filter.status)
+        .order_by(Entry.published_at.desc(), Entry.id.desc())
+        .limit(limit + 1)
+    )
+    if filter.key_events_only:
+        query = query.where(Entry.key_event.is_(True))
+    if before is not None:
+        published_at, entry_id = _decode_entry_cursor(before)
+        query = query.where(
+            or_(
+                Entry.published_at < published_at,
+                and_(Entry.published_at == published_at, Entry.id < entry_id),
+            )
+        )
+    entries = list(await session.scalars(query))
+    next_cursor = None
+    if len(entries) > limit:
+        last = entries[limit - 1]
+        next_cursor = _encode(f"{last.published_at.isoformat()}|{last.id}")
+    return EntriesPublic(
+        items=[to_entry_public(entry, blog.slug) for entry in entries[:limit]],
+        next_cursor=next_cursor,
+    )
+
+
+async def find_entry(
+    session: AsyncSession, blog: Blog, entry_id: int, *, include_drafts: bool
+) -> Entry:
+    visible = ["published", "draft"] if include_drafts else ["published"]
+    entry = await session.scalar(
+        select(Entry).where(
+            Entry.id == entry_id, Entry.blog_id == blog.id, Entry.status.in_(visible)
+        )
+    )
+    if entry is None:
+        raise NotFound(f"Blog '{blog.slug}' has no entry {entry_id}.")
+    return entry
+
+
+async def event_payloads_since(
+    session: AsyncSession, blog_id: int, since: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """(seq, wire bytes) of the events after `since`, oldest first."""
+    rows = await session.execute(
+        select(Event.seq, Event.payload)
+        .where(Event.blog_id == blog_id, Event.seq > since)
+        .order_by(Event.seq)
+        .limit(limit)
+    )
+    return [(seq, bytes(payload)) for seq, payload in rows]
+
+
+def _encode(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise InvalidCursor("The cursor is not one this server gave out.") from error
+
+
+def _decode_entry_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        published_at, entry_id = _decode(cursor).split("|")
+        moment = datetime.fromisoformat(published_at)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment, int(entry_id)
+    except ValueError as error:
+        raise InvalidCursor("The cursor is not one this server gave out.") from error
+
+
+def _decode_blog_cursor(cursor: str) -> int:
+    try:
+        return int(_decode(cursor))
+    except ValueError as error:
+        raise InvalidCursor("The cursor is not one this server gave out.") from error

@@ -1,0 +1,42 @@
+"""The one entry template and the blog's local-time formatting.
+
+Pages, feeds and the `html` field of change-log events all render entries here,
+so a reader's page and a live update can never disagree.
+"""
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app.schemas import EntryPublic
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def local_time_label(moment: datetime, time_zone: str) -> str:
+    """'Mar 04, 2022, 7:46 AM EST': the moment in the blog's zone, with its abbreviation."""
+    local = moment.astimezone(ZoneInfo(time_zone))
+    hour = local.hour % 12 or 12
+    return f"{local:%b %d, %Y}, {hour}:{local:%M %p %Z}"
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path = WEB_DIR / "templates") -> None:
+        self.environment = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.environment.filters["local_time"] = local_time_label
+        self.environment.filters["utc_iso"] = utc_iso
+        self._entry_template = self.environment.get_template("partials/entry.html")
+
+    def render_entry(self, entry: EntryPublic, time_zone: str) -> str:
+        return self._entry_template.render(entry=entry, time_zone=time_zone).strip()

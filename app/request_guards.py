@@ -1,0 +1,69 @@
+"""ASGI middleware that refuses oversized and non-JSON request bodies before they are read.
+
+A body over the limit is refused from its Content-Length at once; a chunked
+body is counted as it streams and refused the moment it passes the limit, so
+no request can make the server buffer more than `max_body_bytes`.
+"""
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_response
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+class RequestGuards:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/") -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.json_prefix = json_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            response = error_response(
+                413, "payload_too_large", f"The body may be at most {self.max_body_bytes} bytes."
+            )
+            await response(scope, receive, send)
+            return
+        has_body = (declared is not None and declared != "0") or "transfer-encoding" in headers
+        if (
+            scope["path"].startswith(self.json_prefix)
+            and has_body
+            and not _is_json(headers.get("content-type", ""))
+        ):
+            response = error_response(
+                415, "unsupported_media_type", "Send the body as application/json."
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # FastAPI re-raises HTTPException from body reading; our handler renders it.
+                    raise HTTPException(
+                        413, f"The body may be at most {self.max_body_bytes} bytes."
+                    )
+            return message
+
+        return counted_receive
