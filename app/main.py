@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import blogs, entries, events, health, tokens
@@ -12,7 +13,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.publishing import Publisher
-from app.rendering import Renderer
+from app.rendering import WEB_DIR, Renderer
 from app.request_guards import RequestGuards
 from app.tokens import TokenStore
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
     for module in (health, blogs, entries, events, tokens):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app
 
 
