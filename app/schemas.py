@@ -1,7 +1,7 @@
 """The API's contract: request and response models (pydantic v2)."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +35,12 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# Every time the API returns is UTC, whatever offset it was written with.
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
@@ -127,9 +133,9 @@ class EntryPublic(BaseModel):
     key_event: bool
     pinned: bool
     status: Literal["draft", "published", "deleted"]
-    published_at: datetime
-    created_at: datetime
-    updated_at: datetime
+    published_at: UtcDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     version: int = Field(description="Starts at 1; bumped on every edit.")
 
 
@@ -139,7 +145,7 @@ class EntryTombstone(BaseModel):
     id: int
     blog: str
     status: Literal["deleted"] = "deleted"
-    deleted_at: datetime
+    deleted_at: UtcDatetime
 
 
 class EntriesPublic(BaseModel):
@@ -184,14 +190,14 @@ class BlogPublic(BaseModel):
     summary: str = Field(description="Sanitised HTML.")
     status: BlogStatus
     timezone: str
-    coverage_start: datetime
-    coverage_end: datetime | None
+    coverage_start: UtcDatetime
+    coverage_end: UtcDatetime | None
     topics: list[str]
     previous_slug: str | None
     pinned_entry_id: int | None
     head_seq: int = Field(description="The newest seq in this blog's change log.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class BlogsPublic(BaseModel):
@@ -241,8 +247,8 @@ class TokenPublic(BaseModel):
     name: str
     scope: str
     prefix: str = Field(description="The first characters of the secret.")
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
 
 
 class TokenCreated(TokenPublic):

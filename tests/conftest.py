@@ -108,3 +108,36 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bulletin.test") as client:
         yield client
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def publish_headers(app: FastAPI) -> dict[str, str]:
+    """Headers carrying a fresh token with the `publish` scope."""
+    _token, secret = await app.state.token_store.create("desk", "publish")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+async def blog(client: httpx.AsyncClient) -> dict:
+    """A live blog named 'vote-night', shown in New York time."""
+    response = await client.post(
+        "/api/v1/blogs",
+        json={"slug": "vote-night", "title": "Vote night", "timezone": "America/New_York"},
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def read_log(client: httpx.AsyncClient, slug: str, since: int = 0) -> list[dict]:
+    """Every event of a blog's change log after `since`, following `next_since`."""
+    events: list[dict] = []
+    while True:
+        page = (await client.get(f"/api/v1/blogs/{slug}/events?since={since}&limit=1000")).json()
+        events += page["items"]
+        if page["next_since"] == page["head"]:
+            return events
+        since = page["next_since"]
