@@ -5,11 +5,14 @@ from importlib.resources import files
 from alembic import command
 from alembic.config import Config
 
+from app.config import normalise_database_url
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("migrations")))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    url = normalise_database_url(database_url)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

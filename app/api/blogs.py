@@ -29,13 +29,13 @@ async def read_blogs(
     return BlogsPublic(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{slug}", responses=error_responses(404))
+@router.get("/{slug}", responses=error_responses(404, 422))
 async def read_blog(blog: BlogDep, session: ReadSessionDep) -> BlogPublic:
     """Read one blog, with its head `seq` and pinned entry."""
     return await to_blog_public(session, blog)
 
 
-@router.patch("/{slug}", responses=error_responses(404, *WRITE_ERRORS))
+@router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))
 async def update_blog(
     slug: str, data: BlogUpdate, _token: AdminTokenDep, publisher: PublisherDep
 ) -> BlogPublic:

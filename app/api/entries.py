@@ -63,7 +63,7 @@ async def read_entries(
     return await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
 
 
-@router.get("/{entry_id}", responses=error_responses(404))
+@router.get("/{entry_id}", responses=error_responses(404, 422))
 async def read_entry(
     blog: BlogDep, entry_id: int, session: ReadSessionDep, token: OptionalTokenDep
 ) -> EntryPublic:
@@ -81,7 +81,9 @@ async def update_entry(
 
 
 @router.delete(
-    "/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404)
+    "/{entry_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
 )
 async def delete_entry(
     slug: str, entry_id: int, _token: PublishTokenDep, publisher: PublisherDep

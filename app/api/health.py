@@ -2,6 +2,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.errors import error_response
+from app.schemas import ErrorPublic
 
 router = APIRouter(tags=["health"])
 
@@ -12,7 +13,10 @@ async def read_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "The database does not answer."}})
+@router.get(
+    "/readyz",
+    responses={503: {"model": ErrorPublic, "description": "The database does not answer."}},
+)
 async def read_readiness(request: Request) -> JSONResponse:
     """The process can reach its database."""
     try:

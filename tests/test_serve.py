@@ -1,0 +1,144 @@
+"""`bulletin serve`: the real server process, as a deployment starts it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BULLETIN = Path(sys.executable).parent / "bulletin"
+STARTUP_DEADLINE_SECONDS = 30
+API_PATHS = {
+    "/api/v1/blogs",
+    "/api/v1/blogs/{slug}",
+    "/api/v1/blogs/{slug}/entries",
+    "/api/v1/blogs/{slug}/entries/{entry_id}",
+    "/api/v1/blogs/{slug}/events",
+    "/api/v1/tokens",
+}
+HEALTH_PATHS = {"/healthz", "/readyz"}
+ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(server: subprocess.Popen, base_url: str, log: Path) -> None:
+    """Poll /healthz until it answers; fail early if the process dies or the deadline passes."""
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"bulletin serve exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # between polls only; the event waited on is /healthz answering
+    pytest.fail(
+        f"bulletin serve did not answer within {STARTUP_DEADLINE_SECONDS}s:\n{log.read_text()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running `bulletin serve` on a fresh SQLite file it migrates itself."""
+    directory = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    environment = {
+        **os.environ,
+        "BULLETIN_DATABASE_URL": f"sqlite:///{directory / 'bulletin.db'}",
+        "BULLETIN_MIGRATE_ON_START": "1",
+    }
+    log = directory / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [str(BULLETIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            cwd=directory,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(server, url, log)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def openapi(base_url: str) -> dict:
+    response = httpx.get(f"{base_url}/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_readyz_is_ready_once_the_server_answers(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+def test_serve_migrates_the_database_on_start(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/api/v1/blogs")
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+
+
+def test_docs_page_is_html(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in response.text
+
+
+def test_openapi_lists_every_api_resource(openapi: dict) -> None:
+    assert set(openapi["paths"]) >= API_PATHS | HEALTH_PATHS
+
+
+def _operations(openapi: dict) -> Iterator[tuple[str, str, dict]]:
+    for path, methods in openapi["paths"].items():
+        for method, operation in methods.items():
+            yield path, method.upper(), operation
+
+
+def _error_schema(response: dict) -> str | None:
+    return response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+
+
+def test_every_api_operation_documents_its_errors_with_the_error_schema(openapi: dict) -> None:
+    undocumented = [
+        f"{method} {path}"
+        for path, method, operation in _operations(openapi)
+        if path not in HEALTH_PATHS
+        and not any(
+            status.startswith("4") and _error_schema(response) == ERROR_SCHEMA
+            for status, response in operation["responses"].items()
+        )
+    ]
+    assert undocumented == []
+
+
+def test_every_documented_client_error_uses_the_error_schema(openapi: dict) -> None:
+    mismatched = [
+        f"{method} {path} {status}"
+        for path, method, operation in _operations(openapi)
+        for status, response in operation["responses"].items()
+        if status.startswith("4") and _error_schema(response) != ERROR_SCHEMA
+    ]
+    assert mismatched == []
