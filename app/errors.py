@@ -76,9 +76,10 @@ def error_response(
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
-    # Drop the leading "body"/"query"/"path" so names match what the client sent.
-    parts = [str(part) for part in location[1:]] if len(location) > 1 else [str(location[0])]
-    return ".".join(parts)
+    # Drop the leading "body"/"query"/"path" so names match what the client sent;
+    # a problem with the request as a whole is filed under "request".
+    parts = [str(part) for part in location[1:]]
+    return ".".join(parts) or "request"
 
 
 STATUS_CODES = {

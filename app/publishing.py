@@ -8,7 +8,6 @@ at all. Each event's wire form is built here, once, and stored with it.
 
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +19,11 @@ from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Blog, Entry, Event, utc_now
 from app.queries import find_blog, find_entry, to_blog_public, to_entry_public
+from app.realtime.broker import Announcement
 from app.rendering import Renderer
 from app.sanitising import sanitise_html
 from app.schemas import (
+    MAX_INT,
     BlogCreate,
     BlogPublic,
     BlogUpdate,
@@ -32,25 +33,17 @@ from app.schemas import (
     EntryUpdate,
     EventPublic,
     EventType,
+    is_slug,
 )
 
 # Back-filled items may be in the past; a little clock skew is forgiven for "now".
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
-class CommittedEvent:
-    """An event after its transaction committed: what the broker hands to every process."""
-
-    blog: str
-    seq: int
-    payload: bytes
+Announce = Callable[[Sequence[Announcement]], Awaitable[None]]
 
 
-Announce = Callable[[Sequence[CommittedEvent]], Awaitable[None]]
-
-
-async def _announce_nothing(_events: Sequence[CommittedEvent]) -> None:
+async def _announce_nothing(_events: Sequence[Announcement]) -> None:
     return None
 
 
@@ -100,7 +93,7 @@ class Publisher:
     async def update_blog(self, slug: str, data: BlogUpdate) -> BlogPublic:
         changes = data.model_dump(exclude_unset=True)
         _refuse_nulls(changes, nullable={"coverage_end", "previous_slug"})
-        committed: list[CommittedEvent] = []
+        committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
             was_ended = blog.status == "ended"
@@ -142,7 +135,7 @@ class Publisher:
     ) -> tuple[EntryPublic, bool]:
         """Store a new entry; returns it and whether this was a replay of an earlier request."""
         fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
-        committed: list[CommittedEvent] = []
+        committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
             if idempotency_key is not None:
@@ -166,10 +159,13 @@ class Publisher:
                 )
             if data.pinned:
                 committed += await self._unpin_current(session, blog, now)
+            body_html = sanitise_html(data.body)
+            if not (data.headline or body_html.strip() or data.media):
+                raise InvalidInput("An entry needs a headline, a body or media.")
             entry = Entry(
                 blog_id=blog.id,
                 headline=data.headline or None,
-                body_html=sanitise_html(data.body),
+                body_html=body_html,
                 authors=[author.model_dump(exclude_none=True) for author in data.authors],
                 media=[item.model_dump() for item in data.media],
                 key_event=data.key_event,
@@ -193,7 +189,7 @@ class Publisher:
     async def update_entry(self, slug: str, entry_id: int, data: EntryUpdate) -> EntryPublic:
         changes = data.model_dump(exclude_unset=True)
         _refuse_nulls(changes, nullable={"headline"})
-        committed: list[CommittedEvent] = []
+        committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
@@ -240,11 +236,15 @@ class Publisher:
 
     async def delete_entry(self, slug: str, entry_id: int) -> None:
         """Tombstone an entry. Deleting it again changes nothing and succeeds."""
-        committed: list[CommittedEvent] = []
+        committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
-            entry = await session.scalar(
-                select(Entry).where(Entry.id == entry_id, Entry.blog_id == blog.id)
+            entry = (
+                await session.scalar(
+                    select(Entry).where(Entry.id == entry_id, Entry.blog_id == blog.id)
+                )
+                if 0 < entry_id <= MAX_INT
+                else None
             )
             if entry is None:
                 raise NotFound(f"Blog '{slug}' has no entry {entry_id}.")
@@ -265,7 +265,7 @@ class Publisher:
 
     async def _unpin_current(
         self, session: AsyncSession, blog: Blog, now: datetime
-    ) -> list[CommittedEvent]:
+    ) -> list[Announcement]:
         current = await session.scalar(
             select(Entry).where(Entry.blog_id == blog.id, Entry.pinned.is_(True))
         )
@@ -282,7 +282,7 @@ class Publisher:
 
     def _entry_event(
         self, session: AsyncSession, blog: Blog, event_type: EventType, entry: Entry
-    ) -> CommittedEvent:
+    ) -> Announcement:
         public = to_entry_public(entry, blog.slug)
         event = EventPublic(
             seq=_next_seq(blog),
@@ -295,7 +295,7 @@ class Publisher:
 
     def _tombstone_event(
         self, session: AsyncSession, blog: Blog, entry: Entry, now: datetime
-    ) -> CommittedEvent:
+    ) -> Announcement:
         tombstone = EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=now)
         event = EventPublic(
             seq=_next_seq(blog), type="entry.deleted", blog=blog.slug, entry=tombstone
@@ -305,6 +305,8 @@ class Publisher:
 
 async def _lock_blog(session: AsyncSession, slug: str) -> Blog:
     """Load the blog for writing, holding its lock until the transaction ends."""
+    if not is_slug(slug):
+        raise NotFound(f"There is no blog '{slug}'.")
     blog = await session.scalar(select(Blog).where(Blog.slug == slug).with_for_update())
     if blog is None:
         raise NotFound(f"There is no blog '{slug}'.")
@@ -319,13 +321,13 @@ def _next_seq(blog: Blog) -> int:
 
 def _store_event(
     session: AsyncSession, blog: Blog, event: EventPublic, entry_id: int | None = None
-) -> CommittedEvent:
+) -> Announcement:
     absent = {name for name in ("entry", "html", "details") if getattr(event, name) is None}
     payload = event.model_dump_json(exclude=absent).encode()
     session.add(
         Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)
     )
-    return CommittedEvent(blog=blog.slug, seq=event.seq, payload=payload)
+    return Announcement(blog=blog.slug, seq=event.seq, payload=payload)
 
 
 async def _previous_blog_id(session: AsyncSession, previous_slug: str | None) -> int | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import BulletinError, NotFound
 from app.models import Blog, Entry, Event
-from app.schemas import BlogPublic, EntriesPublic, EntryPublic
+from app.schemas import MAX_INT, BlogPublic, EntriesPublic, EntryPublic, is_slug
 
 
 class InvalidCursor(BulletinError):
@@ -39,7 +39,7 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
 
 
 async def find_blog(session: AsyncSession, slug: str) -> Blog:
-    blog = await session.scalar(select(Blog).where(Blog.slug == slug))
+    blog = await session.scalar(select(Blog).where(Blog.slug == slug)) if is_slug(slug) else None
     if blog is None:
         raise NotFound(f"There is no blog '{slug}'.")
     return blog
@@ -126,9 +126,13 @@ async def find_entry(
     session: AsyncSession, blog: Blog, entry_id: int, *, include_drafts: bool
 ) -> Entry:
     visible = ["published", "draft"] if include_drafts else ["published"]
-    entry = await session.scalar(
-        select(Entry).where(
-            Entry.id == entry_id, Entry.blog_id == blog.id, Entry.status.in_(visible)
+    entry = (
+        None
+        if not 0 < entry_id <= MAX_INT
+        else await session.scalar(
+            select(Entry).where(
+                Entry.id == entry_id, Entry.blog_id == blog.id, Entry.status.in_(visible)
+            )
         )
     )
     if entry is None:
@@ -163,16 +167,25 @@ def _decode(cursor: str) -> str:
 def _decode_entry_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         published_at, entry_id = _decode(cursor).split("|")
-        moment = datetime.fromisoformat(published_at)
-        if moment.tzinfo is None:
-            raise ValueError("naive time")
-        return moment, int(entry_id)
+        moment, number = datetime.fromisoformat(published_at), int(entry_id)
+        if moment.tzinfo is None or not 0 < number <= MAX_INT:
+            raise ValueError("not a cursor of ours")
+        return moment, number
     except ValueError as error:
         raise InvalidCursor("The cursor is not one this server gave out.") from error
 
 
 def _decode_blog_cursor(cursor: str) -> int:
     try:
-        return int(_decode(cursor))
+        number = int(_decode(cursor))
+        if not 0 < number <= MAX_INT:
+            raise ValueError("not a cursor of ours")
+        return number
     except ValueError as error:
         raise InvalidCursor("The cursor is not one this server gave out.") from error
+
+
+async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, int]:
+    """The newest seq of each of these blogs."""
+    rows = await session.execute(select(Blog.id, Blog.head_seq).where(Blog.id.in_(blog_ids)))
+    return dict(rows.tuples())

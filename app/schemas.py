@@ -17,6 +17,9 @@ from pydantic import (
 )
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# Ids and seqs are 32-bit integer columns on PostgreSQL.
+MAX_INT = 2**31 - 1
+SLUG_RE = re.compile(SLUG_PATTERN)
 MAX_BODY_CHARS = 100_000
 
 
@@ -50,10 +53,32 @@ BlogStatus = Literal["live", "ended"]
 EntryStatus = Literal["draft", "published"]
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+def is_slug(value: str) -> bool:
+    return len(value) <= 100 and SLUG_RE.fullmatch(value) is not None
+
+
 class RequestModel(BaseModel):
     """Requests refuse fields they do not know rather than dropping them."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: object) -> object:
+        # PostgreSQL cannot store NUL in text; refuse it up front on every database.
+        if _contains_nul(data):
+            raise ValueError("text may not contain NUL characters")
+        return data
 
 
 # --- entries ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app.db import Database
 from app.errors import NotFound
 from app.models import Token, utc_now
+from app.schemas import MAX_INT
 
 TOKEN_PREFIX = "bltn_"  # noqa: S105 - a marker, not a secret
 Scope = Literal["publish", "admin"]
@@ -67,7 +68,7 @@ class TokenStore:
 
     async def revoke(self, token_id: int) -> Token:
         async with self.database.write_session() as session:
-            token = await session.get(Token, token_id)
+            token = await session.get(Token, token_id) if 0 < token_id <= MAX_INT else None
             if token is None:
                 raise NotFound(f"There is no token {token_id}.")
             if token.revoked_at is None:

@@ -65,7 +65,10 @@ async def read_entries(
 
 @router.get("/{entry_id}", responses=error_responses(404, 422))
 async def read_entry(
-    blog: BlogDep, entry_id: int, session: ReadSessionDep, token: OptionalTokenDep
+    blog: BlogDep,
+    entry_id: int,
+    session: ReadSessionDep,
+    token: OptionalTokenDep,
 ) -> EntryPublic:
     """Read one entry; drafts only with a token."""
     entry = await find_entry(session, blog, entry_id, include_drafts=token is not None)
@@ -74,7 +77,11 @@ async def read_entry(
 
 @router.patch("/{entry_id}", responses=WRITE_ERRORS)
 async def update_entry(
-    slug: str, entry_id: int, data: EntryUpdate, _token: PublishTokenDep, publisher: PublisherDep
+    slug: str,
+    entry_id: int,
+    data: EntryUpdate,
+    _token: PublishTokenDep,
+    publisher: PublisherDep,
 ) -> EntryPublic:
     """Edit, pin or unpin an entry; only the fields sent change."""
     return await publisher.update_entry(slug, entry_id, data)
@@ -86,7 +93,10 @@ async def update_entry(
     responses=error_responses(401, 403, 404, 422),
 )
 async def delete_entry(
-    slug: str, entry_id: int, _token: PublishTokenDep, publisher: PublisherDep
+    slug: str,
+    entry_id: int,
+    _token: PublishTokenDep,
+    publisher: PublisherDep,
 ) -> None:
     """Delete an entry; readers' pages remove it. Deleting twice is not an error."""
     await publisher.delete_entry(slug, entry_id)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Response
 from app.api.deps import BlogDep, ReadSessionDep
 from app.errors import Conflict
 from app.queries import event_payloads_since
-from app.schemas import EventsPublic, error_responses
+from app.schemas import MAX_INT, EventsPublic, error_responses
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"])
 
@@ -18,7 +18,9 @@ class SinceAheadOfHead(Conflict):
 async def read_events(
     blog: BlogDep,
     session: ReadSessionDep,
-    since: Annotated[int, Query(ge=0, description="The last seq you have; 0 for all")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_INT, description="The last seq you have; 0 for all")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """The change log after `since`, oldest first: how a third party stays exactly in step."""

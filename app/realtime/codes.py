@@ -1,0 +1,20 @@
+"""Close codes for streams, in one table. 4000-4499: reconnect and resume; 4500-4999: do not."""
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    # Standard codes the client treats as "reconnect with since".
+    GOING_AWAY = 1001
+    SERVICE_RESTART = 1012
+    # Reconnect and resume from your last seq.
+    RESUME = 4000  # you fell behind: your buffer passed its limit
+    # Terminal: reconnecting with the same request cannot succeed.
+    BLOG_NOT_FOUND = 4504
+    RESET = 4509  # your since is ahead of this blog's log: drop your state and reload
+    INVALID_REQUEST = 4500  # malformed since
+    READERS_DO_NOT_SEND = 4501  # the stream is one-way; the client sent a message
+
+
+def should_reconnect(code: int) -> bool:
+    return code in (CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART) or 4000 <= code < 4500

@@ -1,0 +1,371 @@
+"""Per-process fan-out: every reader of a blog gets every event once, in seq order.
+
+The hub keeps one channel per blog with readers: the last seq delivered, a
+bounded tail of recent events (so resumes are served from memory) and the
+readers, grouped by the wire form they take. An event is framed once and the
+same bytes are written to every reader; a write never waits, and a reader whose
+buffer is full is closed with RESUME and comes back later with its last seq.
+
+Announcements may arrive late, twice or never. A seq already delivered is
+dropped; a jump fills the gap from the database first; a periodic check of
+the blogs' heads catches a lost final message.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from app.db import Database
+from app.errors import BulletinError, NotFound
+from app.queries import blog_heads, event_payloads_since, find_blog
+from app.realtime.broker import Announcement, Broker
+from app.realtime.codes import CloseCode
+from app.realtime.frames import Outgoing, control_payload, websocket_text_frame
+
+logger = logging.getLogger("bulletin.hub")
+
+REPLAY_BATCH = 200
+
+
+class Form(Enum):
+    """The bytes a reader takes: ASGI text, a ready WebSocket frame, or an SSE message."""
+
+    TEXT = "text"
+    WEBSOCKET_FRAME = "websocket_frame"
+    SSE = "sse"
+
+
+class Reader(Protocol):
+    form: Form
+
+    def write(self, data: bytes | str) -> bool:
+        """Queue data without waiting; False (and the reader closed) when over its limit."""
+
+    def close(self, code: CloseCode, reason: str) -> None: ...
+
+    async def wait_writable(self) -> None:
+        """Return once the reader's buffer has room again."""
+
+
+class SinceAheadOfHead(BulletinError):
+    status = 409
+    code = "since_ahead_of_head"
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    text: str
+    websocket_frame: bytes
+    sse: bytes = b": heartbeat\n\n"
+
+    @classmethod
+    def at(cls, seq: int) -> "Heartbeat":
+        payload = control_payload("heartbeat", seq)
+        return cls(text=payload.decode(), websocket_frame=websocket_text_frame(payload))
+
+
+@dataclass(eq=False)
+class Channel:
+    slug: str
+    blog_id: int
+    last_seq: int
+    tail: deque[Outgoing]
+    readers: dict[Form, dict[int, Reader]] = field(
+        default_factory=lambda: {form: {} for form in Form}
+    )
+    # The highest seq known to exist; above last_seq means a gap to fill from the log.
+    wanted: int = 0
+    filler: asyncio.Task[None] | None = None
+    idle_since: float = field(default_factory=time.monotonic)
+
+    def reader_count(self) -> int:
+        return sum(len(group) for group in self.readers.values())
+
+    def tail_from(self, since: int) -> list[Outgoing] | None:
+        """The events after `since` from memory, or None when memory does not reach back."""
+        if since >= self.last_seq:
+            return []
+        if not self.tail or self.tail[0].seq > since + 1:
+            return None
+        return [event for event in self.tail if event.seq > since]
+
+
+class Hub:
+    def __init__(
+        self,
+        database: Database,
+        broker: Broker,
+        *,
+        tail_size: int = 256,
+        check_interval: float = 2.0,
+        heartbeat_interval: float = 15.0,
+        idle_channel_seconds: float = 600.0,
+    ) -> None:
+        self.database = database
+        self.broker = broker
+        self.tail_size = tail_size
+        self.check_interval = check_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.idle_channel_seconds = idle_channel_seconds
+        self.channels: dict[str, Channel] = {}
+        self._loading: dict[str, asyncio.Future[Channel]] = {}
+        self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.slow_readers_closed = 0
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        self._tasks = [
+            asyncio.create_task(self._supervise("listener", self._listen), name="hub-listener"),
+            asyncio.create_task(self._supervise("outbox", self._send_outbox), name="hub-outbox"),
+            asyncio.create_task(self._supervise("checker", self._check), name="hub-checker"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for channel in self.channels.values():
+            if channel.filler is not None:
+                channel.filler.cancel()
+            for reader in list(_all_readers(channel)):
+                reader.close(CloseCode.SERVICE_RESTART, "server restarting")
+        self.channels.clear()
+        await self.broker.disconnect()
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Keep a background loop alive: log its failure, back off, start it again."""
+        delay = 0.1
+        while True:
+            try:
+                await run()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("hub %s failed; restarting in %.1fs", name, delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self._recheck_all()
+
+    # --- announcements in and out --------------------------------------------
+
+    async def announce(self, events: Sequence[Announcement]) -> None:
+        """Called after a commit: deliver here at once, and tell the other processes.
+
+        Never waits for readers or the broker: the request that published returns now.
+        """
+        for event in events:
+            asyncio.get_running_loop().call_soon(self.receive, event)
+            try:
+                self._outbox.put_nowait(event)
+            except asyncio.QueueFull:
+                logger.warning("broker outbox full; peers will catch up from the log")
+
+    async def _send_outbox(self) -> None:
+        while True:
+            event = await self._outbox.get()
+            await self.broker.publish(event)
+
+    async def _listen(self) -> None:
+        async with self.broker.subscribe() as announcements:
+            # Anything published while we were not subscribed is found by a check now.
+            self._recheck_all()
+            async for announcement in announcements:
+                self.receive(announcement)
+
+    def receive(self, announcement: Announcement) -> None:
+        channel = self.channels.get(announcement.blog)
+        if channel is None or announcement.seq <= channel.last_seq:
+            return
+        if announcement.seq == channel.last_seq + 1:
+            self._deliver(channel, Outgoing.build(announcement.seq, announcement.payload))
+        else:
+            self._want(channel, announcement.seq)
+
+    # --- fan-out -------------------------------------------------------------
+
+    def _deliver(self, channel: Channel, event: Outgoing) -> None:
+        channel.last_seq = event.seq
+        channel.tail.append(event)
+        for form, readers in channel.readers.items():
+            if readers:
+                self._write_all(channel, readers, getattr(event, form.value))
+
+    def _write_all(self, channel: Channel, readers: dict[int, Reader], data: bytes | str) -> None:
+        refused = [key for key, reader in readers.items() if not reader.write(data)]
+        for key in refused:
+            del readers[key]
+        self.slow_readers_closed += len(refused)
+
+    # --- gaps ----------------------------------------------------------------
+
+    def _want(self, channel: Channel, seq: int) -> None:
+        channel.wanted = max(channel.wanted, seq)
+        if channel.filler is None or channel.filler.done():
+            channel.filler = asyncio.create_task(self._fill(channel), name=f"fill-{channel.slug}")
+
+    async def _fill(self, channel: Channel) -> None:
+        try:
+            while channel.wanted > channel.last_seq:
+                async with self.database.read_session() as session:
+                    rows = await event_payloads_since(
+                        session, channel.blog_id, channel.last_seq, REPLAY_BATCH
+                    )
+                if not rows:
+                    return
+                for seq, payload in rows:
+                    if seq == channel.last_seq + 1:
+                        self._deliver(channel, Outgoing.build(seq, payload))
+        except Exception:
+            logger.warning(
+                "filling a gap in %s failed; the next check retries", channel.slug, exc_info=True
+            )
+
+    def _recheck_all(self) -> None:
+        for channel in self.channels.values():
+            channel.idle_since = min(channel.idle_since, time.monotonic())
+        self._force_check = True
+
+    _force_check = False
+
+    async def _check(self) -> None:
+        last_heartbeat = time.monotonic()
+        while True:
+            await asyncio.sleep(self.check_interval)
+            await self.check_heads()
+            now = time.monotonic()
+            if now - last_heartbeat >= self.heartbeat_interval:
+                last_heartbeat = now
+                self.send_heartbeats()
+            self._forget_idle_channels(now)
+
+    async def check_heads(self) -> None:
+        """Compare every channel with its blog's head in the database and fill any gap."""
+        self._force_check = False
+        if not self.channels:
+            return
+        by_id = {channel.blog_id: channel for channel in self.channels.values()}
+        async with self.database.read_session() as session:
+            heads = await blog_heads(session, list(by_id))
+        for blog_id, head in heads.items():
+            channel = by_id[blog_id]
+            if head > channel.last_seq:
+                self._want(channel, head)
+
+    def send_heartbeats(self) -> None:
+        for channel in self.channels.values():
+            heartbeat = Heartbeat.at(channel.last_seq)
+            for form, readers in channel.readers.items():
+                if readers:
+                    self._write_all(channel, readers, getattr(heartbeat, form.value))
+
+    def _forget_idle_channels(self, now: float) -> None:
+        for slug, channel in list(self.channels.items()):
+            if channel.reader_count():
+                channel.idle_since = now
+            elif now - channel.idle_since > self.idle_channel_seconds:
+                del self.channels[slug]
+
+    # --- readers ---------------------------------------------------------------
+
+    async def channel(self, slug: str) -> Channel:
+        """The blog's channel, loading its head from the database the first time."""
+        channel = self.channels.get(slug)
+        if channel is not None:
+            return channel
+        loading = self._loading.get(slug)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_future()
+            self._loading[slug] = loading
+            try:
+                async with self.database.read_session() as session:
+                    blog = await find_blog(session, slug)
+                channel = Channel(
+                    slug=slug,
+                    blog_id=blog.id,
+                    last_seq=blog.head_seq,
+                    tail=deque(maxlen=self.tail_size),
+                    wanted=blog.head_seq,
+                )
+                self.channels[slug] = channel
+                loading.set_result(channel)
+            except BaseException as error:
+                loading.set_exception(error)
+                raise
+            finally:
+                del self._loading[slug]
+        return await asyncio.shield(loading)
+
+    async def attach(self, slug: str, reader: Reader, since: int | None) -> None:
+        """Register a reader: first everything after `since`, then live events, no gap, no repeat.
+
+        Without `since` the reader gets a `hello` with the current head, then live events.
+        Raises NotFound for an unknown blog and SinceAheadOfHead for a seq the log never had.
+        """
+        channel = await self.channel(slug)
+        form = reader.form
+        if since is None:
+            reader.write(_in_form(form, control_payload("hello", channel.last_seq)))
+            channel.readers[form][id(reader)] = reader
+            return
+        if since > channel.last_seq:
+            await self.check_heads()
+            async with self.database.read_session() as session:
+                head = (await find_blog(session, slug)).head_seq
+            if since > head:
+                raise SinceAheadOfHead(
+                    f"since={since} is ahead of this blog's newest seq {head}; reload."
+                )
+        cursor = since
+        while True:
+            recent = channel.tail_from(cursor)
+            if recent is not None:
+                # From here to registration nothing awaits: no event can slip between.
+                for event in recent:
+                    if not reader.write(getattr(event, form.value)):
+                        return
+                channel.readers[form][id(reader)] = reader
+                return
+            async with self.database.read_session() as session:
+                rows = await event_payloads_since(session, channel.blog_id, cursor, REPLAY_BATCH)
+            for seq, payload in rows:
+                if seq > channel.last_seq:
+                    break  # the channel delivers this one itself
+                if not reader.write(_in_form(form, payload, seq)):
+                    return
+                cursor = seq
+            await reader.wait_writable()
+
+    def detach(self, slug: str, reader: Reader) -> None:
+        channel = self.channels.get(slug)
+        if channel is not None:
+            channel.readers[reader.form].pop(id(reader), None)
+
+
+def _all_readers(channel: Channel) -> list[Reader]:
+    return [reader for group in channel.readers.values() for reader in group.values()]
+
+
+def _in_form(form: Form, payload: bytes, seq: int | None = None) -> bytes | str:
+    """One message for one reader (replay and control messages; not the broadcast path)."""
+    if form is Form.TEXT:
+        return payload.decode()
+    if form is Form.WEBSOCKET_FRAME:
+        return websocket_text_frame(payload)
+    if seq is None:  # a control message: an unnamed SSE event
+        return b"data: %s\n\n" % payload
+    return Outgoing.build(seq, payload).sse
+
+
+__all__ = ["Form", "Hub", "NotFound", "Reader", "SinceAheadOfHead"]
