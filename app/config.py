@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
+    # memory:// for one process; redis://host:port/db to share events between processes.
+    broker_url: str = "memory://"
+    # Each reader's send buffer; a reader this far behind is closed and resumes by seq.
+    reader_buffer_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    # How often each process compares its blogs with the log, catching lost announcements.
+    hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
     log_level: str = "info"
 
     @field_validator("database_url")

@@ -13,6 +13,9 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.publishing import Publisher
+from app.realtime import streams
+from app.realtime.broker import create_broker
+from app.realtime.hub import Hub
 from app.rendering import WEB_DIR, Renderer
 from app.request_guards import RequestGuards
 from app.tokens import TokenStore
@@ -36,12 +39,21 @@ def create_app(settings: Settings) -> FastAPI:
         token_store = TokenStore(database)
         app.state.database = database
         app.state.token_store = token_store
-        app.state.publisher = Publisher(database, renderer)
+        hub = Hub(
+            database,
+            create_broker(settings.broker_url),
+            check_interval=settings.hub_check_seconds,
+            heartbeat_interval=settings.heartbeat_seconds,
+        )
+        app.state.hub = hub
+        app.state.publisher = Publisher(database, renderer, announce=hub.announce)
         try:
             if settings.admin_token is not None:
                 await token_store.adopt_environment_token(settings.admin_token.get_secret_value())
+            await hub.start()
             yield
         finally:
+            await hub.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -55,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.renderer = renderer
     install_error_handlers(app)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
-    for module in (health, blogs, entries, events, tokens):
+    for module in (health, blogs, entries, events, tokens, streams):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

@@ -188,4 +188,4 @@ def _decode_blog_cursor(cursor: str) -> int:
 async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, int]:
     """The newest seq of each of these blogs."""
     rows = await session.execute(select(Blog.id, Blog.head_seq).where(Blog.id.in_(blog_ids)))
-    return dict(rows.tuples())
+    return {blog_id: head for blog_id, head in rows}

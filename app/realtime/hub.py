@@ -300,9 +300,11 @@ class Hub:
                 )
                 self.channels[slug] = channel
                 loading.set_result(channel)
-            except BaseException as error:
-                loading.set_exception(error)
+            except asyncio.CancelledError:
+                loading.cancel()
                 raise
+            except Exception as error:
+                loading.set_exception(error)  # raised below, to this caller and any waiting
             finally:
                 del self._loading[slug]
         return await asyncio.shield(loading)

@@ -1,0 +1,103 @@
+"""Readers the hub writes to: a bounded buffer each, drained by the connection's own task.
+
+`write` never waits: it queues and returns, or refuses once the buffer passes its
+limit and closes the reader with RESUME, so a stalled reader costs bounded memory
+and never holds up anyone else.
+"""
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from app.realtime.codes import CloseCode
+from app.realtime.hub import Form
+
+
+class BufferedReader:
+    """The buffer and its limit; subclasses decide how queued data reaches the socket."""
+
+    form: Form
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.queue: deque[bytes | str] = deque()
+        self.buffered = 0
+        self.closing: tuple[CloseCode, str] | None = None
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+
+    def write(self, data: bytes | str) -> bool:
+        if self.closing is not None:
+            return False
+        if self.buffered + len(data) > self.limit_bytes:
+            self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
+            return False
+        self.queue.append(data)
+        self.buffered += len(data)
+        self._wakeup.set()
+        return True
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        if self.closing is None:
+            self.closing = (code, reason)
+            self.queue.clear()
+            self.buffered = 0
+            self._wakeup.set()
+            self._drained.set()
+
+    async def wait_writable(self) -> None:
+        while self.closing is None and self.buffered > self.limit_bytes // 2:
+            self._drained.clear()
+            await self._drained.wait()
+
+    async def batches(self) -> AsyncIterator[list[bytes | str]]:
+        """Everything queued, batch by batch, until the reader is closed."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self.closing is not None:
+                return
+            batch = list(self.queue)
+            self.queue.clear()
+            yield batch
+            self.buffered -= sum(len(item) for item in batch)
+            self._drained.set()
+
+
+class WebSocketReader(BufferedReader):
+    """A reader on any ASGI server: each message goes out through `send_text`."""
+
+    form = Form.TEXT
+
+    def __init__(self, websocket: WebSocket, limit_bytes: int) -> None:
+        super().__init__(limit_bytes)
+        self.websocket = websocket
+
+    async def pump(self) -> None:
+        """Send queued messages until closed, then close the socket with the reader's code."""
+        try:
+            async for batch in self.batches():
+                for text in batch:
+                    await self.websocket.send_text(text)  # type: ignore[arg-type]
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+        if self.closing is not None and self.websocket.client_state == WebSocketState.CONNECTED:
+            code, reason = self.closing
+            try:
+                await self.websocket.close(code, reason)
+            except (RuntimeError, OSError):
+                return
+
+
+class SseReader(BufferedReader):
+    """A Server-Sent Events reader: the response body streams what is queued."""
+
+    form = Form.SSE
+
+    async def stream(self, retry_ms: int) -> AsyncIterator[bytes]:
+        # `retry` sets how long EventSource waits before it reconnects with Last-Event-ID.
+        yield b"retry: %d\n\n" % retry_ms
+        async for batch in self.batches():
+            yield b"".join(batch)  # type: ignore[arg-type]

@@ -1,0 +1,189 @@
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import ADMIN
+from tests.realtime.conftest import LiveServer
+
+SLUG = "vote-night"
+
+
+async def create_blog(server: LiveServer, slug: str = SLUG) -> None:
+    response = await server.client.post(
+        "/api/v1/blogs", json={"slug": slug, "title": "Vote night"}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+
+
+async def publish(server: LiveServer, body: str, slug: str = SLUG) -> dict:
+    response = await server.client.post(
+        f"/api/v1/blogs/{slug}/entries", json={"body": f"<p>{body}</p>"}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def next_message(ws: ClientConnection) -> dict:
+    """The next message that is not a heartbeat."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        if message["type"] != "heartbeat":
+            return message
+
+
+async def test_a_reader_gets_hello_then_each_new_entry_with_its_html(server: LiveServer) -> None:
+    await create_blog(server)
+    await publish(server, "before")
+    async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
+        assert await next_message(ws) == {"type": "hello", "seq": 1}
+        entry = await publish(server, "Polls close")
+        event = await next_message(ws)
+    assert event["seq"] == 2
+    assert event["type"] == "entry.created"
+    assert event["entry"] == entry
+    assert "<p>Polls close</p>" in event["html"]
+
+
+async def test_resuming_with_since_replays_then_continues_without_gap_or_repeat(
+    server: LiveServer,
+) -> None:
+    await create_blog(server)
+    for number in range(5):
+        await publish(server, f"early {number}")
+
+    async def keep_publishing() -> None:
+        for number in range(20):
+            await publish(server, f"late {number}")
+
+    writer = asyncio.create_task(keep_publishing())
+    async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since=2") as ws:
+        seqs = [(await next_message(ws))["seq"] for _ in range(23)]
+    await writer
+    assert seqs == list(range(3, 26))
+
+
+async def test_edits_deletes_and_pins_arrive_as_events(server: LiveServer) -> None:
+    await create_blog(server)
+    entry = await publish(server, "draft wording")
+    async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since=1") as ws:
+        url = f"/api/v1/blogs/{SLUG}/entries/{entry['id']}"
+        await server.client.patch(url, json={"body": "<p>final</p>"}, headers=ADMIN)
+        await server.client.patch(url, json={"pinned": True}, headers=ADMIN)
+        await server.client.delete(url, headers=ADMIN)
+        await server.client.patch(f"/api/v1/blogs/{SLUG}", json={"status": "ended"}, headers=ADMIN)
+        events = [await next_message(ws) for _ in range(4)]
+    assert [e["type"] for e in events] == [
+        "entry.updated",
+        "entry.pinned",
+        "entry.deleted",
+        "blog.ended",
+    ]
+    assert "<p>final</p>" in events[0]["html"]
+    assert events[2]["entry"] == {
+        "id": entry["id"],
+        "blog": SLUG,
+        "status": "deleted",
+        "deleted_at": events[2]["entry"]["deleted_at"],
+    }
+    assert events[3]["details"]["status"] == "ended"
+
+
+async def test_sse_streams_events_with_seq_ids_and_resumes_from_last_event_id(
+    server: LiveServer,
+) -> None:
+    await create_blog(server)
+    first = await publish(server, "one")
+    url = f"{server.http}/api/v1/blogs/{SLUG}/sse"
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", url, headers={"Last-Event-ID": "0"}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.aiter_lines()
+        messages = []
+        async for line in lines:
+            if line.startswith("id: "):
+                messages.append({"id": line[4:]})
+            elif line.startswith(("event: ", "data: ")) and messages:
+                key, value = line.split(": ", 1)
+                messages[-1][key] = value
+            if len(messages) == 1 and "data" in messages[0]:
+                await publish(server, "two")
+            if len(messages) == 2 and "data" in messages[1]:
+                break
+    assert [m["id"] for m in messages] == ["1", "2"]
+    assert [m["event"] for m in messages] == ["entry.created", "entry.created"]
+    assert json.loads(messages[0]["data"])["entry"] == first
+    # `?since=` resumes the same way.
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", f"{url}?since=1") as response,
+    ):
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                assert line == "id: 2"
+                break
+
+
+async def test_unknown_blog_closes_the_websocket_with_a_reason(server: LiveServer) -> None:
+    async with connect(f"{server.ws}/api/v1/blogs/nowhere/ws") as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4504
+    assert "nowhere" in ws.close_reason
+
+
+@pytest.mark.parametrize(
+    ("since", "code"), [("99", 4509), ("-1", 4500), ("abc", 4500), ("9" * 30, 4500)]
+)
+async def test_a_since_the_server_cannot_serve_closes_with_a_clear_code(
+    server: LiveServer, since: str, code: int
+) -> None:
+    await create_blog(server)
+    async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since={since}") as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == code
+    assert ws.close_reason
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("?since=99", 409, "since_ahead_of_head"),
+        ("?since=x", 400, "invalid_since"),
+    ],
+)
+async def test_sse_refuses_a_since_it_cannot_serve_with_a_json_error(
+    server: LiveServer, query: str, status: int, code: str
+) -> None:
+    await create_blog(server)
+    response = await server.client.get(f"/api/v1/blogs/{SLUG}/sse{query}")
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    missing = await server.client.get("/api/v1/blogs/nowhere/sse")
+    assert missing.status_code == 404
+
+
+async def test_a_reader_that_sends_junk_is_closed_and_others_keep_receiving(
+    server: LiveServer,
+) -> None:
+    await create_blog(server)
+    async with (
+        connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as rude,
+        connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as polite,
+    ):
+        await next_message(rude)
+        await next_message(polite)
+        await rude.send("x" * 10_000)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await rude.recv()
+        assert rude.close_code == 4501
+        await publish(server, "still here")
+        assert (await next_message(polite))["seq"] == 1
