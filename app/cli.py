@@ -27,7 +27,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Broadcasts are written once to every reader: never compress per connection.
         ws_per_message_deflate=False,
+        # Readers never send: anything bigger than a small frame is junk.
+        ws_max_size=4096,
         proxy_headers=True,
+        # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

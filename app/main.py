@@ -12,6 +12,7 @@ from app.api import blogs, entries, events, health, tokens
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.metrics import Metrics
 from app.publishing import Publisher
 from app.realtime import streams
 from app.realtime.broker import create_broker
@@ -32,6 +33,7 @@ readers and third parties follow. Errors are always
 
 def create_app(settings: Settings) -> FastAPI:
     renderer = Renderer()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub = Hub(
             database,
             create_broker(settings.broker_url),
+            metrics,
             check_interval=settings.hub_check_seconds,
             heartbeat_interval=settings.heartbeat_seconds,
         )
@@ -65,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.renderer = renderer
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
     for module in (health, blogs, entries, events, tokens, streams):

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.errors import error_response
@@ -24,3 +24,10 @@ async def read_readiness(request: Request) -> JSONResponse:
     except Exception:
         return error_response(503, "database_unavailable", "The database does not answer.")
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def read_metrics(request: Request) -> Response:
+    """Prometheus metrics of this process: readers, channels, deliveries, slow readers."""
+    metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=metrics.content_type)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from app.db import Database
 from app.errors import BulletinError, NotFound
+from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog
 from app.realtime.broker import Announcement, Broker
 from app.realtime.codes import CloseCode
@@ -101,6 +102,7 @@ class Hub:
         self,
         database: Database,
         broker: Broker,
+        metrics: Metrics,
         *,
         tail_size: int = 256,
         check_interval: float = 2.0,
@@ -109,6 +111,7 @@ class Hub:
     ) -> None:
         self.database = database
         self.broker = broker
+        self.metrics = metrics
         self.tail_size = tail_size
         self.check_interval = check_interval
         self.heartbeat_interval = heartbeat_interval
@@ -117,7 +120,11 @@ class Hub:
         self._loading: dict[str, asyncio.Future[Channel]] = {}
         self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
         self._tasks: list[asyncio.Task[None]] = []
-        self.slow_readers_closed = 0
+        for form in Form:
+            metrics.readers.labels(form=form.value).set_function(
+                lambda form=form: sum(len(c.readers[form]) for c in self.channels.values())
+            )
+        metrics.channels.set_function(lambda: len(self.channels))
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -154,6 +161,8 @@ class Hub:
                 raise
             except Exception:
                 logger.warning("hub %s failed; restarting in %.1fs", name, delay, exc_info=True)
+                if name != "checker":
+                    self.metrics.broker_failures.inc()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 self._recheck_all()
@@ -198,15 +207,17 @@ class Hub:
     def _deliver(self, channel: Channel, event: Outgoing) -> None:
         channel.last_seq = event.seq
         channel.tail.append(event)
+        self.metrics.events_delivered.inc()
         for form, readers in channel.readers.items():
             if readers:
                 self._write_all(channel, readers, getattr(event, form.value))
 
     def _write_all(self, channel: Channel, readers: dict[int, Reader], data: bytes | str) -> None:
         refused = [key for key, reader in readers.items() if not reader.write(data)]
-        for key in refused:
-            del readers[key]
-        self.slow_readers_closed += len(refused)
+        if refused:
+            for key in refused:
+                del readers[key]
+            self.metrics.slow_readers_closed.inc(len(refused))
 
     # --- gaps ----------------------------------------------------------------
 
@@ -216,6 +227,7 @@ class Hub:
             channel.filler = asyncio.create_task(self._fill(channel), name=f"fill-{channel.slug}")
 
     async def _fill(self, channel: Channel) -> None:
+        self.metrics.gaps_filled.inc()
         try:
             while channel.wanted > channel.last_seq:
                 async with self.database.read_session() as session:
