@@ -50,8 +50,8 @@ class Reader(Protocol):
 
     def close(self, code: CloseCode, reason: str) -> None: ...
 
-    async def wait_writable(self) -> None:
-        """Return once the reader's buffer has room again."""
+    async def wait_writable(self) -> bool:
+        """Wait until the buffer has room again; False if the reader was closed meanwhile."""
 
 
 class SinceAheadOfHead(BulletinError):
@@ -321,19 +321,10 @@ class Hub:
                 del self._loading[slug]
         return await asyncio.shield(loading)
 
-    async def attach(self, slug: str, reader: Reader, since: int | None) -> None:
-        """Register a reader: first everything after `since`, then live events, no gap, no repeat.
-
-        Without `since` the reader gets a `hello` with the current head, then live events.
-        Raises NotFound for an unknown blog and SinceAheadOfHead for a seq the log never had.
-        """
+    async def check_resume(self, slug: str, since: int | None) -> Channel:
+        """The blog's channel, if `since` can be served; raises NotFound or SinceAheadOfHead."""
         channel = await self.channel(slug)
-        form = reader.form
-        if since is None:
-            reader.write(_in_form(form, control_payload("hello", channel.last_seq)))
-            channel.readers[form][id(reader)] = reader
-            return
-        if since > channel.last_seq:
+        if since is not None and since > channel.last_seq:
             await self.check_heads()
             async with self.database.read_session() as session:
                 head = (await find_blog(session, slug)).head_seq
@@ -341,6 +332,20 @@ class Hub:
                 raise SinceAheadOfHead(
                     f"since={since} is ahead of this blog's newest seq {head}; reload."
                 )
+        return channel
+
+    async def attach(self, slug: str, reader: Reader, since: int | None) -> None:
+        """Register a reader: first everything after `since`, then live events, no gap, no repeat.
+
+        Without `since` the reader gets a `hello` with the current head, then live events.
+        Raises NotFound for an unknown blog and SinceAheadOfHead for a seq the log never had.
+        """
+        channel = await self.check_resume(slug, since)
+        form = reader.form
+        if since is None:
+            reader.write(_in_form(form, control_payload("hello", channel.last_seq)))
+            channel.readers[form][id(reader)] = reader
+            return
         cursor = since
         while True:
             recent = channel.tail_from(cursor)
@@ -359,7 +364,8 @@ class Hub:
                 if not reader.write(_in_form(form, payload, seq)):
                     return
                 cursor = seq
-            await reader.wait_writable()
+            if not await reader.wait_writable():
+                return  # closed while we waited
 
     def detach(self, slug: str, reader: Reader) -> None:
         channel = self.channels.get(slug)

@@ -47,10 +47,11 @@ class BufferedReader:
             self._wakeup.set()
             self._drained.set()
 
-    async def wait_writable(self) -> None:
+    async def wait_writable(self) -> bool:
         while self.closing is None and self.buffered > self.limit_bytes // 2:
             self._drained.clear()
             await self._drained.wait()
+        return self.closing is None
 
     async def batches(self) -> AsyncIterator[list[bytes | str]]:
         """Everything queued, batch by batch, until the reader is closed."""
@@ -81,14 +82,15 @@ class WebSocketReader(BufferedReader):
             async for batch in self.batches():
                 for text in batch:
                     await self.websocket.send_text(text)  # type: ignore[arg-type]
+            if self.closing is not None and self.websocket.client_state == WebSocketState.CONNECTED:
+                code, reason = self.closing
+                # Close reasons are limited to 123 bytes by the protocol.
+                await self.websocket.close(code, reason.encode()[:120].decode(errors="ignore"))
         except (WebSocketDisconnect, RuntimeError, OSError):
-            return
-        if self.closing is not None and self.websocket.client_state == WebSocketState.CONNECTED:
-            code, reason = self.closing
-            try:
-                await self.websocket.close(code, reason)
-            except (RuntimeError, OSError):
-                return
+            pass
+        finally:
+            # However the socket ended, the hub stops writing and any replay stops waiting.
+            self.close(CloseCode.GOING_AWAY, "connection lost")
 
 
 class SseReader(BufferedReader):

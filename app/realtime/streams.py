@@ -37,19 +37,17 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     settings = websocket.app.state.settings
     await websocket.accept()
     reader = WebSocketReader(websocket, settings.reader_buffer_bytes)
-    try:
-        await hub.attach(slug, reader, parse_since(websocket.query_params.get("since")))
-    except NotFound as error:
-        await websocket.close(CloseCode.BLOG_NOT_FOUND, error.message[:120])
-        return
-    except SinceAheadOfHead as error:
-        await websocket.close(CloseCode.RESET, error.message[:120])
-        return
-    except InvalidSince as error:
-        await websocket.close(CloseCode.INVALID_REQUEST, error.message[:120])
-        return
+    # The pump runs from the start: a long replay waits on it to drain the buffer.
     pump = asyncio.create_task(reader.pump())
     try:
+        try:
+            await hub.attach(slug, reader, parse_since(websocket.query_params.get("since")))
+        except NotFound as error:
+            reader.close(CloseCode.BLOG_NOT_FOUND, error.message)
+        except SinceAheadOfHead as error:
+            reader.close(CloseCode.RESET, error.message)
+        except InvalidSince as error:
+            reader.close(CloseCode.INVALID_REQUEST, error.message)
         await _refuse_messages(websocket, reader, pump)
     finally:
         hub.detach(slug, reader)
@@ -96,15 +94,19 @@ async def stream_sse(
     hub: Hub = request.app.state.hub
     settings = request.app.state.settings
     resume = parse_since(last_event_id) if last_event_id else parse_since(since)
+    # Refuse an unknown blog or an impossible resume point with a JSON error, before streaming.
+    await hub.check_resume(slug, resume)
     reader = SseReader(settings.reader_buffer_bytes)
-    await hub.attach(slug, reader, resume)
 
     async def body():
+        attaching = asyncio.create_task(hub.attach(slug, reader, resume))
+        attaching.add_done_callback(lambda task: _close_if_failed(task, reader))
         try:
             # Spread reconnects after a restart instead of having every reader return at once.
             async for chunk in reader.stream(retry_ms=random.randint(1000, 4000)):  # noqa: S311
                 yield chunk
         finally:
+            attaching.cancel()
             hub.detach(slug, reader)
 
     return StreamingResponse(
@@ -112,3 +114,8 @@ async def stream_sse(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _close_if_failed(task: asyncio.Task[None], reader: SseReader) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        reader.close(CloseCode.INVALID_REQUEST, "could not resume")
