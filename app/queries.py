@@ -189,3 +189,16 @@ async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, in
     """The newest seq of each of these blogs."""
     rows = await session.execute(select(Blog.id, Blog.head_seq).where(Blog.id.in_(blog_ids)))
     return {blog_id: head for blog_id, head in rows}
+
+
+async def latest_event_payloads(
+    session: AsyncSession, blog_id: int, count: int
+) -> list[tuple[int, bytes]]:
+    """(seq, wire bytes) of the newest `count` events, oldest first."""
+    rows = await session.execute(
+        select(Event.seq, Event.payload)
+        .where(Event.blog_id == blog_id)
+        .order_by(Event.seq.desc())
+        .limit(count)
+    )
+    return [(seq, bytes(payload)) for seq, payload in reversed(rows.all())]

@@ -24,7 +24,7 @@ from typing import Protocol
 from app.db import Database
 from app.errors import BulletinError, NotFound
 from app.metrics import Metrics
-from app.queries import blog_heads, event_payloads_since, find_blog
+from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Outgoing, control_payload, websocket_text_frame
@@ -303,13 +303,21 @@ class Hub:
             try:
                 async with self.database.read_session() as session:
                     blog = await find_blog(session, slug)
+                    # Start warm: after a restart, resuming readers are served from memory.
+                    recent = await latest_event_payloads(session, blog.id, self.tail_size)
+                last_seq = recent[-1][0] if recent else blog.head_seq
                 channel = Channel(
                     slug=slug,
                     blog_id=blog.id,
-                    last_seq=blog.head_seq,
-                    tail=deque(maxlen=self.tail_size),
+                    last_seq=last_seq,
+                    tail=deque(
+                        (Outgoing.build(seq, payload) for seq, payload in recent),
+                        maxlen=self.tail_size,
+                    ),
                     wanted=blog.head_seq,
                 )
+                if blog.head_seq > last_seq:
+                    self._want(channel, blog.head_seq)
                 self.channels[slug] = channel
                 loading.set_result(channel)
             except asyncio.CancelledError:

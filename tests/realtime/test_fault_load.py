@@ -1,0 +1,115 @@
+"""Faults under load, against a real `bulletin serve` process on PostgreSQL."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
+from tests.realtime.processes import ServerProcess
+from tests.realtime.wsclients import Reader, StalledReader, all_reach, start_readers
+
+SLUG = "deploy-day"
+BODY = "<p>" + "An update of about one and a half kilobytes. " * 34 + "</p>"
+
+
+@pytest.fixture
+def server_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    return {
+        "BULLETIN_DATABASE_URL": fresh_database("postgresql", request, tmp_path),
+        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BULLETIN_BROKER_URL": "memory://",
+    }
+
+
+def running_server(env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(env, tmp_path / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def slow_readers_closed(client: httpx.AsyncClient) -> float:
+    metrics = (await client.get("/metrics")).text
+    line = next(
+        x for x in metrics.splitlines() if x.startswith("bulletin_slow_readers_closed_total")
+    )
+    return float(line.split()[-1])
+
+
+async def test_a_reader_that_never_reads_is_cut_off_while_a_thousand_others_keep_up(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**server_env, "BULLETIN_READER_BUFFER_BYTES": "65536"}
+    for server in running_server(env, tmp_path):
+        async with httpx.AsyncClient(base_url=server.http, headers=ADMIN, timeout=30) as client:
+            await client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Deploy day"})
+            stalled = StalledReader(server.port, f"/api/v1/blogs/{SLUG}/ws")
+            readers = [Reader(server.ws, SLUG) for _ in range(1000)]
+            tasks = await start_readers(readers)
+            published = 0
+
+            cut_off_at = None
+            while published < 400 and cut_off_at is None:
+                response = await client.post(f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY})
+                assert response.status_code == 201
+                published += 1
+                # The broadcast never waits for the stalled reader: each event reaches
+                # all thousand readers before the next one is published.
+                await all_reach(readers, published, 20)
+                if await slow_readers_closed(client) >= 1:
+                    cut_off_at = published
+            assert cut_off_at is not None, "the stalled reader was never cut off"
+            for _ in range(5):
+                await client.post(f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY})
+                published += 1
+                await all_reach(readers, published, 20)
+
+            for reader in readers:
+                assert reader.seqs == list(range(1, published + 1))
+                assert reader.connections == 1
+            # Once it reads again, the stalled reader learns why it was cut off.
+            code = await asyncio.to_thread(stalled.read_until_close)
+            stalled.close()
+            assert code == 4000
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_two_thousand_readers_resuming_at_once_after_a_deploy_miss_nothing(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    for server in running_server(server_env, tmp_path):
+        async with httpx.AsyncClient(base_url=server.http, headers=ADMIN, timeout=30) as client:
+
+            async def publish(count: int) -> None:
+                for _ in range(count):
+                    response = await client.post(
+                        f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY}
+                    )
+                    assert response.status_code == 201
+
+            await client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Deploy day"})
+            await publish(10)
+            readers = [Reader(server.ws, SLUG, since=0) for _ in range(2000)]
+            tasks = await start_readers(readers, parallel=250)
+            await all_reach(readers, 10, 60)
+
+            # The deploy: the server goes away and comes back; every reader resumes at once.
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.start)
+            await publish(20)
+            head = (await client.get(f"/api/v1/blogs/{SLUG}")).json()["head_seq"]
+            assert head == 30
+            await all_reach(readers, head, 120)
+            for reader in readers:
+                assert reader.seqs == list(range(1, head + 1))
+                assert reader.connections >= 2
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
