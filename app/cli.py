@@ -27,6 +27,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Broadcasts are written once to every reader: never compress per connection.
         ws_per_message_deflate=False,
+        # Stream connections are served by Bulletin's own edge, without an ASGI task each.
+        ws="app.realtime.edge:StreamProtocol",
         # Readers never send: anything bigger than a small frame is junk.
         ws_max_size=4096,
         proxy_headers=True,

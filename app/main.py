@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         database = Database(settings.database_url)
         token_store = TokenStore(database)
         app.state.database = database
@@ -54,7 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.admin_token is not None:
                 await token_store.adopt_environment_token(settings.admin_token.get_secret_value())
             await hub.start()
-            yield
+            # Lifespan state reaches uvicorn's protocols as `app_state`: the edge finds the hub.
+            yield {"hub": hub, "settings": settings}
         finally:
             await hub.stop()
             await database.dispose()

@@ -7,6 +7,7 @@ class CloseCode(IntEnum):
     # Standard codes the client treats as "reconnect with since".
     GOING_AWAY = 1001
     SERVICE_RESTART = 1012
+    INTERNAL_ERROR = 1011
     # Reconnect and resume from your last seq.
     RESUME = 4000  # you fell behind: your buffer passed its limit
     # Terminal: reconnecting with the same request cannot succeed.
@@ -17,4 +18,5 @@ class CloseCode(IntEnum):
 
 
 def should_reconnect(code: int) -> bool:
-    return code in (CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART) or 4000 <= code < 4500
+    reconnecting = (CloseCode.GOING_AWAY, CloseCode.INTERNAL_ERROR, CloseCode.SERVICE_RESTART)
+    return code in reconnecting or 4000 <= code < 4500

@@ -351,8 +351,8 @@ class Hub:
         channel = await self.check_resume(slug, since)
         form = reader.form
         if since is None:
-            reader.write(_in_form(form, control_payload("hello", channel.last_seq)))
-            channel.readers[form][id(reader)] = reader
+            if reader.write(_in_form(form, control_payload("hello", channel.last_seq))):
+                channel.readers[form][id(reader)] = reader
             return
         cursor = since
         while True:

@@ -28,12 +28,21 @@ class LiveServer:
     client: httpx.AsyncClient
 
 
+# Bulletin's own edge (what `bulletin serve` runs) and uvicorn's stock ASGI WebSocket path.
+EDGES = {"edge": "app.realtime.edge:StreamProtocol", "asgi": "websockets-sansio"}
+
+
 @asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+async def live_server(settings: Settings, ws: str = EDGES["edge"]) -> AsyncIterator[LiveServer]:
     """Serve `create_app(settings)` with uvicorn, as `bulletin serve` does, on a free port."""
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, ws_per_message_deflate=False, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=0,
+        ws=ws,
+        ws_per_message_deflate=False,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
@@ -91,7 +100,7 @@ def settings(database_url: str, broker_url: str) -> Settings:
     )
 
 
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(settings) as running:
+@pytest.fixture(params=list(EDGES))
+async def server(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[LiveServer]:
+    async with live_server(settings, EDGES[request.param]) as running:
         yield running

@@ -187,3 +187,16 @@ async def test_a_reader_that_sends_junk_is_closed_and_others_keep_receiving(
         assert rude.close_code == 4501
         await publish(server, "still here")
         assert (await next_message(polite))["seq"] == 1
+
+
+async def test_the_edge_writes_prebuilt_frames_and_asgi_servers_get_text(
+    server: LiveServer, request: pytest.FixtureRequest
+) -> None:
+    await create_blog(server)
+    async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
+        await next_message(ws)
+        metrics = (await server.client.get("/metrics")).text
+    expected_form = "websocket_frame" if "[edge" in request.node.name else "text"
+    assert f'bulletin_readers{{form="{expected_form}"}} 1.0' in metrics
+    # Readers are offered no per-connection compression, whatever the client asks for.
+    assert ws.response.headers.get("Sec-WebSocket-Extensions") is None

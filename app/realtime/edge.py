@@ -1,0 +1,144 @@
+"""Bulletin's WebSocket edge: stream connections handled by the protocol, without ASGI.
+
+uvicorn lets an application supply its WebSocket protocol class (`Config(ws=...)`).
+This one is uvicorn's sans-I/O implementation, except for stream paths
+(`/api/v1/blogs/{slug}/ws`): there it completes the handshake itself and
+registers the connection with the hub directly. There is no ASGI task and no
+coroutine per reader; the hub writes each event's prebuilt frame straight to
+the transport, and a reader whose unsent bytes pass its limit is closed with
+RESUME instead of being waited for. Every other WebSocket path goes through
+the application as usual.
+
+This reaches into uvicorn's protocol state (`conn`, `transport`, `close_sent`,
+the keepalive timers), so uvicorn is pinned and this edge is tested on every
+upgrade (tests/realtime run every stream test through it).
+"""
+
+import asyncio
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.frames import Frame
+from websockets.server import ServerProtocol
+
+from app.errors import NotFound
+from app.realtime.codes import CloseCode
+from app.realtime.hub import Form, Hub, SinceAheadOfHead
+from app.realtime.streams import InvalidSince, parse_since
+
+logger = logging.getLogger("bulletin.edge")
+
+STREAM_PATH = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
+
+
+class StreamProtocol(WebSocketsSansIOProtocol):
+    form = Form.WEBSOCKET_FRAME
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        # Broadcasts are framed once for every reader: never negotiate per-connection deflate.
+        self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=self.logger)
+        self.stream_slug: str | None = None
+        self.limit_bytes = 0
+
+    # --- the stream path --------------------------------------------------------
+
+    def handle_connect(self, event: Any) -> None:
+        raw_path, _, query = event.path.partition("?")
+        match = STREAM_PATH.match(unquote(raw_path))
+        hub: Hub | None = self.app_state.get("hub")
+        if match is None or hub is None:
+            super().handle_connect(event)
+            return
+        self.request = event
+        self.response = self.conn.accept(event)
+        self.handshake_initiated = True
+        self.handshake_complete = True
+        self.conn.send_response(self.response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        if self.response.status_code != 101:
+            self.close_sent = True
+            self.transport.close()
+            return
+        self.limit_bytes = self.app_state["settings"].reader_buffer_bytes
+        # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.
+        self.transport.set_write_buffer_limits(
+            high=self.limit_bytes // 2, low=self.limit_bytes // 4
+        )
+        self.start_keepalive()
+        self.stream_slug = unquote(match.group(1))
+        since = parse_qs(query).get("since", [None])[-1]
+        task = self.loop.create_task(self._attach(hub, self.stream_slug, since))
+        self.tasks.add(task)
+        task.add_done_callback(self.on_task_complete)
+
+    async def _attach(self, hub: Hub, slug: str, since: str | None) -> None:
+        try:
+            await hub.attach(slug, self, parse_since(since))
+        except NotFound as error:
+            self.close(CloseCode.BLOG_NOT_FOUND, error.message)
+        except SinceAheadOfHead as error:
+            self.close(CloseCode.RESET, error.message)
+        except InvalidSince as error:
+            self.close(CloseCode.INVALID_REQUEST, error.message)
+        except Exception:
+            logger.exception("attaching a reader of %s failed", slug)
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    # --- the hub's reader interface -----------------------------------------------
+
+    def write(self, data: bytes | str) -> bool:
+        """Write a prebuilt frame now; refuse (and close with RESUME) past the buffer limit."""
+        transport = self.transport
+        if self.close_sent or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() + len(data) > self.limit_bytes:
+            self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
+            return False
+        transport.write(data)  # type: ignore[arg-type]
+        return True
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.conn.send_close(code, reason.encode()[:120].decode(errors="ignore"))
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        # The peer should answer with its own close frame; stop waiting after close_timeout.
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    async def wait_writable(self) -> bool:
+        await self.writable.wait()
+        return not (self.close_sent or self.transport.is_closing())
+
+    # --- what readers send --------------------------------------------------------
+
+    def handle_text(self, event: Frame) -> None:
+        if self.stream_slug is None:
+            super().handle_text(event)
+        else:
+            self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
+
+    def handle_bytes(self, event: Frame) -> None:
+        if self.stream_slug is None:
+            super().handle_bytes(event)
+        else:
+            self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.stream_slug is not None:
+            hub: Hub | None = self.app_state.get("hub")
+            if hub is not None:
+                hub.detach(self.stream_slug, self)
