@@ -27,7 +27,7 @@ from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
 from app.realtime.codes import CloseCode
-from app.realtime.frames import Outgoing, control_payload, websocket_text_frame
+from app.realtime.frames import Outgoing, control_payload, sse_message, websocket_text_frame
 
 logger = logging.getLogger("bulletin.hub")
 
@@ -57,6 +57,10 @@ class Reader(Protocol):
 class SinceAheadOfHead(BulletinError):
     status = 409
     code = "since_ahead_of_head"
+
+
+class CatchUpFailed(Exception):
+    """The process could not read the log up to a reader's resume point (database trouble)."""
 
 
 @dataclass(slots=True)
@@ -120,6 +124,7 @@ class Hub:
         self._loading: dict[str, asyncio.Future[Channel]] = {}
         self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
         self._tasks: list[asyncio.Task[None]] = []
+        self._one_off: set[asyncio.Task[None]] = set()
         for form in Form:
             metrics.readers.labels(form=form.value).set_function(
                 lambda form=form: sum(len(c.readers[form]) for c in self.channels.values())
@@ -154,18 +159,22 @@ class Hub:
         """Keep a background loop alive: log its failure, back off, start it again."""
         delay = 0.1
         while True:
+            started = time.monotonic()
             try:
                 await run()
-                delay = 0.1
+                logger.warning("hub %s stopped; restarting", name)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("hub %s failed; restarting in %.1fs", name, delay, exc_info=True)
                 if name != "checker":
                     self.metrics.broker_failures.inc()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                self._recheck_all()
+            if time.monotonic() - started > 30:
+                delay = 0.1  # it had been healthy for a while: this is a new outage
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            # Announcements may have been lost meanwhile: compare with the log now.
+            self._check_soon()
 
     # --- announcements in and out --------------------------------------------
 
@@ -189,7 +198,7 @@ class Hub:
     async def _listen(self) -> None:
         async with self.broker.subscribe() as announcements:
             # Anything published while we were not subscribed is found by a check now.
-            self._recheck_all()
+            self._check_soon()
             async for announcement in announcements:
                 self.receive(announcement)
 
@@ -244,12 +253,16 @@ class Hub:
                 "filling a gap in %s failed; the next check retries", channel.slug, exc_info=True
             )
 
-    def _recheck_all(self) -> None:
-        for channel in self.channels.values():
-            channel.idle_since = min(channel.idle_since, time.monotonic())
-        self._force_check = True
+    def _check_soon(self) -> None:
+        task = asyncio.create_task(self._check_quietly(), name="hub-check-now")
+        self._one_off.add(task)
+        task.add_done_callback(self._one_off.discard)
 
-    _force_check = False
+    async def _check_quietly(self) -> None:
+        try:
+            await self.check_heads()
+        except Exception:
+            logger.warning("checking heads failed; the periodic check retries", exc_info=True)
 
     async def _check(self) -> None:
         last_heartbeat = time.monotonic()
@@ -264,7 +277,6 @@ class Hub:
 
     async def check_heads(self) -> None:
         """Compare every channel with its blog's head in the database and fill any gap."""
-        self._force_check = False
         if not self.channels:
             return
         by_id = {channel.blog_id: channel for channel in self.channels.values()}
@@ -333,13 +345,19 @@ class Hub:
         """The blog's channel, if `since` can be served; raises NotFound or SinceAheadOfHead."""
         channel = await self.channel(slug)
         if since is not None and since > channel.last_seq:
-            await self.check_heads()
             async with self.database.read_session() as session:
                 head = (await find_blog(session, slug)).head_seq
             if since > head:
                 raise SinceAheadOfHead(
                     f"since={since} is ahead of this blog's newest seq {head}; reload."
                 )
+            # This process is behind the reader: catch up first, or the reader would get
+            # the seqs it already has a second time.
+            self._want(channel, head)
+            if channel.filler is not None:
+                await asyncio.shield(channel.filler)
+            if since > channel.last_seq:
+                raise CatchUpFailed(f"could not catch up with {slug} yet; try again")
         return channel
 
     async def attach(self, slug: str, reader: Reader, since: int | None) -> None:
@@ -351,7 +369,7 @@ class Hub:
         channel = await self.check_resume(slug, since)
         form = reader.form
         if since is None:
-            if reader.write(_in_form(form, control_payload("hello", channel.last_seq))):
+            if reader.write(_hello(form, channel.last_seq)):
                 channel.readers[form][id(reader)] = reader
             return
         cursor = since
@@ -385,15 +403,22 @@ def _all_readers(channel: Channel) -> list[Reader]:
     return [reader for group in channel.readers.values() for reader in group.values()]
 
 
-def _in_form(form: Form, payload: bytes, seq: int | None = None) -> bytes | str:
-    """One message for one reader (replay and control messages; not the broadcast path)."""
+def _in_form(form: Form, payload: bytes, seq: int) -> bytes | str:
+    """One event for one reader (replay, not the broadcast path)."""
     if form is Form.TEXT:
         return payload.decode()
     if form is Form.WEBSOCKET_FRAME:
         return websocket_text_frame(payload)
-    if seq is None:  # a control message: an unnamed SSE event
-        return b"data: %s\n\n" % payload
     return Outgoing.build(seq, payload).sse
+
+
+def _hello(form: Form, head: int) -> bytes | str:
+    """The first message of a reader without `since`: the head it starts from."""
+    payload = control_payload("hello", head)
+    if form is Form.SSE:
+        # With the head as its id, an EventSource that reconnects resumes from there.
+        return sse_message(head, "hello", payload)
+    return _in_form(form, payload, head)
 
 
 __all__ = ["Form", "Hub", "NotFound", "Reader", "SinceAheadOfHead"]

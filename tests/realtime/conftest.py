@@ -24,6 +24,7 @@ REDIS_URL = os.environ.get("BULLETIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 class LiveServer:
     http: str
     ws: str
+    port: int
     app: object
     client: httpx.AsyncClient
 
@@ -55,7 +56,9 @@ async def live_server(settings: Settings, ws: str = EDGES["edge"]) -> AsyncItera
     base = f"127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=f"http://{base}") as client:
         try:
-            yield LiveServer(http=f"http://{base}", ws=f"ws://{base}", app=app, client=client)
+            yield LiveServer(
+                http=f"http://{base}", ws=f"ws://{base}", port=port, app=app, client=client
+            )
         finally:
             server.should_exit = True
             await task

@@ -91,14 +91,24 @@ class StalledReader:
 
     def read_until_close(self, timeout: float = 30) -> int | None:
         """Start reading again; return the close code the server sent, or None on EOF."""
+        return self.read_events_until_close(timeout)[1]
+
+    def read_events_until_close(self, timeout: float = 30) -> tuple[list[int], int | None]:
+        """Read on: the seqs of the events before the close, and the close code."""
         self.sock.settimeout(timeout)
+        seqs: list[int] = []
         while True:
             frame = self._next_frame()
             if frame is None:
-                return None
+                return seqs, None
             opcode, payload = frame
             if opcode == 0x8:
-                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                return seqs, code
+            if opcode == 0x1:
+                message = json.loads(payload)
+                if message.get("type") not in ("hello", "heartbeat"):
+                    seqs.append(message["seq"])
 
     def _next_frame(self) -> tuple[int, bytes] | None:
         while True:
