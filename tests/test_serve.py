@@ -22,7 +22,7 @@ API_PATHS = {
     "/api/v1/blogs/{slug}/events",
     "/api/v1/tokens",
 }
-HEALTH_PATHS = {"/healthz", "/readyz"}
+HEALTH_PATHS = {"/healthz", "/readyz", "/metrics"}
 ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
 
 
