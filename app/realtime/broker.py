@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """A committed event: its blog, its seq and its wire bytes."""
+    """A committed event: its blog, its seq and its wire bytes (empty: read it from the log)."""
 
     blog: str
     seq: int
@@ -52,4 +52,10 @@ def create_broker(url: str) -> Broker:
         from app.realtime.broker_redis import RedisBroker
 
         return RedisBroker(url)
-    raise ValueError(f"unknown broker URL scheme {scheme!r}: use memory:// or redis://")
+    if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        from app.realtime.broker_postgres import PostgresBroker
+
+        return PostgresBroker(url)
+    raise ValueError(
+        f"unknown broker URL scheme {scheme!r}: use memory://, redis:// or postgresql://"
+    )

@@ -206,7 +206,7 @@ class Hub:
         channel = self.channels.get(announcement.blog)
         if channel is None or announcement.seq <= channel.last_seq:
             return
-        if announcement.seq == channel.last_seq + 1:
+        if announcement.seq == channel.last_seq + 1 and announcement.payload:
             self._deliver(channel, Outgoing.build(announcement.seq, announcement.payload))
         else:
             self._want(channel, announcement.seq)

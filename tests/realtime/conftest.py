@@ -72,11 +72,16 @@ async def redis_ping(url: str) -> None:
         await client.aclose()
 
 
-# Two stacks cover both databases and both brokers without running every pairing.
-STACKS = {"sqlite-memory": ("sqlite", "memory://"), "postgresql-redis": ("postgresql", REDIS_URL)}
+# Database and broker pairs. Most tests run the first two, which cover both databases and
+# the two main brokers; cross-process tests add PostgreSQL's LISTEN/NOTIFY.
+STACKS = {
+    "sqlite-memory": ("sqlite", "memory"),
+    "postgresql-redis": ("postgresql", "redis"),
+    "postgresql-notify": ("postgresql", "postgresql"),
+}
 
 
-@pytest.fixture(params=list(STACKS))
+@pytest.fixture(params=["sqlite-memory", "postgresql-redis"])
 def stack(request: pytest.FixtureRequest) -> tuple[str, str]:
     return STACKS[request.param]
 
@@ -87,10 +92,13 @@ def database_url(stack: tuple[str, str], request: pytest.FixtureRequest, tmp_pat
 
 
 @pytest.fixture
-def broker_url(stack: tuple[str, str]) -> str:
-    if stack[1] != "memory://":
-        asyncio.run(redis_ping(stack[1]))  # fails loudly when Redis is down: never a silent skip
-    return stack[1]
+def broker_url(stack: tuple[str, str], database_url: str) -> str:
+    if stack[1] == "redis":
+        asyncio.run(redis_ping(REDIS_URL))  # fails loudly when Redis is down: never a silent skip
+        return REDIS_URL
+    if stack[1] == "postgresql":
+        return database_url
+    return "memory://"
 
 
 @pytest.fixture

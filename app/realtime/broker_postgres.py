@@ -1,0 +1,70 @@
+"""PostgreSQL LISTEN/NOTIFY broker, for deployments that have PostgreSQL but no Redis.
+
+NOTIFY payloads are limited to 8000 bytes, so a large event is announced by its
+seq alone; each process then reads it from the log, as it does for any gap.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from app.realtime.broker import Announcement
+
+CHANNEL = "bulletin_events"
+MAX_NOTIFY_BYTES = 7900
+IDLE_CHECK_SECONDS = 15
+
+
+def asyncpg_dsn(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+class PostgresBroker:
+    def __init__(self, url: str) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2, timeout=5)
+
+    async def disconnect(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def publish(self, announcement: Announcement) -> None:
+        if self._pool is None:
+            raise RuntimeError("the PostgreSQL broker is not connected")
+        message = announcement.encode()
+        if len(message) > MAX_NOTIFY_BYTES:
+            message = Announcement(announcement.blog, announcement.seq, b"").encode()
+        await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, message.decode())
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[Announcement]]:
+        connection = await asyncpg.connect(self.dsn, timeout=5)
+        queue: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
+
+        def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            if not queue.full():  # a dropped doorbell is recovered from the log
+                queue.put_nowait(Announcement.decode(payload.encode()))
+
+        await connection.add_listener(CHANNEL, on_notify)
+
+        async def messages() -> AsyncIterator[Announcement]:
+            while True:
+                try:
+                    yield await asyncio.wait_for(queue.get(), IDLE_CHECK_SECONDS)
+                except TimeoutError:
+                    # Quiet for a while: a query raises if the connection has died.
+                    await connection.fetchval("SELECT 1", timeout=5)
+
+        try:
+            yield messages()
+        finally:
+            connection.terminate()
