@@ -34,7 +34,9 @@ EDGES = {"edge": "app.realtime.edge:StreamProtocol", "asgi": "websockets-sansio"
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, ws: str = EDGES["edge"]) -> AsyncIterator[LiveServer]:
+async def live_server(
+    settings: Settings, ws: str = EDGES["edge"], ping_seconds: float = 20.0
+) -> AsyncIterator[LiveServer]:
     """Serve `create_app(settings)` with uvicorn, as `bulletin serve` does, on a free port."""
     app = create_app(settings)
     config = uvicorn.Config(
@@ -43,6 +45,8 @@ async def live_server(settings: Settings, ws: str = EDGES["edge"]) -> AsyncItera
         port=0,
         ws=ws,
         ws_per_message_deflate=False,
+        ws_ping_interval=ping_seconds,
+        ws_ping_timeout=ping_seconds,
         log_level="warning",
     )
     server = uvicorn.Server(config)
