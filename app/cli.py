@@ -31,6 +31,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         ws="app.realtime.edge:StreamProtocol",
         # Readers never send: anything bigger than a small frame is junk.
         ws_max_size=4096,
+        # Pings find dead peers; well under the 60 s idle timeout of common proxies.
+        ws_ping_interval=settings.heartbeat_seconds,
+        ws_ping_timeout=settings.heartbeat_seconds,
         proxy_headers=True,
         # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
         timeout_graceful_shutdown=5,
