@@ -32,6 +32,9 @@ from app.realtime.frames import Outgoing, control_payload, sse_message, websocke
 logger = logging.getLogger("bulletin.hub")
 
 REPLAY_BATCH = 200
+# How long an out-of-order announcement waits for the one before it before the log is read.
+REORDER_GRACE_SECONDS = 0.05
+MAX_EARLY = 1000
 
 
 class Form(Enum):
@@ -87,6 +90,8 @@ class Channel:
     # The highest seq known to exist; above last_seq means a gap to fill from the log.
     wanted: int = 0
     filler: asyncio.Task[None] | None = None
+    # Announcements that arrived ahead of a missing seq, by seq.
+    early: dict[int, bytes] = field(default_factory=dict)
     idle_since: float = field(default_factory=time.monotonic)
 
     def reader_count(self) -> int:
@@ -204,12 +209,23 @@ class Hub:
 
     def receive(self, announcement: Announcement) -> None:
         channel = self.channels.get(announcement.blog)
-        if channel is None or announcement.seq <= channel.last_seq:
+        seq = announcement.seq
+        if channel is None or seq <= channel.last_seq:
             return
-        if announcement.seq == channel.last_seq + 1 and announcement.payload:
-            self._deliver(channel, Outgoing.build(announcement.seq, announcement.payload))
+        if not announcement.payload:  # a doorbell only: the event is in the log
+            self._want(channel, seq)
+        elif seq == channel.last_seq + 1:
+            self._deliver(channel, Outgoing.build(seq, announcement.payload))
+            # Later events that arrived first (concurrent writers) follow now.
+            while channel.early and channel.last_seq + 1 in channel.early:
+                next_seq = channel.last_seq + 1
+                self._deliver(channel, Outgoing.build(next_seq, channel.early.pop(next_seq)))
+        elif len(channel.early) < MAX_EARLY:
+            # Usually the missing one is a moment behind; only read the log if it stays missing.
+            channel.early[seq] = announcement.payload
+            asyncio.get_running_loop().call_later(REORDER_GRACE_SECONDS, self._want, channel, seq)
         else:
-            self._want(channel, announcement.seq)
+            self._want(channel, seq)
 
     # --- fan-out -------------------------------------------------------------
 
@@ -231,6 +247,8 @@ class Hub:
     # --- gaps ----------------------------------------------------------------
 
     def _want(self, channel: Channel, seq: int) -> None:
+        if seq <= channel.last_seq:
+            return
         channel.wanted = max(channel.wanted, seq)
         if channel.filler is None or channel.filler.done():
             channel.filler = asyncio.create_task(self._fill(channel), name=f"fill-{channel.slug}")
@@ -248,6 +266,8 @@ class Hub:
                 for seq, payload in rows:
                     if seq == channel.last_seq + 1:
                         self._deliver(channel, Outgoing.build(seq, payload))
+                for seq in [seq for seq in channel.early if seq <= channel.last_seq]:
+                    del channel.early[seq]
         except Exception:
             logger.warning(
                 "filling a gap in %s failed; the next check retries", channel.slug, exc_info=True
