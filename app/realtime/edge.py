@@ -26,10 +26,9 @@ from uvicorn.server import ServerState
 from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
-from app.errors import NotFound
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Form, Hub, SinceAheadOfHead
-from app.realtime.streams import InvalidSince, parse_since
+from app.realtime.hub import Form, Hub
+from app.realtime.streams import attach_websocket_reader
 
 logger = logging.getLogger("bulletin.edge")
 
@@ -79,22 +78,9 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.start_keepalive()
         self.stream_slug = unquote(match.group(1))
         since = parse_qs(query).get("since", [None])[-1]
-        task = self.loop.create_task(self._attach(hub, self.stream_slug, since))
+        task = self.loop.create_task(attach_websocket_reader(hub, self.stream_slug, self, since))
         self.tasks.add(task)
         task.add_done_callback(self.on_task_complete)
-
-    async def _attach(self, hub: Hub, slug: str, since: str | None) -> None:
-        try:
-            await hub.attach(slug, self, parse_since(since))
-        except NotFound as error:
-            self.close(CloseCode.BLOG_NOT_FOUND, error.message)
-        except SinceAheadOfHead as error:
-            self.close(CloseCode.RESET, error.message)
-        except InvalidSince as error:
-            self.close(CloseCode.INVALID_REQUEST, error.message)
-        except Exception:
-            logger.exception("attaching a reader of %s failed", slug)
-            self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     # --- the hub's reader interface -----------------------------------------------
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 import random
 from typing import Annotated
 
@@ -10,10 +11,11 @@ from fastapi.responses import StreamingResponse
 
 from app.errors import BulletinError, NotFound
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Hub, SinceAheadOfHead
+from app.realtime.hub import Hub, Reader, SinceAheadOfHead
 from app.realtime.readers import SseReader, WebSocketReader
 from app.schemas import MAX_INT, error_responses
 
+logger = logging.getLogger("bulletin.streams")
 router = APIRouter(prefix="/api/v1/blogs/{slug}", tags=["streams"])
 
 
@@ -30,6 +32,21 @@ def parse_since(raw: str | None) -> int | None:
     return int(raw)
 
 
+async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: str | None) -> None:
+    """Attach a WebSocket reader; a refusal closes it with the code that says what to do."""
+    try:
+        await hub.attach(slug, reader, parse_since(since))
+    except NotFound as error:
+        reader.close(CloseCode.BLOG_NOT_FOUND, error.message)
+    except SinceAheadOfHead as error:
+        reader.close(CloseCode.RESET, error.message)
+    except InvalidSince as error:
+        reader.close(CloseCode.INVALID_REQUEST, error.message)
+    except Exception:
+        logger.exception("attaching a reader of %s failed", slug)
+        reader.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+
 @router.websocket("/ws")
 async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     """Every event of the blog as one JSON text message each; resume with `?since=SEQ`."""
@@ -40,14 +57,7 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     # The pump runs from the start: a long replay waits on it to drain the buffer.
     pump = asyncio.create_task(reader.pump())
     try:
-        try:
-            await hub.attach(slug, reader, parse_since(websocket.query_params.get("since")))
-        except NotFound as error:
-            reader.close(CloseCode.BLOG_NOT_FOUND, error.message)
-        except SinceAheadOfHead as error:
-            reader.close(CloseCode.RESET, error.message)
-        except InvalidSince as error:
-            reader.close(CloseCode.INVALID_REQUEST, error.message)
+        await attach_websocket_reader(hub, slug, reader, websocket.query_params.get("since"))
         await _refuse_messages(websocket, reader, pump)
     finally:
         hub.detach(slug, reader)
