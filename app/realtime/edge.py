@@ -15,7 +15,6 @@ upgrade (tests/realtime run every stream test through it).
 """
 
 import asyncio
-import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -29,8 +28,6 @@ from websockets.server import ServerProtocol
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Form, Hub
 from app.realtime.streams import attach_websocket_reader
-
-logger = logging.getLogger("bulletin.edge")
 
 STREAM_PATH = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
 
