@@ -9,7 +9,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format services install clean bench
+.PHONY: run test lint format services browser install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ run: install
 services:
 	@bash .ci/services
 
+browser:
+	@bash .ci/browser
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,7 +40,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install services lint
+test: install services browser lint
 	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.

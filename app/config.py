@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # How often each process compares its blogs with the log, catching lost announcements.
     hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    # Origins whose pages may read the public API, feeds and embed (the embed script).
+    cors_origins: list[str] = ["*"]
     log_level: str = "info"
 
     @field_validator("database_url")

@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app import __version__
+from app import __version__, pages
 from app.api import blogs, entries, events, health, tokens
 from app.config import Settings
 from app.db import Database
@@ -72,8 +73,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
+    # Other sites embed blogs and read feeds; reads carry no credentials, so any origin
+    # allowed here can only read what is public anyway.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["Last-Event-ID", "If-None-Match", "If-Modified-Since"],
+        expose_headers=["ETag", "Last-Modified"],
+        max_age=3600,
+    )
     for module in (health, blogs, entries, events, tokens, streams):
         app.include_router(module.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app
 

@@ -115,7 +115,7 @@ async def list_entries(
     next_cursor = None
     if len(entries) > limit:
         last = entries[limit - 1]
-        next_cursor = _encode(f"{last.published_at.isoformat()}|{last.id}")
+        next_cursor = entry_cursor(last.published_at, last.id)
     return EntriesPublic(
         items=[to_entry_public(entry, blog.slug) for entry in entries[:limit]],
         next_cursor=next_cursor,
@@ -151,6 +151,16 @@ async def event_payloads_since(
         .limit(limit)
     )
     return [(seq, bytes(payload)) for seq, payload in rows]
+
+
+def entry_cursor(published_at: datetime, entry_id: int) -> str:
+    """The `before` cursor of the page that starts just after this entry (older ones)."""
+    return _encode(f"{published_at.isoformat()}|{entry_id}")
+
+
+def cursor_including(published_at: datetime, entry_id: int) -> str:
+    """The `before` cursor of the page that starts with this entry."""
+    return entry_cursor(published_at, entry_id + 1)
 
 
 def _encode(raw: str) -> str:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.queries import entry_cursor
 from app.schemas import EntryPublic
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -36,6 +37,10 @@ class Renderer:
         )
         self.environment.filters["local_time"] = local_time_label
         self.environment.filters["utc_iso"] = utc_iso
+        # Each entry carries the cursor of the page after it, for "Older updates" links.
+        self.environment.filters["older_cursor"] = lambda entry: entry_cursor(
+            entry.published_at, entry.id
+        )
         self._entry_template = self.environment.get_template("partials/entry.html")
 
     def render_entry(self, entry: EntryPublic, time_zone: str) -> str:

@@ -1,0 +1,215 @@
+"""The reader page, the embeddable fragment and the newsroom page: server-rendered HTML.
+
+The page is complete without JavaScript; `web/static/bulletin.js` then keeps it
+current from the stream, starting at the head seq the page was rendered with.
+The head is read before the entries, so anything committed in between is
+replayed to the client (which applies events idempotently) rather than lost.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import ReadSessionDep
+from app.errors import BulletinError
+from app.models import Blog
+from app.queries import (
+    EntryFilter,
+    InvalidCursor,
+    cursor_including,
+    find_blog,
+    find_entry,
+    list_entries,
+    to_blog_public,
+    to_entry_public,
+)
+from app.rendering import Renderer, utc_iso
+from app.schemas import BlogPublic, EntryPublic
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+PAGE_SIZE = 20
+KEY_EVENTS_SHOWN = 30
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class KeyEventLink:
+    entry: EntryPublic
+    href: str
+
+
+@dataclass
+class PageContent:
+    blog: BlogPublic
+    head_seq: int
+    pinned: EntryPublic | None
+    entries: list[EntryPublic]
+    older_cursor: str | None
+    key_events: list[KeyEventLink]
+    is_latest: bool
+
+
+async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> PageContent:
+    """Everything one reader page shows; the head first (see the module docstring)."""
+    head_seq = blog.head_seq
+    public = await to_blog_public(session, blog)
+    page = await list_entries(session, blog, limit=PAGE_SIZE, before=before, filter=EntryFilter())
+    pinned = None
+    if public.pinned_entry_id is not None and before is None:
+        pinned = next((e for e in page.items if e.id == public.pinned_entry_id), None)
+        if pinned is None:  # pinned long ago: it still leads the page
+            entry = await find_entry(session, blog, public.pinned_entry_id, include_drafts=False)
+            pinned = to_entry_public(entry, blog.slug)
+    key_page = await list_entries(
+        session, blog, limit=KEY_EVENTS_SHOWN, before=None, filter=EntryFilter(True)
+    )
+    shown = {entry.id for entry in page.items}
+    key_events = [
+        KeyEventLink(
+            entry=entry,
+            href=f"#entry-{entry.id}"
+            if entry.id in shown or (pinned is not None and entry.id == pinned.id)
+            else f"?before={cursor_including(entry.published_at, entry.id)}#entry-{entry.id}",
+        )
+        for entry in key_page.items
+    ]
+    return PageContent(
+        blog=public,
+        head_seq=head_seq,
+        pinned=pinned,
+        entries=[entry for entry in page.items if pinned is None or entry.id != pinned.id],
+        older_cursor=page.next_cursor,
+        key_events=key_events,
+        is_latest=before is None,
+    )
+
+
+def plain_text(html: str, limit: int = 300) -> str:
+    """Sanitised HTML as a short plain-text description (for meta tags and JSON-LD)."""
+    text = " ".join(_TAGS.sub(" ", html).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def live_blog_json_ld(content: PageContent, page_url: str) -> str:
+    """schema.org LiveBlogPosting, safe to place inside a <script> element."""
+    blog = content.blog
+    updates = ([content.pinned] if content.pinned else []) + content.entries
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "@id": page_url,
+        "url": page_url,
+        "headline": blog.title,
+        "description": plain_text(blog.summary),
+        "coverageStartTime": utc_iso(blog.coverage_start),
+        "dateModified": utc_iso(blog.updated_at),
+        "keywords": blog.topics,
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "@id": f"{page_url}#entry-{entry.id}",
+                "url": f"{page_url}#entry-{entry.id}",
+                "headline": entry.headline or plain_text(entry.body, 110),
+                "articleBody": plain_text(entry.body, 5000),
+                "datePublished": utc_iso(entry.published_at),
+                "dateModified": utc_iso(entry.updated_at),
+                "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
+                **(
+                    {"image": [m.url for m in entry.media if m.kind == "image"]}
+                    if any(m.kind == "image" for m in entry.media)
+                    else {}
+                ),
+            }
+            for entry in updates
+        ],
+    }
+    if blog.coverage_end is not None:
+        data["coverageEndTime"] = utc_iso(blog.coverage_end)
+    # "</script>" inside a string must not end the element.
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _html_error(renderer: Renderer, status: int, title: str, message: str) -> HTMLResponse:
+    body = renderer.environment.get_template("error.html").render(title=title, message=message)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _page_cache_headers(blog: BlogPublic) -> dict[str, str]:
+    if blog.status == "ended":
+        return {"Cache-Control": "public, max-age=300, stale-while-revalidate=3600"}
+    return {"Cache-Control": "public, max-age=5, stale-while-revalidate=30"}
+
+
+@router.get("/blogs/{slug}", response_class=HTMLResponse)
+async def read_page(
+    request: Request,
+    slug: str,
+    session: ReadSessionDep,
+    before: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    """The reader page: complete without JavaScript, kept live by bulletin.js."""
+    renderer: Renderer = request.app.state.renderer
+    settings = request.app.state.settings
+    try:
+        blog = await find_blog(session, slug)
+        content = await load_page(session, blog, before)
+    except BulletinError as error:
+        if isinstance(error, InvalidCursor):
+            return _html_error(renderer, 400, "Page not found", "That page link is not valid.")
+        return _html_error(renderer, error.status, "Page not found", "There is no such live blog.")
+    base_url = settings.public_base_url.rstrip("/")
+    page_url = f"{base_url}/blogs/{slug}"
+    body = renderer.environment.get_template("page.html").render(
+        content=content,
+        page_url=page_url,
+        base_url=base_url,
+        description=plain_text(content.blog.summary) or content.blog.title,
+        og_image=_first_image(content),
+        json_ld=live_blog_json_ld(content, page_url),
+        heartbeat_seconds=settings.heartbeat_seconds,
+        render_entry=renderer.render_entry,
+    )
+    return HTMLResponse(body, headers=_page_cache_headers(content.blog))
+
+
+@router.get("/blogs/{slug}/embed", response_class=HTMLResponse)
+async def read_embed(request: Request, slug: str, session: ReadSessionDep) -> HTMLResponse:
+    """The live part of the page as an HTML fragment, for the embed script on other sites."""
+    renderer: Renderer = request.app.state.renderer
+    try:
+        blog = await find_blog(session, slug)
+        content = await load_page(session, blog, None)
+    except BulletinError:
+        return HTMLResponse(
+            "<p>There is no such live blog.</p>", 404, headers={"Cache-Control": "no-store"}
+        )
+    base_url = request.app.state.settings.public_base_url.rstrip("/")
+    body = renderer.environment.get_template("embed.html").render(
+        content=content,
+        page_url=f"{base_url}/blogs/{slug}",
+        heartbeat_seconds=request.app.state.settings.heartbeat_seconds,
+        render_entry=renderer.render_entry,
+    )
+    return HTMLResponse(body, headers=_page_cache_headers(content.blog))
+
+
+@router.get("/newsroom", response_class=HTMLResponse)
+async def read_newsroom(request: Request) -> HTMLResponse:
+    """A small composer for reporters: publish, edit and delete through the public API."""
+    renderer: Renderer = request.app.state.renderer
+    body = renderer.environment.get_template("newsroom.html").render()
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _first_image(content: PageContent) -> str | None:
+    for entry in ([content.pinned] if content.pinned else []) + content.entries:
+        for item in entry.media:
+            if item.kind == "image":
+                return item.url
+    return None

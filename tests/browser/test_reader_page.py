@@ -1,0 +1,205 @@
+"""The reader page in a real browser: live updates applied in place, in order, exactly once."""
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import Bulletin, screenshot, server_process
+
+ENTRY = "article[data-entry-id]"
+
+
+def new_blog(bulletin: Bulletin, **fields) -> str:
+    slug = f"page-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug, timezone="America/New_York", **fields)
+    return slug
+
+
+def open_live(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible()
+
+
+def flow_ids(page: Page) -> list[int]:
+    return [
+        int(i)
+        for i in page.locator(f"[data-bulletin-entries] {ENTRY}").evaluate_all(
+            "els => els.map(el => el.dataset.entryId)"
+        )
+    ]
+
+
+def test_the_page_is_complete_without_javascript(browser: Browser, bulletin: Bulletin) -> None:
+    slug = new_blog(bulletin)
+    entry = bulletin.publish(slug, headline="Readable without scripts")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{bulletin.url}/blogs/{slug}")
+    expect(page.locator(f"#entry-{entry['id']} .entry__headline")).to_have_text(
+        "Readable without scripts"
+    )
+    expect(page.locator("[data-bulletin-state]")).to_be_hidden()
+    context.close()
+
+
+def test_a_published_entry_appears_on_an_open_page_without_a_reload(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    older = bulletin.publish(slug, headline="First")
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    page.evaluate("window.sameDocument = true")
+    expect(page.locator("[data-bulletin-state]")).to_have_text("Live")
+
+    entry = bulletin.publish(slug, headline="Second, live", authors=[{"name": "Rui Sato"}])
+
+    article = page.locator(f"#entry-{entry['id']}")
+    expect(article.locator(".entry__headline")).to_have_text("Second, live")
+    expect(article.locator("[data-ago]")).to_have_text("just now")
+    assert flow_ids(page) == [entry["id"], older["id"]]
+    assert page.evaluate("window.sameDocument") is True
+
+
+def test_edits_pins_key_events_and_deletes_are_applied_in_place(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    first = bulletin.publish(slug, headline="Count begins")
+    second = bulletin.publish(slug, headline="Turnout high")
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+
+    bulletin.edit(slug, first["id"], headline="Count begins in the east", key_event=True)
+    expect(page.locator(f"#entry-{first['id']} .entry__headline")).to_have_text(
+        "Count begins in the east"
+    )
+    assert flow_ids(page) == [second["id"], first["id"]]
+    key_events = page.locator("[data-bulletin-key-events] li")
+    expect(key_events).to_have_count(1)
+    expect(key_events.locator("a")).to_have_attribute("href", f"#entry-{first['id']}")
+    expect(key_events).to_contain_text("Count begins in the east")
+
+    bulletin.edit(slug, first["id"], pinned=True)
+    expect(page.locator(f"[data-bulletin-pinned] #entry-{first['id']}")).to_be_visible()
+    assert flow_ids(page) == [second["id"]]
+
+    bulletin.edit(slug, second["id"], pinned=True)  # moves the pin: the first goes back
+    expect(page.locator(f"[data-bulletin-pinned] #entry-{second['id']}")).to_be_visible()
+    expect(page.locator(f"[data-bulletin-entries] #entry-{first['id']}")).to_be_visible()
+    expect(page.locator(ENTRY)).to_have_count(2)
+
+    bulletin.delete(slug, first["id"])
+    expect(page.locator(f"#entry-{first['id']}")).to_have_count(0)
+    expect(key_events).to_have_count(0)
+    expect(page.locator(".key-events")).to_be_hidden()
+
+    bulletin.api.patch(f"/blogs/{slug}", json={"status": "ended", "title": "Count over"})
+    expect(page.locator("[data-bulletin-status]")).to_have_text("Coverage ended")
+    expect(page.locator("h1")).to_have_text("Count over")
+
+
+def test_a_reader_who_scrolled_down_stays_put_and_gets_a_new_updates_button(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    for number in range(12):
+        bulletin.publish(slug, headline=f"Update {number}", body="<p>" + "Text. " * 60 + "</p>")
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    reading = page.locator(ENTRY).nth(6)
+    reading.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, 200)")
+    top_before = reading.bounding_box()["y"]
+    title = page.title()
+
+    fresh = [bulletin.publish(slug, headline=f"Breaking {n}") for n in range(2)]
+
+    button = page.locator("[data-bulletin-new]")
+    expect(button).to_have_text("2 new updates")
+    expect(page).to_have_title(f"(2) {title}")
+    assert reading.bounding_box()["y"] == pytest.approx(top_before, abs=1)
+    expect(page.locator(f"#entry-{fresh[0]['id']}")).to_have_count(0)
+
+    button.click()
+    expect(button).to_be_hidden()
+    expect(page).to_have_title(title)
+    assert flow_ids(page)[:2] == [fresh[1]["id"], fresh[0]["id"]]
+    expect(page.locator(f"#entry-{fresh[1]['id']}")).to_be_in_viewport()
+
+
+def test_the_page_catches_up_after_a_server_restart_without_duplicates(
+    page: Page, bulletin: Bulletin, tmp_path: Path
+) -> None:
+    # The page's own server shares the database with `bulletin`, which keeps publishing.
+    readers_server = server_process(tmp_path, bulletin.process.env["BULLETIN_DATABASE_URL"])
+    readers_server.start()
+    try:
+        slug = new_blog(bulletin)
+        before = bulletin.publish(slug, headline="Before the restart")
+        open_live(page, f"{readers_server.http}/blogs/{slug}")
+
+        readers_server.stop()
+        expect(page.locator("[data-bulletin-state]")).to_have_text("Reconnecting…")
+        meanwhile = [bulletin.publish(slug, headline=f"While down {n}") for n in range(3)]
+        bulletin.edit(slug, before["id"], headline="Before the restart, edited")
+        bulletin.delete(slug, meanwhile[0]["id"])
+        readers_server.start()
+
+        expect(page.locator("[data-bulletin-state]")).to_have_text("Live")
+        expect(page.locator(f"#entry-{meanwhile[2]['id']}")).to_be_visible()
+        expect(page.locator(f"#entry-{before['id']} .entry__headline")).to_have_text(
+            "Before the restart, edited"
+        )
+        expect(page.locator(f"#entry-{meanwhile[0]['id']}")).to_have_count(0)
+        assert flow_ids(page) == [meanwhile[2]["id"], meanwhile[1]["id"], before["id"]]
+    finally:
+        readers_server.stop()
+
+
+def test_the_page_falls_back_to_server_sent_events_when_websockets_are_blocked(
+    page: Page, bulletin: Bulletin
+) -> None:
+    # A proxy that accepts the upgrade and then drops the connection at once.
+    page.route_web_socket(re.compile(r"/ws(\?|$)"), lambda socket: socket.close())
+    slug = new_blog(bulletin)
+    page.goto(f"{bulletin.url}/blogs/{slug}")
+    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible(timeout=20_000)
+    transport = "window.bulletinPage.transports[window.bulletinPage.transport]"
+    assert page.evaluate(transport) == "sse"
+
+    entry = bulletin.publish(slug, headline="Over SSE")
+    expect(page.locator(f"#entry-{entry['id']} .entry__headline")).to_have_text("Over SSE")
+    expect(page.locator(ENTRY)).to_have_count(1)
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"),
+    [("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})],
+)
+def test_the_page_fits_desktop_and_phone_screens(
+    browser: Browser, bulletin: Bulletin, name: str, viewport: dict
+) -> None:
+    slug = new_blog(bulletin, summary="<p>A sample blog for screenshots.</p>", topics=["Demo"])
+    bulletin.publish(slug, headline="Pinned guide", pinned=True)
+    bulletin.publish(
+        slug,
+        headline="A photo from the count",
+        media=[
+            {
+                "kind": "image",
+                "url": f"{bulletin.url}/static/demo/harbour.svg",
+                "caption": "Counting at the town hall.",
+                "credit": "Illustration: Bulletin demo",
+                "alt": "A harbour",
+            }
+        ],
+        key_event=True,
+        authors=[{"name": "Ada Reyes", "role": "at the count"}],
+    )
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"reader-page-{name}")
+    context.close()

@@ -1,0 +1,212 @@
+/* The newsroom composer. It uses the same public JSON API as any newsroom tool; the token
+ * stays in this tab's sessionStorage and goes only to this server. */
+(function () {
+  "use strict";
+  const API = "/api/v1";
+  const TOKEN_KEY = "bulletin.token";
+  const $ = (selector) => document.querySelector(selector);
+  const forms = {
+    token: $('[data-form="token"]'),
+    blog: $('[data-form="blog"]'),
+    entry: $('[data-form="entry"]'),
+  };
+  const blogSelect = $("[data-blogs]");
+  const list = $("[data-entries]");
+  const notice = $("[data-notice]");
+  let idempotencyKey = null; // one per entry being composed: a retried publish never doubles
+
+  function say(text, kind) {
+    notice.textContent = text;
+    notice.dataset.kind = kind || "info";
+  }
+
+  async function call(method, path, body, extraHeaders) {
+    const headers = Object.assign({ Accept: "application/json" }, extraHeaders);
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(API + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return null;
+    const data = await response.json();
+    if (!response.ok) {
+      const error = data.error || {};
+      const fields = error.fields ? " (" + Object.entries(error.fields)
+        .map(([name, problem]) => name + ": " + problem).join("; ") + ")" : "";
+      throw new Error((error.message || response.statusText) + fields);
+    }
+    return data;
+  }
+
+  function escapeText(text) {
+    const node = document.createElement("p");
+    node.textContent = text;
+    return node.innerHTML;
+  }
+
+  /** Plain text becomes paragraphs; anything with markup is sent as it is (the server cleans it). */
+  function bodyHtml(text) {
+    if (/<[a-z][^>]*>/i.test(text)) return text;
+    return text.split(/\n\s*\n/).map((part) => part.trim()).filter(Boolean)
+      .map((part) => "<p>" + escapeText(part).replace(/\n/g, "<br>") + "</p>").join("");
+  }
+
+  function authors(text) {
+    return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+      const [name, ...role] = line.split(",");
+      const author = { name: name.trim() };
+      if (role.join(",").trim()) author.role = role.join(",").trim();
+      return author;
+    });
+  }
+
+  function slug() { return blogSelect.value; }
+
+  async function loadBlogs(selected) {
+    const blogs = await call("GET", "/blogs?limit=100");
+    blogSelect.replaceChildren(...blogs.items.map((blog) => {
+      const option = document.createElement("option");
+      option.value = blog.slug;
+      option.textContent = blog.title + (blog.status === "ended" ? " (ended)" : "");
+      return option;
+    }));
+    if (selected) blogSelect.value = selected;
+    await showBlog();
+  }
+
+  async function showBlog() {
+    if (!slug()) return;
+    const pageUrl = "/blogs/" + encodeURIComponent(slug());
+    $("[data-open-page]").href = pageUrl;
+    const preview = $("[data-preview]");
+    if (preview.getAttribute("src") !== pageUrl) preview.src = pageUrl;
+    await loadEntries();
+  }
+
+  async function loadEntries() {
+    const page = await call("GET", "/blogs/" + encodeURIComponent(slug()) + "/entries?limit=50");
+    list.replaceChildren(...page.items.map((entry) => {
+      const item = document.createElement("li");
+      item.dataset.entryId = entry.id;
+      const label = entry.headline || entry.body.replace(/<[^>]+>/g, " ").trim().slice(0, 60);
+      item.append((entry.pinned ? "📌 " : "") + label);
+      for (const [action, run] of [["Edit", () => edit(entry)], ["Delete", () => remove(entry)]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = action;
+        button.addEventListener("click", run);
+        item.append(button);
+      }
+      return item;
+    }));
+  }
+
+  function edit(entry) {
+    const form = forms.entry;
+    form.id.value = entry.id;
+    form.headline.value = entry.headline || "";
+    form.body.value = entry.body;
+    const photo = entry.media.find((item) => item.kind === "image") || {};
+    form.photo_url.value = photo.url || "";
+    form.photo_caption.value = photo.caption || "";
+    form.photo_credit.value = photo.credit || "";
+    form.photo_alt.value = photo.alt || "";
+    form.authors.value = entry.authors.map((a) => a.name + (a.role ? ", " + a.role : "")).join("\n");
+    form.key_event.checked = entry.key_event;
+    form.pinned.checked = entry.pinned;
+    $("[data-entry-title]").textContent = "Edit entry " + entry.id;
+    $("[data-submit]").textContent = "Save changes";
+    $("[data-cancel]").hidden = false;
+    form.headline.focus();
+  }
+
+  function resetEntryForm() {
+    forms.entry.reset();
+    forms.entry.id.value = "";
+    idempotencyKey = null;
+    $("[data-entry-title]").textContent = "New entry";
+    $("[data-submit]").textContent = "Publish";
+    $("[data-cancel]").hidden = true;
+  }
+
+  async function remove(entry) {
+    if (!confirm("Delete this entry from the live page?")) return;
+    try {
+      await call("DELETE", "/blogs/" + encodeURIComponent(slug()) + "/entries/" + entry.id);
+      say("Entry " + entry.id + " deleted.");
+      await loadEntries();
+    } catch (error) { say(error.message, "error"); }
+  }
+
+  forms.token.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, forms.token.token.value.trim());
+    forms.token.token.value = "";
+    say("Token saved for this tab.");
+  });
+
+  blogSelect.addEventListener("change", () => showBlog().catch((e) => say(e.message, "error")));
+
+  forms.blog.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = forms.blog;
+    try {
+      const blog = await call("POST", "/blogs", {
+        slug: form.slug.value.trim(), title: form.title.value.trim(),
+        timezone: form.timezone.value.trim() || "UTC",
+      });
+      say("Blog “" + blog.title + "” created.");
+      await loadBlogs(blog.slug);
+    } catch (error) { say(error.message, "error"); }
+  });
+
+  for (const button of document.querySelectorAll("[data-wrap]")) {
+    button.addEventListener("click", () => {
+      const area = forms.entry.body;
+      const tag = button.dataset.wrap;
+      const [start, end] = [area.selectionStart, area.selectionEnd];
+      const chosen = area.value.slice(start, end);
+      const open = tag === "a" ? '<a href="' + (prompt("Link address", "https://") || "") + '">'
+        : "<" + tag + ">";
+      area.setRangeText(open + chosen + "</" + tag + ">", start, end, "end");
+      area.focus();
+    });
+  }
+
+  $("[data-cancel]").addEventListener("click", resetEntryForm);
+
+  forms.entry.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = forms.entry;
+    const media = form.photo_url.value.trim() ? [{
+      kind: "image", url: form.photo_url.value.trim(), caption: form.photo_caption.value.trim(),
+      credit: form.photo_credit.value.trim(), alt: form.photo_alt.value.trim(),
+    }] : [];
+    const entry = {
+      headline: form.headline.value.trim() || null,
+      body: bodyHtml(form.body.value),
+      authors: authors(form.authors.value),
+      media,
+      key_event: form.key_event.checked,
+      pinned: form.pinned.checked,
+    };
+    const path = "/blogs/" + encodeURIComponent(slug()) + "/entries";
+    try {
+      if (form.id.value) {
+        await call("PATCH", path + "/" + form.id.value, entry);
+        say("Entry " + form.id.value + " updated.");
+      } else {
+        idempotencyKey = idempotencyKey || (crypto.randomUUID ? crypto.randomUUID()
+          : Date.now().toString(36) + Math.random().toString(36).slice(2));
+        const created = await call("POST", path, entry, { "Idempotency-Key": idempotencyKey });
+        say("Entry " + created.id + " published.");
+      }
+      resetEntryForm();
+      await loadEntries();
+    } catch (error) { say(error.message, "error"); }
+  });
+
+  if (sessionStorage.getItem(TOKEN_KEY)) say("Using the token saved in this tab.");
+  loadBlogs(new URLSearchParams(location.search).get("blog")).catch((e) => say(e.message, "error"));
+})();
