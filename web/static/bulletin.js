@@ -2,8 +2,10 @@
  *
  *   <div data-bulletin-blog="SLUG"></div>
  *   <script src="https://HOST/static/bulletin.js" async></script>
- * fills the div with the blog (from HOST/blogs/SLUG/embed) and keeps it live. On Bulletin's
- * own reader page the server-rendered blog is enhanced in place.
+ * fills the div with the blog (from HOST/blogs/SLUG/embed) and keeps it live; optional
+ * attributes: data-bulletin-url (the server, when the script is loaded as a module),
+ * data-bulletin-max-entries (entries kept in the page, 200 by default). On Bulletin's own
+ * reader page the server-rendered blog is enhanced in place.
  *
  *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState,
  *                                   transports: ["websocket", "sse"], maxEntries: 200 });
@@ -418,7 +420,8 @@
     return fetch(base + "/blogs/" + encodeURIComponent(slug) + "/embed")
       .then((response) => response.text().then((text) => {
         container.innerHTML = text;
-        if (response.ok) container.bulletin = connect({ url: base, container });
+        const maxEntries = Number(container.dataset.bulletinMaxEntries) || undefined;
+        if (response.ok) container.bulletin = connect({ url: base, container, maxEntries });
       }));
   }
 

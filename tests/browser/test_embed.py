@@ -1,0 +1,90 @@
+"""The embed snippet and the ES module on a page served from another origin."""
+
+import functools
+import http.server
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Bulletin
+
+
+@pytest.fixture
+def partner_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """Another origin: a plain static web server on its own port, as a partner's site."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # "localhost" and 127.0.0.1 are different origins even on the same port.
+    yield tmp_path, f"http://localhost:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_embed_snippet_renders_a_live_blog_inside_another_sites_page(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"embed-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    first = bulletin.publish(slug, headline="Seen on a partner site")
+    (directory / "article.html").write_text(
+        "<!doctype html><html><head><title>Partner article</title></head><body>"
+        "<h1>Our own story</h1>"
+        f'<div data-bulletin-blog="{slug}" data-bulletin-max-entries="3"></div>'
+        f'<script src="{bulletin.url}/static/bulletin.js" async></script>'
+        "</body></html>"
+    )
+    page.goto(f"{origin}/article.html")
+    embed = page.locator(f'[data-bulletin-blog="{slug}"]').first
+    expect(embed.locator(f"#entry-{first['id']} .entry__headline")).to_have_text(
+        "Seen on a partner site"
+    )
+    expect(embed.locator('[data-bulletin-state="connected"]')).to_be_visible()
+
+    later = [bulletin.publish(slug, headline=f"Later {n}") for n in range(4)]
+    expect(embed.locator(f"#entry-{later[-1]['id']}")).to_be_visible()
+    # The partner's page keeps its own title; the embed keeps only the newest three.
+    assert page.title() == "Partner article"
+    expect(embed.locator("[data-bulletin-entries] article")).to_have_count(3)
+    older = embed.locator("[data-bulletin-older]")
+    expect(older).to_be_visible()
+    href = older.get_attribute("href")
+    assert href.startswith(f"{bulletin.url}/blogs/{slug}?before=")
+    page.goto(href)
+    expect(page.locator(f"#entry-{later[0]['id']}")).to_be_visible()
+    expect(page.locator(f"#entry-{first['id']}")).to_be_visible()
+
+
+def test_the_client_works_as_an_es_module_from_another_origin(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"module-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    (directory / "app.html").write_text(
+        "<!doctype html><html><head><title>Partner app</title></head><body>"
+        '<script type="module">'
+        f'import {{ Bulletin }} from "{bulletin.url}/static/bulletin.mjs";'
+        "window.received = [];"
+        f'window.live = Bulletin.connect({{ url: "{bulletin.url}", blog: "{slug}",'
+        " onEvent: (event) => window.received.push(event) });"
+        "</script></body></html>"
+    )
+    page.goto(f"{origin}/app.html")
+    # The hello carries the head: from then on every event reaches this client.
+    page.wait_for_function("window.live && window.live.seq !== null")
+    entry = bulletin.publish(slug, headline="To a custom client")
+    page.wait_for_function("window.received.length === 1")
+    event = page.evaluate("window.received[0]")
+    assert event["type"] == "entry.created"
+    assert event["entry"]["id"] == entry["id"]
+    assert f'id="entry-{entry["id"]}"' in event["html"]
+    page.evaluate("window.live.close()")
+    assert page.evaluate("window.live.state") == "disconnected"

@@ -1,0 +1,70 @@
+"""The newsroom page: a reporter publishes, edits and deletes, and the reader page follows."""
+
+import secrets
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Bulletin, screenshot
+from tests.conftest import ADMIN_TOKEN
+
+
+def test_a_reporter_publishes_edits_and_deletes_from_the_newsroom_page(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = f"desk-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug, title="Desk test")
+    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click('[data-form="token"] button[type="submit"]')
+    expect(page.locator("[data-notice]")).to_have_text("Token saved for this tab.")
+    expect(page.locator("#blog")).to_have_value(slug)
+    reader = page.frame_locator("[data-preview]")
+    expect(reader.locator('[data-bulletin-state="connected"]')).to_be_visible()
+
+    page.fill("#headline", "Polls open")
+    page.fill("#body", "Doors opened at seven.\n\nQueues are short.")
+    page.fill("#photo-url", f"{bulletin.url}/static/demo/harbour.svg")
+    page.fill("#photo-caption", "The first voters")
+    page.fill("#photo-credit", "Photo: Desk")
+    page.fill("#authors", "Ada Reyes, at the polling station")
+    page.check('input[name="key_event"]')
+    page.click("[data-submit]")
+    expect(page.locator("[data-notice]")).to_contain_text("published")
+
+    article = reader.locator("[data-bulletin-entries] article").first
+    expect(article.locator(".entry__headline")).to_have_text("Polls open")
+    expect(article.locator(".entry__body p")).to_have_count(2)
+    expect(article.locator("figcaption")).to_contain_text("The first voters")
+    expect(article.locator(".entry__byline")).to_contain_text("Ada Reyes")
+    expect(reader.locator("[data-bulletin-key-events] li")).to_contain_text("Polls open")
+    [entry] = bulletin.api.get(f"/blogs/{slug}/entries").json()["items"]
+    assert entry["key_event"] is True
+    assert entry["authors"] == [
+        {"name": "Ada Reyes", "role": "at the polling station", "url": None}
+    ]
+    screenshot(page, "newsroom")
+
+    page.click('[data-entries] li button:has-text("Edit")')
+    page.fill("#headline", "Polls open across the city")
+    page.click("[data-submit]")
+    expect(article.locator(".entry__headline")).to_have_text("Polls open across the city")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click('[data-entries] li button:has-text("Delete")')
+    expect(reader.locator(f"#entry-{entry['id']}")).to_have_count(0)
+    expect(page.locator("[data-entries] li")).to_have_count(0)
+    assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
+
+
+def test_the_newsroom_page_explains_a_refused_request(page: Page, bulletin: Bulletin) -> None:
+    slug = f"desk-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
+    page.fill("#token", "not-a-real-token")
+    page.click('[data-form="token"] button[type="submit"]')
+    page.fill("#headline", "Will not publish")
+    page.click("[data-submit]")
+    notice = page.locator("[data-notice]")
+    expect(notice).to_contain_text("unknown or revoked")
+    expect(notice).to_have_attribute("data-kind", "error")
+    assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
