@@ -10,6 +10,8 @@ import html5lib
 import httpx
 import rjsmin
 
+from app.config import Settings
+from app.main import create_app
 from tests.conftest import ADMIN, read_log
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -216,3 +218,14 @@ def test_the_client_stays_within_five_kilobytes_minified_and_gzipped() -> None:
     source = (STATIC / "bulletin.js").read_text()
     size = len(gzip.compress(rjsmin.jsmin(source).encode(), compresslevel=9))
     assert size <= 5 * 1024, f"bulletin.js is {size} bytes minified and gzipped"
+
+
+async def test_only_the_configured_origins_may_read_from_other_sites(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://partner.example"]}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bulletin.test") as c:
+            allowed = await c.get("/api/v1/blogs", headers={"Origin": "https://partner.example"})
+            other = await c.get("/api/v1/blogs", headers={"Origin": "https://elsewhere.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://partner.example"
+    assert "access-control-allow-origin" not in other.headers
