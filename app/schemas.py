@@ -12,9 +12,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StringConstraints,
     model_validator,
 )
+
+from app.webhook_signing import check_signing_secret
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # Ids and seqs are 32-bit integer columns on PostgreSQL.
@@ -309,3 +312,72 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         422: "A field is invalid; see `fields`.",
     }
     return {s: {"model": ErrorPublic, "description": descriptions[s]} for s in statuses}
+
+
+# --- webhooks --------------------------------------------------------------
+
+
+def _signing_secret(value: SecretStr) -> SecretStr:
+    check_signing_secret(value.get_secret_value())
+    return value
+
+
+SigningSecret = Annotated[SecretStr, AfterValidator(_signing_secret)]
+WebhookDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+
+
+class WebhookCreate(RequestModel):
+    url: WebUrl = Field(description="Where each event is POSTed: a public http(s) address.")
+    secret: SigningSecret = Field(
+        description="A Standard Webhooks secret, `whsec_` + base64 of 24-64 random bytes; "
+        "signs every delivery. Stored encrypted and never shown again."
+    )
+    description: WebhookDescription = ""
+
+
+class WebhookUpdate(RequestModel):
+    """Only the fields sent are changed; `active: true` re-enables a disabled webhook."""
+
+    active: bool | None = None
+    url: WebUrl | None = None
+    secret: SigningSecret | None = Field(None, description="Replaces the signing secret.")
+    description: WebhookDescription | None = None
+
+
+class WebhookPublic(BaseModel):
+    """A webhook and where its deliveries stand; the secret is never shown."""
+
+    id: int
+    blog: str = Field(description="The blog's slug.")
+    url: str
+    description: str
+    active: bool
+    disabled_reason: str | None = Field(description="Why it stopped: paused, or too many failures.")
+    disabled_at: UtcDatetime | None
+    delivered_seq: int = Field(description="Every event up to this seq has been delivered.")
+    head_seq: int = Field(description="The newest seq in the blog's change log.")
+    pending: int = Field(description="Events waiting to be delivered.")
+    consecutive_failures: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: UtcDatetime | None
+    last_success_at: UtcDatetime | None
+    next_attempt_at: UtcDatetime | None = Field(
+        description="When the next attempt is due; null when nothing is pending or it is disabled."
+    )
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class WebhookDeliveryPublic(BaseModel):
+    """One attempt to deliver one event."""
+
+    id: int
+    seq: int
+    message_id: str = Field(description="The `webhook-id` header: the same on every retry.")
+    attempt: int = Field(description="1 for the first try of this seq, 2 for its first retry, …")
+    delivered: bool
+    status_code: int | None = Field(description="The receiver's status, if it answered.")
+    error: str | None
+    duration_ms: int
+    attempted_at: UtcDatetime

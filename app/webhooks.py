@@ -1,0 +1,432 @@
+"""Webhook deliveries: each blog's change log, POSTed event by event to its webhooks.
+
+A webhook is one more reader of the log. Its cursor (`delivered_seq`) lives in
+the database; the worker sends the event after the cursor, as its stored
+payload bytes, signed (Standard Webhooks), and moves the cursor only when the
+receiver answered 2xx. Events go one at a time per webhook, in seq order: a
+failing event is retried with exponential back-off and jitter and holds back the
+ones after it, and a long run of failures disables the webhook.
+
+Every process runs a worker. A process delivers to a webhook only while it holds
+that webhook's lease, claimed in one transaction (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite has one writer) and renewed with every recorded attempt, so
+one process at a time sends a webhook's events and none goes twice in normal
+operation. A stopping worker lets attempts in flight finish and gives its leases
+back; one that dies loses them when they expire. Nothing is kept in memory that
+a restart would lose. The publisher wakes this process's worker after each
+commit; a poll finds events that other processes published.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+import httpx
+from sqlalchemy import Select, delete, or_, select, update
+
+from app import __version__
+from app.config import Settings
+from app.db import Database
+from app.models import Blog, Webhook, WebhookDelivery, utc_now
+from app.publishing import Announce
+from app.queries import event_payloads_since
+from app.realtime.broker import Announcement
+from app.webhook_signing import SecretBox, SecretUnreadable, message_id, signature_headers
+from app.webhook_targets import TargetRefused, resolve_target
+
+logger = logging.getLogger("bulletin.webhooks")
+
+# Webhooks one process delivers to at the same time.
+MAX_PARALLEL = 16
+EVENT_BATCH = 50
+# Delivery attempts kept per webhook for `GET .../deliveries`; older ones are pruned.
+KEEP_ATTEMPTS = 500
+ERROR_CHARS = 500
+# What is read of a receiver's answer before the connection is dropped instead.
+MAX_RESPONSE_BYTES = 64 * 1024
+LEASE_FLOOR_SECONDS = 60.0
+
+
+def retry_delay(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait after the nth failure in a row: doubling from `base` up to `cap`,
+    less a random part of up to half, so failing webhooks do not retry in step."""
+    ceiling = min(cap, base * 2.0 ** min(failures - 1, 60))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to."""
+
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The next events for a leased webhook, with what is needed to send them."""
+
+    url: str
+    secret_ciphertext: bytes
+    failures: int
+    events: list[tuple[int, bytes]]
+
+
+class WebhookWorker:
+    """Delivers every blog's events to its webhooks; one per process, started in the lifespan."""
+
+    def __init__(self, database: Database, settings: Settings, box: SecretBox) -> None:
+        self.database = database
+        self.settings = settings
+        self.box = box
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.attempt_seconds = (
+            settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds
+        )
+        # Far longer than an attempt can take: a live holder never loses its lease.
+        self.lease = timedelta(seconds=max(LEASE_FLOOR_SECONDS, 4 * self.attempt_seconds))
+        self._timeout = httpx.Timeout(
+            connect=settings.webhook_connect_timeout_seconds,
+            read=settings.webhook_read_timeout_seconds,
+            write=settings.webhook_read_timeout_seconds,
+            pool=settings.webhook_connect_timeout_seconds,
+        )
+        self._tls: ssl.SSLContext | None = None
+        self._wakeup = asyncio.Event()
+        self._serving: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Reading the CA bundle is blocking file work: once, off the event loop.
+        self._tls = await asyncio.to_thread(httpx.create_ssl_context, trust_env=False)
+        self._task = asyncio.create_task(self._supervise(), name="webhook-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming, let attempts in flight finish (so none is sent again after a
+        restart), then give every lease back so the next process starts at once."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        serving = list(self._serving.values())
+        if serving:
+            _done, late = await asyncio.wait(serving, timeout=self.attempt_seconds + 1)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        try:
+            async with self.database.write_session() as session:
+                await session.execute(
+                    update(Webhook)
+                    .where(Webhook.lease_owner == self.owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+        except Exception:
+            logger.warning("could not give back webhook leases; they expire", exc_info=True)
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def _supervise(self) -> None:
+        """Keep the claiming loop alive: log a failure, back off, start again."""
+        delay = 0.1
+        while True:
+            started = time.monotonic()
+            try:
+                await self._dispatch()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("webhook worker failed; restarting in %.1fs", delay, exc_info=True)
+            if time.monotonic() - started > 30:
+                delay = 0.1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    # --- claiming --------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            wait = self.settings.webhook_poll_seconds
+            room = MAX_PARALLEL - len(self._serving)
+            if room > 0:
+                claimed, soonest = await self._claim(room)
+                for webhook_id in claimed:
+                    task = asyncio.create_task(
+                        self._serve(webhook_id), name=f"webhook-{webhook_id}"
+                    )
+                    self._serving[webhook_id] = task
+                    task.add_done_callback(partial(self._finished, webhook_id))
+                if soonest is not None:
+                    wait = min(wait, max(0.0, (soonest - utc_now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
+
+    def _finished(self, webhook_id: int, task: asyncio.Task[None]) -> None:
+        self._serving.pop(webhook_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "delivering to webhook %d failed; it is retried",
+                webhook_id,
+                exc_info=task.exception(),
+            )
+        self.wake()
+
+    def _candidates(self, now: datetime) -> Select[tuple[int, datetime]]:
+        """Active webhooks with undelivered events that no live process holds, soonest first."""
+        return (
+            select(Webhook.id, Webhook.next_attempt_at)
+            .join(Blog, Blog.id == Webhook.blog_id)
+            .where(
+                Webhook.active.is_(True),
+                Blog.head_seq > Webhook.delivered_seq,
+                or_(Webhook.lease_until.is_(None), Webhook.lease_until < now),
+                Webhook.id.not_in(list(self._serving)),
+            )
+            .order_by(Webhook.next_attempt_at)
+        )
+
+    async def _claim(self, room: int) -> tuple[list[int], datetime | None]:
+        """Lease up to `room` webhooks that are due; also when the next retry falls due."""
+        now = utc_now()
+        # A read first: the common answer is "nothing to do", which needs no write lock.
+        async with self.database.read_session() as session:
+            rows = (await session.execute(self._candidates(now).limit(room))).all()
+        due = [webhook_id for webhook_id, at in rows if at <= now]
+        soonest = min((at for _id, at in rows if at > now), default=None)
+        if not due:
+            return [], soonest
+        async with self.database.write_session() as session:
+            query = (
+                self._candidates(now)
+                .where(Webhook.id.in_(due), Webhook.next_attempt_at <= now)
+                .with_for_update(skip_locked=True, of=Webhook)
+            )
+            claimed = [webhook_id for webhook_id, _at in await session.execute(query)]
+            if claimed:
+                await session.execute(
+                    update(Webhook)
+                    .where(Webhook.id.in_(claimed))
+                    .values(lease_owner=self.owner, lease_until=now + self.lease)
+                )
+        return claimed, soonest
+
+    # --- delivering ------------------------------------------------------------
+
+    async def _serve(self, webhook_id: int) -> None:
+        """Send a leased webhook its events in order until it is caught up or an attempt fails."""
+        try:
+            async with httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                trust_env=False,
+                verify=self._tls or True,
+                headers={"user-agent": f"Bulletin-Webhooks/{__version__}"},
+            ) as client:
+                while not self._stopping:
+                    assignment = await self._assignment(webhook_id)
+                    if assignment is None:
+                        return
+                    if not assignment.events:
+                        return
+                    failures = assignment.failures
+                    for seq, payload in assignment.events:
+                        outcome = await self._attempt(client, webhook_id, assignment, seq, payload)
+                        if not await self._record(webhook_id, seq, failures + 1, outcome):
+                            return
+                        failures = 0
+                        if self._stopping:
+                            return
+        finally:
+            await self._release(webhook_id)
+
+    async def _assignment(self, webhook_id: int) -> Assignment | None:
+        """The next events after the cursor, or None when the webhook is no longer ours to serve."""
+        async with self.database.read_session() as session:
+            webhook = await session.get(Webhook, webhook_id)
+            if webhook is None or not webhook.active or webhook.lease_owner != self.owner:
+                return None
+            events = await event_payloads_since(
+                session, webhook.blog_id, webhook.delivered_seq, EVENT_BATCH
+            )
+            return Assignment(
+                url=webhook.url,
+                secret_ciphertext=bytes(webhook.secret_ciphertext),
+                failures=webhook.consecutive_failures,
+                events=events,
+            )
+
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        webhook_id: int,
+        assignment: Assignment,
+        seq: int,
+        payload: bytes,
+    ) -> Outcome:
+        """POST one event, signed, and say how it went. Never raises for the receiver's faults."""
+        started = time.monotonic()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            secret = self.box.open(assignment.secret_ciphertext)
+            async with asyncio.timeout(self.attempt_seconds):
+                target = await resolve_target(
+                    assignment.url, allow_private=self.settings.webhook_allow_private_targets
+                )
+                headers = {
+                    "content-type": "application/json",
+                    "bulletin-seq": str(seq),
+                    **signature_headers(secret, message_id(webhook_id, seq), utc_now(), payload),
+                }
+                if target.host_header is not None:
+                    headers["host"] = target.host_header
+                extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
+                async with client.stream(
+                    "POST",
+                    target.connect_url,
+                    content=payload,
+                    headers=headers,
+                    extensions=extensions,
+                ) as response:
+                    status_code = response.status_code
+                    await _drain(response)
+        except SecretUnreadable as unreadable:
+            error = f"{unreadable} (was the key changed?)"
+        except TargetRefused as refused:
+            error = f"refused: {refused}"
+        except (TimeoutError, httpx.TimeoutException):
+            error = (
+                f"no answer in time (connect {self._timeout.connect}s, read {self._timeout.read}s)"
+            )
+        except httpx.HTTPError as failure:
+            error = (
+                f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+            )
+        if error is None and status_code is not None and not 200 <= status_code < 300:
+            error = f"the endpoint answered {status_code}"
+            if 300 <= status_code < 400:
+                error += " (redirects are not followed)"
+        return Outcome(
+            delivered=error is None,
+            status_code=status_code,
+            error=error[:ERROR_CHARS] if error else None,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+
+    async def _record(self, webhook_id: int, seq: int, attempt: int, outcome: Outcome) -> bool:
+        """Store the attempt and move the cursor or schedule the retry; True to keep going."""
+        now = utc_now()
+        async with self.database.write_session() as session:
+            webhook = await session.get(Webhook, webhook_id, with_for_update=True)
+            if webhook is None or webhook.lease_owner != self.owner:
+                return False  # deleted, or (after an attempt longer than the lease) taken over
+            session.add(
+                WebhookDelivery(
+                    webhook_id=webhook_id,
+                    seq=seq,
+                    attempt=attempt,
+                    delivered=outcome.delivered,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                    attempted_at=now,
+                )
+            )
+            webhook.last_attempt_at = now
+            webhook.last_status_code = outcome.status_code
+            if outcome.delivered:
+                webhook.delivered_seq = seq
+                webhook.consecutive_failures = 0
+                webhook.last_error = None
+                webhook.last_success_at = now
+                webhook.next_attempt_at = now
+                webhook.lease_until = now + self.lease
+                return webhook.active
+            failures = webhook.consecutive_failures + 1
+            webhook.consecutive_failures = failures
+            webhook.last_error = outcome.error
+            webhook.next_attempt_at = now + timedelta(
+                seconds=retry_delay(
+                    failures,
+                    self.settings.webhook_retry_base_seconds,
+                    self.settings.webhook_retry_cap_seconds,
+                )
+            )
+            if webhook.active and failures >= self.settings.webhook_disable_after_failures:
+                webhook.active = False
+                webhook.disabled_at = now
+                webhook.disabled_reason = (
+                    f"disabled after {failures} failed attempts in a row; last: {outcome.error}"
+                )
+                logger.warning("webhook %d disabled after %d failures", webhook_id, failures)
+            return False
+
+    async def _release(self, webhook_id: int) -> None:
+        """Give the lease back and prune old attempts; then look again, in case a publish
+        came while we held it and another process could not claim it."""
+        cutoff = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+            .order_by(WebhookDelivery.id.desc())
+            .offset(KEEP_ATTEMPTS)
+            .limit(1)
+            .scalar_subquery()
+        )
+        try:
+            async with self.database.write_session() as session:
+                await session.execute(
+                    update(Webhook)
+                    .where(Webhook.id == webhook_id, Webhook.lease_owner == self.owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                await session.execute(
+                    delete(WebhookDelivery).where(
+                        WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.id <= cutoff
+                    )
+                )
+        except Exception:
+            logger.warning("could not give back webhook %d's lease; it expires", webhook_id)
+        self.wake()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a short answer so the connection can be reused; drop a long one unread."""
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > MAX_RESPONSE_BYTES:
+            return
+
+
+def waking(worker: WebhookWorker | None, announce: Announce) -> Announce:
+    """The publisher's announce hook, which also wakes this process's webhook worker."""
+    if worker is None:
+        return announce
+
+    async def announce_and_wake(events: Sequence[Announcement]) -> None:
+        await announce(events)
+        worker.wake()
+
+    return announce_and_wake
