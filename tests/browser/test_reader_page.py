@@ -203,3 +203,32 @@ def test_the_page_fits_desktop_and_phone_screens(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"reader-page-{name}")
     context.close()
+
+
+def test_coming_back_online_reconnects_at_once_instead_of_waiting_out_the_back_off(
+    page: Page, bulletin: Bulletin, tmp_path: Path
+) -> None:
+    readers_server = server_process(tmp_path, bulletin.process.env["BULLETIN_DATABASE_URL"])
+    readers_server.start()
+    # No jitter: each back-off is its full length, so the wait it skips is known.
+    page.add_init_script("Math.random = () => 1")
+    try:
+        slug = new_blog(bulletin)
+        open_live(page, f"{readers_server.http}/blogs/{slug}")
+        readers_server.stop()
+        page.wait_for_function("window.bulletinPage.retryAt - Date.now() > 6000", timeout=30_000)
+        readers_server.start()
+        entry = bulletin.publish(slug, headline="Back online")
+        page.evaluate(
+            """() => { const live = window.bulletinPage;
+                 window.scheduled = live.retryAt;
+                 live.addEventListener("state", (e) => {
+                   if (e.detail.newState === "connected") window.connectedAt = Date.now();
+                 }); }"""
+        )
+        page.context.set_offline(True)
+        page.context.set_offline(False)  # the browser fires `online`
+        expect(page.locator(f"#entry-{entry['id']}")).to_be_visible()
+        assert page.evaluate("window.connectedAt < window.scheduled")
+    finally:
+        readers_server.stop()

@@ -357,6 +357,7 @@
       clearTimeout(this.retry);
       this.setState("connecting");
       const delay = step ? backoff(step, 500, 30000) : 50 + backoff(1, 100, 500);
+      this.retryAt = Date.now() + delay;
       this.retry = setTimeout(() => this.open(), delay);
     }
 
