@@ -9,10 +9,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__, pages
-from app.api import blogs, entries, events, health, tokens
+from app.api import blogs, entries, events, feeds, health, tokens
+from app.caching import ReadCache
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.feeds import FeedWriter
 from app.metrics import Metrics
 from app.publishing import Publisher
 from app.realtime import streams
@@ -71,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.renderer = renderer
     app.state.metrics = metrics
+    app.state.read_cache = ReadCache()
+    app.state.feed_writer = FeedWriter()
     install_error_handlers(app)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
     # Other sites embed blogs and read feeds; reads carry no credentials, so any origin
@@ -83,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         expose_headers=["ETag", "Last-Modified"],
         max_age=3600,
     )
-    for module in (health, blogs, entries, events, tokens, streams):
+    for module in (health, blogs, entries, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

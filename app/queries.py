@@ -8,7 +8,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import BulletinError, NotFound
@@ -212,3 +212,62 @@ async def latest_event_payloads(
         .limit(count)
     )
     return [(seq, bytes(payload)) for seq, payload in reversed(rows.all())]
+
+
+async def head_changed_at(session: AsyncSession, blog: Blog) -> datetime:
+    """When the blog's newest change was logged; its creation while the log is empty."""
+    if blog.head_seq == 0:
+        return blog.created_at
+    changed_at = await session.scalar(
+        select(Event.created_at).where(Event.blog_id == blog.id, Event.seq == blog.head_seq)
+    )
+    return changed_at or blog.created_at
+
+
+@dataclass(frozen=True)
+class BlogsVersion:
+    """The state of the list of blogs: any new blog or change to one moves `total_seq`."""
+
+    count: int
+    newest_id: int
+    total_seq: int
+    changed_at: datetime | None
+
+
+async def blogs_version(session: AsyncSession) -> BlogsVersion:
+    """Reads blog rows and one log row per blog (its head), never entries."""
+    head_event = and_(Event.blog_id == Blog.id, Event.seq == Blog.head_seq)
+    count, newest_id, total_seq, created_at, logged_at = (
+        await session.execute(
+            select(
+                func.count(Blog.id),
+                func.coalesce(func.max(Blog.id), 0),
+                func.coalesce(func.sum(Blog.head_seq), 0),
+                func.max(Blog.created_at),
+                func.max(Event.created_at),
+            ).outerjoin(Event, head_event)
+        )
+    ).one()
+    moments = [moment for moment in (created_at, logged_at) if moment is not None]
+    return BlogsVersion(count, newest_id, total_seq, max(moments) if moments else None)
+
+
+async def recent_deletions(
+    session: AsyncSession, blog: Blog, window: int
+) -> list[tuple[int, datetime]]:
+    """(entry id, when) of entries taken out of public view among the newest `window`
+    changes of the log and still out of it, newest first."""
+    when = func.max(Event.created_at)
+    rows = await session.execute(
+        select(Event.entry_id, when)
+        .join(Entry, Entry.id == Event.entry_id)
+        .where(
+            Event.blog_id == blog.id,
+            Event.seq > blog.head_seq - window,
+            Event.type == "entry.deleted",
+            Entry.status != "published",
+        )
+        .group_by(Event.entry_id)
+        .order_by(when.desc(), Event.entry_id.desc())
+    )
+    return [(entry_id, moment) for entry_id, moment in rows]

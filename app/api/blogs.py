@@ -1,13 +1,20 @@
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import AdminTokenDep, BlogDep, PublisherDep, ReadSessionDep
-from app.queries import list_blogs, to_blog_public
+from app import caching
+from app.api.deps import AdminTokenDep, DatabaseDep, PublisherDep
+from app.caching import BlogVersion, Representation
+from app.models import Blog, utc_now
+from app.queries import blogs_version, list_blogs, to_blog_public
 from app.schemas import BlogCreate, BlogPublic, BlogsPublic, BlogUpdate, error_responses
 
 router = APIRouter(prefix="/api/v1/blogs", tags=["blogs"])
 WRITE_ERRORS = error_responses(400, 401, 403, 409, 413, 415, 422)
+# Last-Modified of an empty list of blogs.
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
@@ -18,21 +25,49 @@ async def create_blog(
     return await publisher.create_blog(data)
 
 
-@router.get("", responses=error_responses(400, 422))
+@router.get(
+    "",
+    response_model=BlogsPublic,
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 422)},
+)
 async def read_blogs(
-    session: ReadSessionDep,
+    request: Request,
+    database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-) -> BlogsPublic:
+) -> Response:
     """List blogs, newest first."""
-    items, next_cursor = await list_blogs(session, limit=limit, before=before)
-    return BlogsPublic(items=items, next_cursor=next_cursor)
+    async with database.read_session() as session:
+        # Every blog's state at once: a new blog or any change to one gives a new ETag.
+        listing = await blogs_version(session)
+        version = BlogVersion(
+            seq=listing.total_seq,
+            live=True,
+            changed_at=listing.changed_at or NEVER,
+            epoch=f"{listing.count}.{listing.newest_id}",
+        )
+        now = utc_now()
+        checked = caching.validators(version, f"blogs?limit={limit}&before={before or ''}", now=now)
+        if caching.is_not_modified(request, checked, now=now):
+            return caching.not_modified(checked)
+        items, next_cursor = await list_blogs(session, limit=limit, before=before)
+    body = BlogsPublic(items=items, next_cursor=next_cursor).model_dump_json().encode()
+    return caching.full(Representation(body, "application/json"), checked)
 
 
-@router.get("/{slug}", responses=error_responses(404, 422))
-async def read_blog(blog: BlogDep, session: ReadSessionDep) -> BlogPublic:
+@router.get(
+    "/{slug}",
+    response_model=BlogPublic,
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)},
+)
+async def read_blog(slug: str, request: Request) -> Response:
     """Read one blog, with its head `seq` and pinned entry."""
-    return await to_blog_public(session, blog)
+
+    async def build(session: AsyncSession, blog: Blog) -> Representation:
+        public = await to_blog_public(session, blog)
+        return Representation(public.model_dump_json().encode(), "application/json")
+
+    return await caching.respond(request, slug, build, variant="blog")
 
 
 @router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))

@@ -1,9 +1,13 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import BlogDep, OptionalTokenDep, PublisherDep, PublishTokenDep, ReadSessionDep
+from app import caching
+from app.api.deps import OptionalTokenDep, PublisherDep, PublishTokenDep
+from app.caching import Representation
 from app.errors import BulletinError, Unauthorised
+from app.models import Blog
 from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -43,10 +47,14 @@ async def create_entry(
     return entry
 
 
-@router.get("", responses=error_responses(400, 404, 422))
+@router.get(
+    "",
+    response_model=EntriesPublic,
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 404, 422)},
+)
 async def read_entries(
-    blog: BlogDep,
-    session: ReadSessionDep,
+    slug: str,
+    request: Request,
     token: OptionalTokenDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
@@ -55,24 +63,50 @@ async def read_entries(
         str,
         Query(alias="status", pattern="^(published|draft)$", description="drafts need a token"),
     ] = "published",
-) -> EntriesPublic:
+) -> Response:
     """Entries newest first, a page at a time."""
     if entry_status == "draft" and token is None:
         raise Unauthorised("Drafts are visible only with a token.")
     entry_filter = EntryFilter(key_events_only=key_events, status=entry_status)
-    return await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
+
+    async def build(session: AsyncSession, blog: Blog) -> Representation:
+        page = await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
+        return Representation(page.model_dump_json().encode(), "application/json")
+
+    return await caching.respond(
+        request,
+        slug,
+        build,
+        variant=f"entries?limit={limit}&before={before or ''}&key_events={key_events:d}",
+        vary="Authorization",
+        private_to_caller=entry_status == "draft",
+    )
 
 
-@router.get("/{entry_id}", responses=error_responses(404, 422))
+@router.get(
+    "/{entry_id}",
+    response_model=EntryPublic,
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)},
+)
 async def read_entry(
-    blog: BlogDep,
-    entry_id: int,
-    session: ReadSessionDep,
-    token: OptionalTokenDep,
-) -> EntryPublic:
+    slug: str, entry_id: int, request: Request, token: OptionalTokenDep
+) -> Response:
     """Read one entry; drafts only with a token."""
-    entry = await find_entry(session, blog, entry_id, include_drafts=token is not None)
-    return to_entry_public(entry, blog.slug)
+
+    async def build(session: AsyncSession, blog: Blog) -> Representation:
+        entry = await find_entry(session, blog, entry_id, include_drafts=token is not None)
+        public = to_entry_public(entry, blog.slug)
+        return Representation(public.model_dump_json().encode(), "application/json")
+
+    # With a token the answer may be a draft: that one is the caller's alone.
+    return await caching.respond(
+        request,
+        slug,
+        build,
+        variant=f"entry/{entry_id}",
+        vary="Authorization",
+        private_to_caller=token is not None,
+    )
 
 
 @router.patch("/{entry_id}", responses=WRITE_ERRORS)

@@ -1,9 +1,12 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import BlogDep, ReadSessionDep
+from app import caching
+from app.caching import Representation
 from app.errors import Conflict
+from app.models import Blog
 from app.queries import event_payloads_since
 from app.schemas import MAX_INT, EventsPublic, error_responses
 
@@ -14,35 +17,45 @@ class SinceAheadOfHead(Conflict):
     code = "since_ahead_of_head"
 
 
-@router.get("", response_model=EventsPublic, responses=error_responses(404, 409, 422))
+@router.get(
+    "",
+    response_model=EventsPublic,
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 409, 422)},
+)
 async def read_events(
-    blog: BlogDep,
-    session: ReadSessionDep,
+    slug: str,
+    request: Request,
     since: Annotated[
         int, Query(ge=0, le=MAX_INT, description="The last seq you have; 0 for all")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """The change log after `since`, oldest first: how a third party stays exactly in step."""
-    if since > blog.head_seq:
-        raise SinceAheadOfHead(
-            f"since={since} is ahead of this blog's newest seq {blog.head_seq}; "
-            "start again from 0.",
+
+    async def build(session: AsyncSession, blog: Blog) -> Representation:
+        if since > blog.head_seq:
+            raise SinceAheadOfHead(
+                f"since={since} is ahead of this blog's newest seq {blog.head_seq}; "
+                "start again from 0.",
+            )
+        events = await event_payloads_since(session, blog.id, since, limit)
+        next_since = events[-1][0] if events else since
+        # The events' stored wire bytes go out as they are: serialised once, when written.
+        body = b"".join(
+            [
+                b'{"blog":"',
+                blog.slug.encode(),
+                b'","head":',
+                str(blog.head_seq).encode(),
+                b',"items":[',
+                b",".join(payload for _seq, payload in events),
+                b'],"next_since":',
+                str(next_since).encode(),
+                b"}",
+            ]
         )
-    events = await event_payloads_since(session, blog.id, since, limit)
-    next_since = events[-1][0] if events else since
-    # The events' stored wire bytes go out as they are: serialised once, when written.
-    body = b"".join(
-        [
-            b'{"blog":"',
-            blog.slug.encode(),
-            b'","head":',
-            str(blog.head_seq).encode(),
-            b',"items":[',
-            b",".join(payload for _seq, payload in events),
-            b'],"next_since":',
-            str(next_since).encode(),
-            b"}",
-        ]
+        return Representation(body, "application/json")
+
+    return await caching.respond(
+        request, slug, build, variant=f"events?since={since}&limit={limit}"
     )
-    return Response(body, media_type="application/json")
