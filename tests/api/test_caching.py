@@ -1,0 +1,340 @@
+"""HTTP caching of every public read: validators from the head seq, 304s, cache policy."""
+
+import email.utils
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, update
+
+from app import caching
+from app.models import Blog, Event
+from tests.conftest import ADMIN
+
+SLUG = "vote-night"
+# Every public read; {entry} is the blog's first entry.
+READS = [
+    "/api/v1/blogs",
+    f"/api/v1/blogs/{SLUG}",
+    f"/api/v1/blogs/{SLUG}/entries",
+    f"/api/v1/blogs/{SLUG}/entries/{{entry}}",
+    f"/api/v1/blogs/{SLUG}/events?since=0",
+    f"/blogs/{SLUG}/feed.atom",
+    f"/blogs/{SLUG}/feed.json",
+]
+BLOG_READS = READS[1:]
+LIVE_POLICY = "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
+ENDED_POLICY = "public, max-age=3600, stale-while-revalidate=86400, stale-if-error=86400"
+
+
+@pytest.fixture
+async def entry(client: httpx.AsyncClient, blog: dict, publish_headers: dict) -> dict:
+    response = await client.post(
+        f"/api/v1/blogs/{SLUG}/entries",
+        json={"headline": "Polls close", "body": "<p>Counting starts.</p>"},
+        headers=publish_headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the test runs."""
+    seen: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
+        seen.append(statement)
+
+    engine = app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def _url(path: str, entry: dict) -> str:
+    return path.format(entry=entry["id"])
+
+
+async def _get(client: httpx.AsyncClient, url: str, **headers: str) -> httpx.Response:
+    response = await client.get(url, headers=headers)
+    assert response.status_code in (200, 304), response.text
+    return response
+
+
+async def _publish(client: httpx.AsyncClient, publish_headers: dict, body: str) -> dict:
+    response = await client.post(
+        f"/api/v1/blogs/{SLUG}/entries", json={"body": body}, headers=publish_headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _change(
+    client: httpx.AsyncClient, publish_headers: dict, kind: str, entry: dict, victim: dict
+) -> None:
+    """Publish a new entry, edit `entry`, or delete `victim`."""
+    entries = f"/api/v1/blogs/{SLUG}/entries"
+    if kind == "publish":
+        await _publish(client, publish_headers, "<p>More.</p>")
+    elif kind == "edit":
+        response = await client.patch(
+            f"{entries}/{entry['id']}", json={"headline": "Polls closed"}, headers=publish_headers
+        )
+        assert response.status_code == 200, response.text
+    else:
+        response = await client.delete(f"{entries}/{victim['id']}", headers=publish_headers)
+        assert response.status_code == 204, response.text
+
+
+async def _age_the_log(app: FastAPI, moment: datetime) -> None:
+    """Date the blogs and their log back to `moment`, as if written then."""
+    async with app.state.database.write_session() as session:
+        await session.execute(update(Blog).values(created_at=moment))
+        await session.execute(update(Event).values(created_at=moment))
+
+
+@pytest.mark.parametrize("path", READS)
+async def test_every_public_read_sends_a_strong_etag_and_answers_if_none_match_with_304(
+    client: httpx.AsyncClient, entry: dict, path: str
+) -> None:
+    first = await _get(client, _url(path, entry))
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')  # strong: no W/
+    assert first.headers["cache-control"] == LIVE_POLICY
+
+    again = await _get(client, _url(path, entry), **{"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert again.headers["cache-control"] == LIVE_POLICY
+
+
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize("change", ["publish", "edit", "delete"])
+async def test_after_a_change_the_old_etag_gets_200_with_the_new_body(
+    client: httpx.AsyncClient, entry: dict, publish_headers: dict, path: str, change: str
+) -> None:
+    victim = await _publish(client, publish_headers, "<p>Wrong ward.</p>")
+    before = await _get(client, _url(path, entry))
+    await _change(client, publish_headers, change, entry, victim)
+
+    after = await _get(client, _url(path, entry), **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    if change == "edit" or "{entry}" not in path:  # one entry's body moves only with its edit
+        assert after.content != before.content
+    assert after.content == (await client.get(_url(path, entry))).content
+    current = await _get(client, _url(path, entry), **{"If-None-Match": after.headers["etag"]})
+    assert current.status_code == 304
+
+
+@pytest.mark.parametrize("path", BLOG_READS)
+async def test_a_304_for_a_live_blog_is_answered_from_memory_without_a_query(
+    client: httpx.AsyncClient, entry: dict, path: str, statements: list[str]
+) -> None:
+    first = await _get(client, _url(path, entry))
+    statements.clear()
+    again = await _get(client, _url(path, entry), **{"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert statements == []
+
+
+@pytest.mark.parametrize("path", BLOG_READS)
+async def test_a_304_for_an_ended_blog_reads_only_the_blogs_row(
+    client: httpx.AsyncClient, entry: dict, path: str, statements: list[str]
+) -> None:
+    response = await client.patch(f"/api/v1/blogs/{SLUG}", json={"status": "ended"}, headers=ADMIN)
+    assert response.status_code == 200
+    first = await _get(client, _url(path, entry))
+    assert first.headers["cache-control"] == ENDED_POLICY
+    statements.clear()
+    again = await _get(client, _url(path, entry), **{"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 1 and "FROM blogs" in queries[0]
+    assert not any("entries" in s or "events" in s for s in statements)
+
+
+async def test_a_304_for_the_list_of_blogs_reads_no_entries(
+    client: httpx.AsyncClient, entry: dict, statements: list[str]
+) -> None:
+    first = await _get(client, "/api/v1/blogs")
+    statements.clear()
+    again = await _get(client, "/api/v1/blogs", **{"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert statements and not any("entries" in s for s in statements)
+
+
+async def test_the_list_etag_changes_with_a_new_blog_and_with_a_change_to_any_blog(
+    client: httpx.AsyncClient, entry: dict, publish_headers: dict
+) -> None:
+    etags = [(await _get(client, "/api/v1/blogs")).headers["etag"]]
+    response = await client.post(
+        "/api/v1/blogs", json={"slug": "count", "title": "The count"}, headers=ADMIN
+    )
+    assert response.status_code == 201
+    etags.append((await _get(client, "/api/v1/blogs")).headers["etag"])
+    await _change(client, publish_headers, "edit", entry, entry)
+    etags.append((await _get(client, "/api/v1/blogs")).headers["etag"])
+    assert len(set(etags)) == 3
+
+
+@pytest.mark.parametrize("path", BLOG_READS)
+async def test_a_change_to_the_blog_itself_changes_every_etag(
+    client: httpx.AsyncClient, entry: dict, path: str
+) -> None:
+    before = await _get(client, _url(path, entry))
+    response = await client.patch(
+        f"/api/v1/blogs/{SLUG}", json={"title": "Vote night!"}, headers=ADMIN
+    )
+    assert response.status_code == 200
+    after = await _get(client, _url(path, entry), **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ("{etag}", 304),
+        ("W/{etag}", 304),
+        ('"other", {etag}', 304),
+        ("*", 304),
+        ('"other"', 200),
+        ("not an entity tag", 200),
+        ("", 200),
+    ],
+)
+async def test_if_none_match_is_compared_weakly_and_may_list_several_tags(
+    client: httpx.AsyncClient, entry: dict, if_none_match: str, status: int
+) -> None:
+    url = f"/blogs/{SLUG}/feed.json"
+    etag = (await _get(client, url)).headers["etag"]
+    response = await _get(client, url, **{"If-None-Match": if_none_match.format(etag=etag)})
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize("path", READS)
+async def test_last_modified_is_sent_and_if_modified_since_is_answered_with_304(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict, path: str
+) -> None:
+    an_hour_ago = datetime.now(UTC).replace(microsecond=500_000) - timedelta(hours=1)
+    await _age_the_log(app, an_hour_ago)
+
+    first = await _get(client, _url(path, entry))
+    last_modified = first.headers["last-modified"]
+    # The end of the second in which the change was logged.
+    expected = an_hour_ago.replace(microsecond=0) + timedelta(seconds=1)
+    assert email.utils.parsedate_to_datetime(last_modified) == expected
+
+    same = await _get(client, _url(path, entry), **{"If-Modified-Since": last_modified})
+    assert same.status_code == 304
+    assert "last-modified" not in same.headers and same.headers["etag"] == first.headers["etag"]
+    earlier = email.utils.format_datetime(expected - timedelta(seconds=1), usegmt=True)
+    older = await _get(client, _url(path, entry), **{"If-Modified-Since": earlier})
+    assert older.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "if_modified_since",
+    [
+        "not a date",
+        email.utils.format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True),
+    ],
+)
+async def test_an_if_modified_since_that_is_malformed_or_in_the_future_is_ignored(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict, if_modified_since: str
+) -> None:
+    await _age_the_log(app, datetime.now(UTC) - timedelta(hours=1))
+    response = await _get(
+        client, f"/blogs/{SLUG}/feed.atom", **{"If-Modified-Since": if_modified_since}
+    )
+    assert response.status_code == 200
+
+
+async def test_if_none_match_decides_over_if_modified_since(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict
+) -> None:
+    await _age_the_log(app, datetime.now(UTC) - timedelta(hours=1))
+    first = await _get(client, f"/blogs/{SLUG}/feed.atom")
+    response = await _get(
+        client,
+        f"/blogs/{SLUG}/feed.atom",
+        **{"If-None-Match": '"other"', "If-Modified-Since": first.headers["last-modified"]},
+    )
+    assert response.status_code == 200
+
+
+def test_last_modified_waits_until_the_second_of_the_change_is_over() -> None:
+    changed_at = datetime(2026, 3, 4, 12, 0, 7, 250_000, tzinfo=UTC)
+    version = caching.BlogVersion(seq=4, live=True, changed_at=changed_at, epoch="1.0")
+    end_of_second = datetime(2026, 3, 4, 12, 0, 8, tzinfo=UTC)
+
+    during = caching.validators(version, "feed.atom", now=changed_at + timedelta(milliseconds=500))
+    after = caching.validators(version, "feed.atom", now=end_of_second)
+
+    # Another change may still come within the same second: no date may name this state yet.
+    assert "Last-Modified" not in during.headers()
+    assert after.headers()["Last-Modified"] == "Wed, 04 Mar 2026 12:00:08 GMT"
+    assert during.etag == after.etag and during.etag.endswith('-4"')
+
+
+async def test_etags_depend_on_the_blog_and_the_variant_never_on_the_client(
+    client: httpx.AsyncClient, entry: dict
+) -> None:
+    one = await client.get(
+        f"/blogs/{SLUG}/feed.json", headers={"User-Agent": "reader-a", "Cookie": "id=1"}
+    )
+    two = await client.get(
+        f"/blogs/{SLUG}/feed.json",
+        headers={"User-Agent": "reader-b", "Accept-Language": "cy", "X-Forwarded-For": "10.1.1.1"},
+    )
+    assert one.headers["etag"] == two.headers["etag"] and one.content == two.content
+    variants = [
+        f"/blogs/{SLUG}/feed.json",
+        f"/blogs/{SLUG}/feed.atom",
+        f"/api/v1/blogs/{SLUG}/entries",
+        f"/api/v1/blogs/{SLUG}/entries?limit=5",
+        f"/api/v1/blogs/{SLUG}/entries?key_events=true",
+        f"/api/v1/blogs/{SLUG}/events?since=0",
+        f"/api/v1/blogs/{SLUG}/events?since=1",
+    ]
+    etags = {(await _get(client, url)).headers["etag"] for url in variants}
+    assert len(etags) == len(variants)
+
+
+async def test_answers_that_may_show_drafts_are_private_and_not_stored(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict
+) -> None:
+    response = await client.post(
+        f"/api/v1/blogs/{SLUG}/entries",
+        json={"headline": "Embargoed", "status": "draft"},
+        headers=publish_headers,
+    )
+    draft = response.json()
+    for url in (
+        f"/api/v1/blogs/{SLUG}/entries?status=draft",
+        f"/api/v1/blogs/{SLUG}/entries/{draft['id']}",
+    ):
+        response = await client.get(url, headers=publish_headers)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "private, no-store"
+        assert "etag" not in response.headers and "last-modified" not in response.headers
+        assert "Embargoed" in response.text
+    public = await client.get(f"/api/v1/blogs/{SLUG}/entries/{draft['id']}")
+    assert public.status_code == 404
+
+
+async def test_entry_reads_vary_on_authorization(client: httpx.AsyncClient, entry: dict) -> None:
+    for url in (f"/api/v1/blogs/{SLUG}/entries", f"/api/v1/blogs/{SLUG}/entries/{entry['id']}"):
+        assert "Authorization" in (await _get(client, url)).headers["vary"]
+
+
+async def test_a_conditional_read_of_an_unknown_blog_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/blogs/nobody/feed.atom", headers={"If-None-Match": "*"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
