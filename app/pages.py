@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import ReadSessionDep
+from app import caching
 from app.errors import BulletinError
 from app.models import Blog
 from app.queries import (
     EntryFilter,
     InvalidCursor,
     cursor_including,
-    find_blog,
     find_entry,
     list_entries,
     to_blog_public,
@@ -140,63 +139,72 @@ def _html_error(renderer: Renderer, status: int, title: str, message: str) -> HT
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _page_cache_headers(blog: BlogPublic) -> dict[str, str]:
-    if blog.status == "ended":
-        return {"Cache-Control": "public, max-age=300, stale-while-revalidate=3600"}
-    return {"Cache-Control": "public, max-age=5, stale-while-revalidate=30"}
+def _html(body: str) -> caching.Representation:
+    return caching.Representation(body.encode(), "text/html; charset=utf-8")
 
 
 @router.get("/blogs/{slug}", response_class=HTMLResponse)
 async def read_page(
     request: Request,
     slug: str,
-    session: ReadSessionDep,
     before: Annotated[str | None, Query()] = None,
-) -> HTMLResponse:
+) -> Response:
     """The reader page: complete without JavaScript, kept live by bulletin.js."""
     renderer: Renderer = request.app.state.renderer
     settings = request.app.state.settings
-    try:
-        blog = await find_blog(session, slug)
-        content = await load_page(session, blog, before)
-    except BulletinError as error:
-        if isinstance(error, InvalidCursor):
-            return _html_error(renderer, 400, "Page not found", "That page link is not valid.")
-        return _html_error(renderer, error.status, "Page not found", "There is no such live blog.")
     base_url = settings.public_base_url.rstrip("/")
     page_url = f"{base_url}/blogs/{slug}"
-    body = renderer.environment.get_template("page.html").render(
-        content=content,
-        page_url=page_url,
-        base_url=base_url,
-        description=plain_text(content.blog.summary) or content.blog.title,
-        og_image=_first_image(content),
-        json_ld=live_blog_json_ld(content, page_url),
-        heartbeat_seconds=settings.heartbeat_seconds,
-        render_entry=renderer.render_entry,
-    )
-    return HTMLResponse(body, headers=_page_cache_headers(content.blog))
+
+    async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
+        content = await load_page(session, blog, before)
+        return _html(
+            renderer.environment.get_template("page.html").render(
+                content=content,
+                page_url=page_url,
+                base_url=base_url,
+                description=plain_text(content.blog.summary) or content.blog.title,
+                og_image=_first_image(content),
+                json_ld=live_blog_json_ld(content, page_url),
+                heartbeat_seconds=settings.heartbeat_seconds,
+                render_entry=renderer.render_entry,
+            )
+        )
+
+    try:
+        # Pages of a live blog are shared by every reader: 304s and kept bodies from memory.
+        return await caching.respond(
+            request, slug, build, variant=f"page?before={before}", keep_body=True
+        )
+    except InvalidCursor:
+        return _html_error(renderer, 400, "Page not found", "That page link is not valid.")
+    except BulletinError as error:
+        return _html_error(renderer, error.status, "Page not found", "There is no such live blog.")
 
 
 @router.get("/blogs/{slug}/embed", response_class=HTMLResponse)
-async def read_embed(request: Request, slug: str, session: ReadSessionDep) -> HTMLResponse:
+async def read_embed(request: Request, slug: str) -> Response:
     """The live part of the page as an HTML fragment, for the embed script on other sites."""
     renderer: Renderer = request.app.state.renderer
-    try:
-        blog = await find_blog(session, slug)
+    settings = request.app.state.settings
+    base_url = settings.public_base_url.rstrip("/")
+
+    async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
         content = await load_page(session, blog, None)
+        return _html(
+            renderer.environment.get_template("embed.html").render(
+                content=content,
+                page_url=f"{base_url}/blogs/{slug}",
+                heartbeat_seconds=settings.heartbeat_seconds,
+                render_entry=renderer.render_entry,
+            )
+        )
+
+    try:
+        return await caching.respond(request, slug, build, variant="embed", keep_body=True)
     except BulletinError:
         return HTMLResponse(
             "<p>There is no such live blog.</p>", 404, headers={"Cache-Control": "no-store"}
         )
-    base_url = request.app.state.settings.public_base_url.rstrip("/")
-    body = renderer.environment.get_template("embed.html").render(
-        content=content,
-        page_url=f"{base_url}/blogs/{slug}",
-        heartbeat_seconds=request.app.state.settings.heartbeat_seconds,
-        render_entry=renderer.render_entry,
-    )
-    return HTMLResponse(body, headers=_page_cache_headers(content.blog))
 
 
 @router.get("/newsroom", response_class=HTMLResponse)

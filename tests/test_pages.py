@@ -229,3 +229,24 @@ async def test_only_the_configured_origins_may_read_from_other_sites(settings: S
             other = await c.get("/api/v1/blogs", headers={"Origin": "https://elsewhere.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://partner.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_the_page_is_cacheable_and_revalidated_by_the_blogs_head(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    await post(client, publish_headers, headline="First")
+    first = await client.get(PAGE)
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    etag = first.headers["etag"]
+    again = await client.get(PAGE, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+
+    await post(client, publish_headers, headline="Second")
+    changed = await client.get(PAGE, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert "Second" in changed.text
+    # Another page of the same blog is another variant with its own validator.
+    embed = await client.get("/blogs/vote-night/embed")
+    assert embed.headers["etag"] not in {etag, changed.headers["etag"]}

@@ -25,8 +25,10 @@
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = "Bearer " + token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    // Reads are cacheable for readers; the desk always revalidates, to see its own writes.
     const response = await fetch(API + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, cache: "no-cache",
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 204) return null;
     const data = await response.json();
