@@ -26,7 +26,9 @@ NETWORK_NOISE = ("WebSocket connection to", "Failed to load resource", "net::ERR
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API runs, it holds this thread's event
+# loop, and the rest of the suite needs the thread back (asyncio.run in other fixtures).
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
@@ -36,7 +38,7 @@ def playwright() -> Iterator[Playwright]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     yield browser

@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ def test_the_embed_snippet_renders_a_live_blog_inside_another_sites_page(
     directory, origin = partner_site
     slug = f"embed-{secrets.token_hex(4)}"
     bulletin.create_blog(slug)
-    first = bulletin.publish(slug, headline="Seen on a partner site")
+    first = bulletin.publish(slug, headline="Seen on a partner site", key_event=True)
     (directory / "article.html").write_text(
         "<!doctype html><html><head><title>Partner article</title></head><body>"
         "<h1>Our own story</h1>"
@@ -57,9 +58,14 @@ def test_the_embed_snippet_renders_a_live_blog_inside_another_sites_page(
     expect(older).to_be_visible()
     href = older.get_attribute("href")
     assert href.startswith(f"{bulletin.url}/blogs/{slug}?before=")
+    # The key event is no longer on the page: its link leads to the page that has it.
+    key_link = embed.locator("[data-bulletin-key-events] a")
+    expect(key_link).to_have_attribute("href", re.compile(rf"\?before=.+#entry-{first['id']}$"))
+    key_href = key_link.get_attribute("href")
     page.goto(href)
     expect(page.locator(f"#entry-{later[0]['id']}")).to_be_visible()
-    expect(page.locator(f"#entry-{first['id']}")).to_be_visible()
+    page.goto(key_href)
+    expect(page.locator(f"#entry-{first['id']}")).to_be_in_viewport()
 
 
 def test_the_client_works_as_an_es_module_from_another_origin(

@@ -123,11 +123,12 @@
 
     // Keep what the reader is looking at in place while content above it changes.
     keep(change) {
+      if (this.atTop()) return change(); // one layout read for a reader at the top
       const anchor = [...this.root.querySelectorAll("article")]
         .find((el) => el.getBoundingClientRect().bottom > 0);
       const before = anchor && anchor.getBoundingClientRect().top;
       change();
-      if (anchor && anchor.isConnected && !this.atTop()) {
+      if (anchor && anchor.isConnected) {
         const moved = anchor.getBoundingClientRect().top - before;
         if (moved) global.scrollBy(0, moved);
       }
@@ -166,13 +167,20 @@
       this.flow.insertBefore(article, next || null);
       const articles = this.flow.querySelectorAll("article");
       // A page open all day keeps a bounded number of entries; older ones stay a link away.
-      for (let i = articles.length - 1; i >= this.max; i--) articles[i].remove();
-      if (articles.length > this.max) {
+      if (articles.length <= this.max) return;
+      const older = (article) => { // the page that starts with the entry after `article`
         const url = new URL(this.older.href, global.location.href);
-        url.searchParams.set("before", articles[this.max - 1].dataset.cursor);
-        this.older.href = url.href;
-        this.older.hidden = false;
+        url.searchParams.set("before", article.dataset.cursor);
+        return url;
+      };
+      for (let i = articles.length - 1; i >= this.max; i--) {
+        articles[i].remove();
+        const link = this.keyList && this.keyList.querySelector(
+          'li[data-entry-id="' + articles[i].dataset.entryId + '"] a');
+        if (link) link.href = older(articles[i - 1]).href + "#entry-" + articles[i].dataset.entryId;
       }
+      this.older.href = older(articles[this.max - 1]).href;
+      this.older.hidden = false;
     }
 
     hold(id, article) { // for a reader who scrolled down: counted, shown on request
@@ -216,6 +224,8 @@
           const next = [...this.keyList.children]
             .find((li) => li.dataset.publishedAt < item.dataset.publishedAt);
           this.keyList.insertBefore(item, next || null);
+          // As many as the server lists: the newest key events.
+          while (this.keyList.children.length > 30) this.keyList.lastElementChild.remove();
         }
       }
       this.keyList.parentNode.hidden = !this.keyList.children.length;
@@ -259,7 +269,12 @@
         this.transport = 0;
         this.reconnect(0);
       };
-      this.onVisible = () => { if (!doc.hidden) this.now(); };
+      this.onVisible = () => {
+        if (doc.hidden) return;
+        // After a sleep a socket can look open and be dead: one that missed its heartbeat is.
+        if (this.socket && Date.now() - this.heard > this.heartbeatMs + 5000) this.drop();
+        else this.now();
+      };
       global.addEventListener("online", this.now);
       doc.addEventListener("visibilitychange", this.onVisible);
       this.open();
@@ -304,6 +319,7 @@
     }
 
     alive(heard) { // heard: the server has spoken, so this transport works here
+      this.heard = Date.now();
       if (heard && !this.received) {
         this.received = true;
         this.attempt = 0;
