@@ -2,16 +2,18 @@
 
 Everything a public read of a blog shows is a function of its change log up to the
 head `seq`, so the head names the state. The ETag is the head plus the request's
-variant (path, parameters, representation); Last-Modified is the end of the second in
-which the head change was logged, sent only once that second is over, so one date
-never stands for two states. Both are the same for every client: pollers and CDNs
+variant (its path and query, or what the route names); Last-Modified is the end of the
+second in which the head change was logged, sent only once that second is over, so one
+date never stands for two states. Both are the same for every client: pollers and CDNs
 share one cached answer.
 
-A conditional request is checked against the head this process already knows: the
-hub's channel for the blog, kept current by the broker and the periodic check. When
-it matches, the answer is a 304 without a query. Only blogs without a channel (ended
-ones, which CDNs may cache for an hour) cost a read of the blog's own row; entry rows
-are read only to build a 200.
+Routes answer through `respond`, which reads the blog's row, answers 304 when the
+caller's copy is current and builds the body only when it is not. Each answer is
+remembered per URL with the seq it was made at; `CachedReads`, a middleware in front
+of routing, then answers a repeat of that URL from memory while the blog's head, as the
+hub's channel for the blog knows it (kept current by the broker and the periodic
+check), is unchanged: a 304 costs no query and no routing, and a kept body (feeds,
+pages) no rendering. Entry rows are read only to build a 200.
 """
 
 import asyncio
@@ -21,11 +23,12 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.models import Blog, utc_now
@@ -39,8 +42,6 @@ LIVE_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-err
 # Ended blogs rarely change (a late correction shows within the hour).
 ENDED_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400, stale-if-error=86400"
 PRIVATE_CACHE_CONTROL = "private, no-store"
-_ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
-ONE_SECOND = timedelta(seconds=1)
 # OpenAPI `responses` entry for every cached read.
 NOT_MODIFIED_RESPONSE: dict[int | str, dict[str, object]] = {
     304: {
@@ -48,6 +49,10 @@ NOT_MODIFIED_RESPONSE: dict[int | str, dict[str, object]] = {
         "is current."
     }
 }
+_ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
+# The reads of one blog: the API's and the pages'.
+_BLOG_PATH = re.compile(r"^/(?:api/v1/)?blogs/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/|$)")
+ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,44 +82,39 @@ class Validators:
     etag: str
     # The end of the second of the head change: a copy dated then or later is current.
     modified_by: datetime
-    send_last_modified: bool
     cache_control: str
     vary: str | None
 
-    def headers(self, *, not_modified: bool = False) -> dict[str, str]:
+    def headers(self, *, now: datetime, not_modified: bool = False) -> dict[str, str]:
         headers = {"ETag": self.etag, "Cache-Control": self.cache_control}
         if self.vary:
             headers["Vary"] = self.vary
         # A 304 carries the ETag; Last-Modified is representation metadata of the 200.
-        if self.send_last_modified and not not_modified:
+        if not not_modified and now >= self.modified_by:
             headers["Last-Modified"] = email.utils.format_datetime(self.modified_by, usegmt=True)
         return headers
 
 
-def validators(
-    version: BlogVersion, variant: str, *, now: datetime, vary: str | None = None
-) -> Validators:
+def validators(version: BlogVersion, variant: str, *, vary: str | None = None) -> Validators:
     """The validators and cache policy of one variant of a blog at `version`."""
     digest = hashlib.sha256(f"{__version__}|{version.epoch}|{variant}".encode()).hexdigest()
-    modified_by = version.changed_at.astimezone(UTC).replace(microsecond=0) + ONE_SECOND
     return Validators(
         etag=f'"{digest[:16]}-{version.seq}"',
-        modified_by=modified_by,
-        send_last_modified=now >= modified_by,
+        modified_by=version.changed_at.astimezone(UTC).replace(microsecond=0) + ONE_SECOND,
         cache_control=LIVE_CACHE_CONTROL if version.live else ENDED_CACHE_CONTROL,
         vary=vary,
     )
 
 
-def is_not_modified(request: Request, checked: Validators, *, now: datetime) -> bool:
+def is_current(
+    if_none_match: str | None, if_modified_since: str | None, checked: Validators, now: datetime
+) -> bool:
     """RFC 9110 section 13.2.2 for GET: If-None-Match decides when sent, else If-Modified-Since."""
-    if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return True
         # Weak comparison, as If-None-Match asks: a proxy that compressed may add W/.
         return checked.etag in _ENTITY_TAG.findall(if_none_match)
-    if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since is None:
         return False
     try:
@@ -126,13 +126,18 @@ def is_not_modified(request: Request, checked: Validators, *, now: datetime) -> 
     return checked.modified_by <= since
 
 
-def not_modified(checked: Validators) -> Response:
-    return Response(status_code=304, headers=checked.headers(not_modified=True))
+def is_not_modified(request: Request, checked: Validators, *, now: datetime) -> bool:
+    headers = request.headers
+    return is_current(headers.get("if-none-match"), headers.get("if-modified-since"), checked, now)
 
 
-def full(representation: Representation, checked: Validators) -> Response:
+def not_modified(checked: Validators, *, now: datetime) -> Response:
+    return Response(status_code=304, headers=checked.headers(now=now, not_modified=True))
+
+
+def full(representation: Representation, checked: Validators, *, now: datetime) -> Response:
     return Response(
-        representation.body, media_type=representation.media_type, headers=checked.headers()
+        representation.body, media_type=representation.media_type, headers=checked.headers(now=now)
     )
 
 
@@ -145,38 +150,127 @@ def private(representation: Representation) -> Response:
     )
 
 
-class ReadCache:
-    """This process's memory of blog versions and of built bodies, both bounded (LRU)."""
+def request_url(scope: Scope) -> str:
+    """The path and query as sent: what a CDN keys on, and what this process remembers."""
+    query = scope.get("query_string", b"")
+    return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
 
-    def __init__(self, max_blogs: int = 10_000, max_bodies: int = 128) -> None:
+
+@dataclass(slots=True)
+class Answer:
+    """What this process last answered for one URL, and at which seq of the blog."""
+
+    seq: int
+    validators: Validators
+    representation: Representation | None
+    _encoded: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)
+
+    def encoded(self, kind: str, now: datetime) -> list[tuple[bytes, bytes]]:
+        """ASGI headers for a 304 or a 200, built once (a 200's Last-Modified once it is due)."""
+        key = kind if kind == "304" or now < self.validators.modified_by else "200+date"
+        headers = self._encoded.get(key)
+        if headers is None:
+            names = self.validators.headers(now=now, not_modified=kind == "304")
+            if kind == "200" and self.representation is not None:
+                body = self.representation
+                names |= {"Content-Type": body.media_type, "Content-Length": str(len(body.body))}
+            headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in names.items()]
+            self._encoded[key] = headers
+        return headers
+
+
+class ReadCache:
+    """This process's memory of blog versions and of its answers, bounded (LRU)."""
+
+    def __init__(
+        self, max_blogs: int = 10_000, max_answers: int = 4096, max_bodies: int = 128
+    ) -> None:
         self.max_blogs = max_blogs
+        self.max_answers = max_answers
         self.max_bodies = max_bodies
         self._versions: OrderedDict[str, BlogVersion] = OrderedDict()
-        self._bodies: OrderedDict[tuple[str, str], tuple[int, Representation]] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str], Answer] = OrderedDict()
+        self._bodies = 0
 
     def version(self, slug: str, seq: int) -> BlogVersion | None:
         """The blog's version at `seq`, if this process has seen it."""
         version = self._versions.get(slug)
         return version if version is not None and version.seq == seq else None
 
-    def remember(self, slug: str, version: BlogVersion) -> None:
+    def remember_version(self, slug: str, version: BlogVersion) -> None:
         self._versions[slug] = version
         self._versions.move_to_end(slug)
         while len(self._versions) > self.max_blogs:
             self._versions.popitem(last=False)
 
-    def body(self, slug: str, variant: str, seq: int) -> Representation | None:
-        kept = self._bodies.get((slug, variant))
-        if kept is None or kept[0] != seq:
-            return None
-        self._bodies.move_to_end((slug, variant))
-        return kept[1]
+    def answer(self, slug: str, url: str) -> Answer | None:
+        return self._answers.get((slug, url))
 
-    def keep(self, slug: str, variant: str, seq: int, representation: Representation) -> None:
-        self._bodies[(slug, variant)] = (seq, representation)
-        self._bodies.move_to_end((slug, variant))
-        while len(self._bodies) > self.max_bodies:
-            self._bodies.popitem(last=False)
+    def remember_answer(self, slug: str, url: str, answer: Answer) -> None:
+        key = (slug, url)
+        old = self._answers.pop(key, None)
+        if old is not None and old.representation is not None:
+            self._bodies -= 1
+        self._answers[key] = answer
+        if answer.representation is not None:
+            self._bodies += 1
+        while self._bodies > self.max_bodies:
+            self._drop(next(k for k, kept in self._answers.items() if kept.representation))
+        while len(self._answers) > self.max_answers:
+            self._drop(next(iter(self._answers)))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        if self._answers.pop(key).representation is not None:
+            self._bodies -= 1
+
+
+class CachedReads:
+    """Answers a repeated public read of a blog from memory, before routing.
+
+    A GET without a token whose URL this process answered at the blog's current head
+    gets a 304 (when the caller's copy is current) or the kept body, exactly as the route
+    answered it; anything else goes on to the routes. Installed inside the rate limits.
+    """
+
+    def __init__(self, app: ASGIApp, cache: ReadCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _BLOG_PATH.match(scope["path"])
+            if match is not None and await self._answer(scope, match.group(1), send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, slug: str, send: Send) -> bool:
+        answer = self.cache.answer(slug, request_url(scope))
+        if answer is None:
+            return False
+        if_none_match = if_modified_since = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                if_modified_since = value.decode("latin-1")
+            elif name == b"authorization":
+                return False  # the route decides what a token may see
+        # A commit in this process hands its seq to the hub with call_soon: let that land first.
+        await asyncio.sleep(0)
+        channel = scope["app"].state.hub.channels.get(slug)
+        if channel is None or channel.last_seq != answer.seq:
+            return False
+        now = utc_now()
+        if is_current(if_none_match, if_modified_since, answer.validators, now):
+            status, headers, body = 304, answer.encoded("304", now), b""
+        elif answer.representation is not None:
+            status, headers = 200, answer.encoded("200", now)
+            body = answer.representation.body
+        else:
+            return False
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
 
 Build = Callable[[AsyncSession, Blog], Awaitable[Representation]]
@@ -187,7 +281,7 @@ async def respond(
     slug: str,
     build: Build,
     *,
-    variant: str,
+    variant: str | None = None,
     keep_body: bool = False,
     vary: str | None = None,
     private_to_caller: bool = False,
@@ -195,17 +289,16 @@ async def respond(
     """Answer a public read of one blog with validators and cache headers: one call per route.
 
     `build(session, blog)` makes the 200's body; it runs only when the caller's copy is
-    not current, and may raise any BulletinError. `variant` names everything besides
-    the blog's state that the body depends on (its kind and parameters), for example
-    the reader page:
+    not current, and may raise any BulletinError. `variant` names what besides the blog's
+    state the body depends on; it defaults to the request's path and query. The reader
+    page, for example:
 
-        return await caching.respond(
-            request, slug, build_page, variant=f"page?before={before}", keep_body=True
-        )
+        return await caching.respond(request, slug, build_page, keep_body=True)
 
-    `keep_body` keeps the built body in memory until the next change (for costly,
-    popular bodies such as feeds and pages); `private_to_caller` is for answers that
-    depend on the caller's token: built fresh, `Cache-Control: private, no-store`.
+    `keep_body` keeps the built body in memory until the blog next changes (for costly,
+    popular bodies: feeds, pages); `CachedReads` then serves repeats without the route.
+    `private_to_caller` is for answers that depend on the caller's token: built fresh,
+    `Cache-Control: private, no-store`, never remembered.
     """
     state = request.app.state
     if private_to_caller:
@@ -213,44 +306,33 @@ async def respond(
             return private(await build(session, await find_blog(session, slug)))
 
     cache: ReadCache = state.read_cache
-    hub: Hub = state.hub
-    # A commit in this process hands its seq to the hub with call_soon: let that land first.
-    await asyncio.sleep(0)
-    channel = hub.channels.get(slug)
+    url = request_url(request.scope)
     now = utc_now()
-    if channel is not None:
-        version = cache.version(slug, channel.last_seq)
-        if version is not None:
-            checked = validators(version, variant, now=now, vary=vary)
-            if is_not_modified(request, checked, now=now):
-                return not_modified(checked)
-            kept = cache.body(slug, variant, version.seq) if keep_body else None
-            if kept is not None:
-                return full(kept, checked)
-
     async with state.database.read_session() as session:
         blog = await find_blog(session, slug)
         version = cache.version(slug, blog.head_seq) or BlogVersion.of(
             blog, await head_changed_at(session, blog)
         )
-        checked = validators(version, variant, now=now, vary=vary)
-        representation = None
-        if not is_not_modified(request, checked, now=now):
-            representation = await build(session, blog)
-    cache.remember(slug, version)
-    if channel is None and version.live:
-        await _follow(hub, slug)
-    if representation is None:
-        return not_modified(checked)
-    if keep_body:
-        cache.keep(slug, variant, version.seq, representation)
-    return full(representation, checked)
+        checked = validators(version, variant or url, vary=vary)
+        built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
+    cache.remember_version(slug, version)
+    kept = cache.answer(slug, url)
+    if built is None and kept is not None and kept.seq == version.seq:
+        body = kept.representation  # a 304 keeps the body already kept
+    else:
+        body = built if keep_body else None
+    cache.remember_answer(slug, url, Answer(version.seq, checked, body))
+    if version.live and slug not in state.hub.channels:
+        await _follow(state.hub, slug)
+    if built is None:
+        return not_modified(checked, now=now)
+    return full(built, checked, now=now)
 
 
 async def _follow(hub: Hub, slug: str) -> None:
-    """Have the hub follow a live blog, so its next conditional reads need no query."""
+    """Have the hub follow a live blog, so repeat reads are answered from memory."""
     try:
         await hub.channel(slug)
     except Exception:
-        # Only the next request's speed depends on it: that request reads the blog row.
+        # Only the speed of later requests depends on it: they go to the routes instead.
         logger.warning("could not follow %s for cached reads", slug, exc_info=True)

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__, pages
 from app.api import blogs, entries, events, feeds, health, tokens
-from app.caching import ReadCache
+from app.caching import CachedReads, ReadCache
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
@@ -76,6 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.read_cache = ReadCache()
     app.state.feed_writer = FeedWriter()
     install_error_handlers(app)
+    # Innermost: repeat reads are answered from memory after the limits and CORS have run.
+    app.add_middleware(CachedReads, cache=app.state.read_cache)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
     # Other sites embed blogs and read feeds; reads carry no credentials, so any origin
     # allowed here can only read what is public anyway.

@@ -47,12 +47,12 @@ async def read_blogs(
             epoch=f"{listing.count}.{listing.newest_id}",
         )
         now = utc_now()
-        checked = caching.validators(version, f"blogs?limit={limit}&before={before or ''}", now=now)
+        checked = caching.validators(version, caching.request_url(request.scope))
         if caching.is_not_modified(request, checked, now=now):
-            return caching.not_modified(checked)
+            return caching.not_modified(checked, now=now)
         items, next_cursor = await list_blogs(session, limit=limit, before=before)
     body = BlogsPublic(items=items, next_cursor=next_cursor).model_dump_json().encode()
-    return caching.full(Representation(body, "application/json"), checked)
+    return caching.full(Representation(body, "application/json"), checked, now=now)
 
 
 @router.get(
@@ -67,7 +67,7 @@ async def read_blog(slug: str, request: Request) -> Response:
         public = await to_blog_public(session, blog)
         return Representation(public.model_dump_json().encode(), "application/json")
 
-    return await caching.respond(request, slug, build, variant="blog")
+    return await caching.respond(request, slug, build)
 
 
 @router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))

@@ -77,7 +77,6 @@ async def read_entries(
         request,
         slug,
         build,
-        variant=f"entries?limit={limit}&before={before or ''}&key_events={key_events:d}",
         vary="Authorization",
         private_to_caller=entry_status == "draft",
     )
@@ -103,7 +102,6 @@ async def read_entry(
         request,
         slug,
         build,
-        variant=f"entry/{entry_id}",
         vary="Authorization",
         private_to_caller=token is not None,
     )

@@ -56,6 +56,4 @@ async def read_events(
         )
         return Representation(body, "application/json")
 
-    return await caching.respond(
-        request, slug, build, variant=f"events?since={since}&limit={limit}"
-    )
+    return await caching.respond(request, slug, build)

@@ -30,7 +30,7 @@ async def read_atom_feed(slug: str, request: Request) -> Response:
         feed = await read_feed(session, blog, base_url)
         return Representation(_writer(request).atom(feed), ATOM_MEDIA_TYPE)
 
-    return await caching.respond(request, slug, build, variant="feed.atom", keep_body=True)
+    return await caching.respond(request, slug, build, keep_body=True)
 
 
 @router.get(
@@ -46,4 +46,4 @@ async def read_json_feed(slug: str, request: Request) -> Response:
         feed = await read_feed(session, blog, base_url)
         return Representation(_writer(request).json_feed(feed), JSON_FEED_MEDIA_TYPE)
 
-    return await caching.respond(request, slug, build, variant="feed.json", keep_body=True)
+    return await caching.respond(request, slug, build, keep_body=True)

@@ -272,15 +272,15 @@ async def test_if_none_match_decides_over_if_modified_since(
 def test_last_modified_waits_until_the_second_of_the_change_is_over() -> None:
     changed_at = datetime(2026, 3, 4, 12, 0, 7, 250_000, tzinfo=UTC)
     version = caching.BlogVersion(seq=4, live=True, changed_at=changed_at, epoch="1.0")
-    end_of_second = datetime(2026, 3, 4, 12, 0, 8, tzinfo=UTC)
-
-    during = caching.validators(version, "feed.atom", now=changed_at + timedelta(milliseconds=500))
-    after = caching.validators(version, "feed.atom", now=end_of_second)
+    checked = caching.validators(version, "/blogs/vote-night/feed.atom")
 
     # Another change may still come within the same second: no date may name this state yet.
-    assert "Last-Modified" not in during.headers()
-    assert after.headers()["Last-Modified"] == "Wed, 04 Mar 2026 12:00:08 GMT"
-    assert during.etag == after.etag and during.etag.endswith('-4"')
+    during = checked.headers(now=changed_at + timedelta(milliseconds=500))
+    after = checked.headers(now=datetime(2026, 3, 4, 12, 0, 8, tzinfo=UTC))
+
+    assert "Last-Modified" not in during
+    assert after["Last-Modified"] == "Wed, 04 Mar 2026 12:00:08 GMT"
+    assert during["ETag"] == after["ETag"] and checked.etag.endswith('-4"')
 
 
 async def test_etags_depend_on_the_blog_and_the_variant_never_on_the_client(
@@ -338,3 +338,37 @@ async def test_a_conditional_read_of_an_unknown_blog_is_a_404(client: httpx.Asyn
     response = await client.get("/blogs/nobody/feed.atom", headers={"If-None-Match": "*"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("feed", ["feed.atom", "feed.json"])
+async def test_a_feed_is_built_once_per_change_and_then_served_from_memory(
+    client: httpx.AsyncClient, entry: dict, publish_headers: dict, feed: str, statements: list[str]
+) -> None:
+    url = f"/blogs/{SLUG}/{feed}"
+    first = await _get(client, url)
+    statements.clear()
+    again = await _get(client, url)
+    assert statements == []
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["content-type"] == first.headers["content-type"]
+
+    await _change(client, publish_headers, "edit", entry, entry)
+    changed = await _get(client, url)
+    assert changed.headers["etag"] != first.headers["etag"]
+    assert b"Polls closed" in changed.content
+
+
+async def test_a_request_with_a_token_is_never_answered_from_memory(
+    client: httpx.AsyncClient, entry: dict, publish_headers: dict
+) -> None:
+    url = f"/api/v1/blogs/{SLUG}/entries/{entry['id']}"
+    public = await _get(client, url)
+    with_token = await client.get(
+        url, headers={**publish_headers, "If-None-Match": public.headers["etag"]}
+    )
+    assert with_token.status_code == 200
+    assert with_token.headers["cache-control"] == "private, no-store"
+    unknown = await client.get(
+        url, headers={"Authorization": "Bearer nope", "If-None-Match": public.headers["etag"]}
+    )
+    assert unknown.status_code == 401
