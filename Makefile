@@ -46,6 +46,7 @@ test: install services browser lint
 # Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.
 bench: install
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
+	$(BIN)/python bench/feeds.py $(filter --quick,$(BENCH_ARGS))
 	@bash .ci/browser && $(BIN)/python bench/browser.py $(filter --quick,$(BENCH_ARGS)) $(BROWSER_BENCH_ARGS)
 
 clean:
