@@ -1,4 +1,7 @@
-"""The blog's feeds: Atom and JSON Feed, cached in memory until the blog next changes."""
+"""The blog's feeds: Atom and JSON Feed, cached in memory until the blog next changes.
+
+HEAD is answered too: feed readers and validators use it to check for changes.
+"""
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +20,7 @@ def _writer(request: Request) -> FeedWriter:
     return request.app.state.feed_writer
 
 
+@router.head("/feed.atom", include_in_schema=False)
 @router.get(
     "/feed.atom",
     response_class=Response,
@@ -33,6 +37,7 @@ async def read_atom_feed(slug: str, request: Request) -> Response:
     return await caching.respond(request, slug, build, keep_body=True)
 
 
+@router.head("/feed.json", include_in_schema=False)
 @router.get(
     "/feed.json",
     response_class=Response,

@@ -372,3 +372,17 @@ async def test_a_request_with_a_token_is_never_answered_from_memory(
         url, headers={"Authorization": "Bearer nope", "If-None-Match": public.headers["etag"]}
     )
     assert unknown.status_code == 401
+
+
+@pytest.mark.parametrize("feed", ["feed.atom", "feed.json"])
+async def test_head_of_a_feed_has_the_headers_of_its_get(
+    client: httpx.AsyncClient, entry: dict, feed: str
+) -> None:
+    url = f"/blogs/{SLUG}/{feed}"
+    get = await _get(client, url)
+    head = await client.head(url)
+    assert head.status_code == 200
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == get.headers["content-type"]
+    again = await client.head(url, headers={"If-None-Match": get.headers["etag"]})
+    assert again.status_code == 304
