@@ -224,6 +224,7 @@ class _TextCollector(HTMLParser):
 
 
 def plain_text(html: str) -> str:
+    """The text of sanitised HTML on one line, for titles and descriptions."""
     collector = _TextCollector()
     collector.feed(html)
     collector.close()
