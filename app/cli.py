@@ -35,6 +35,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_interval=settings.heartbeat_seconds,
         ws_ping_timeout=settings.heartbeat_seconds,
         proxy_headers=True,
+        # X-Forwarded-For is believed only from these proxies (None: uvicorn's default).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
         timeout_graceful_shutdown=5,
     )

@@ -2,11 +2,13 @@
 
 from typing import Annotated
 
+import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password", "token"}
 MIN_ADMIN_TOKEN_LENGTH = 24
+RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 
 
 def normalise_database_url(url: str) -> str:
@@ -38,6 +40,17 @@ class Settings(BaseSettings):
     # How often each process compares its blogs with the log, catching lost announcements.
     hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    # Per client address (IPv6 by /64); requests with a valid token are never limited.
+    rate_limit_enabled: bool = True
+    # memory:// counts per process; with several processes use the broker's redis:// URL.
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_key_prefix: str = "bulletin"
+    rate_limit_reads: str = "600/minute"
+    rate_limit_stream_connects: str = "300/minute"
+    # Open WebSocket and SSE streams per address, counted in each process.
+    max_streams_per_ip: Annotated[int, Field(gt=0)] = 500
+    # Proxies whose X-Forwarded-For is believed; unset means uvicorn's default (localhost).
+    forwarded_allow_ips: str | None = None
     # Origins whose pages may read the public API, feeds and embed (the embed script).
     cors_origins: list[str] = ["*"]
     log_level: str = "info"
@@ -46,6 +59,20 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("rate_limit_reads", "rate_limit_stream_connects")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        # "600/minute", or several that all apply: "20/second;600/minute".
+        limits.parse_many(value)
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _check_rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(RATE_LIMIT_STORAGE_SCHEMES):
+            raise ValueError("BULLETIN_RATE_LIMIT_STORAGE_URL must be memory:// or redis://...")
+        return value
 
     @field_validator("admin_token")
     @classmethod

@@ -17,6 +17,8 @@ from app.errors import install_error_handlers
 from app.feeds import FeedWriter
 from app.metrics import Metrics
 from app.publishing import Publisher
+from app.rate_limit_guard import RateLimitGuard
+from app.rate_limits import RateLimits
 from app.realtime import streams
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
@@ -37,6 +39,7 @@ readers and third parties follow. Errors are always
 def create_app(settings: Settings) -> FastAPI:
     renderer = Renderer()
     metrics = Metrics()
+    rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
@@ -44,6 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
         token_store = TokenStore(database)
         app.state.database = database
         app.state.token_store = token_store
+        if rate_limits is not None:
+            await rate_limits.start(token_store)
         hub = Hub(
             database,
             create_broker(settings.broker_url),
@@ -58,9 +63,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await token_store.adopt_environment_token(settings.admin_token.get_secret_value())
             await hub.start()
             # Lifespan state reaches uvicorn's protocols as `app_state`: the edge finds the hub.
-            yield {"hub": hub, "settings": settings}
+            yield {"hub": hub, "settings": settings, "rate_limits": rate_limits}
         finally:
             await hub.stop()
+            if rate_limits is not None:
+                await rate_limits.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -73,12 +80,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.renderer = renderer
     app.state.metrics = metrics
+    app.state.rate_limits = rate_limits
     app.state.read_cache = ReadCache()
     app.state.feed_writer = FeedWriter()
     install_error_handlers(app)
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
     app.add_middleware(CachedReads, cache=app.state.read_cache)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
+    if rate_limits is not None:
+        # Outside the request guards: an address over its limit costs no body checks or routing.
+        app.add_middleware(RateLimitGuard, rate_limits=rate_limits)
     # Other sites embed blogs and read feeds; reads carry no credentials, so any origin
     # allowed here can only read what is public anyway.
     app.add_middleware(

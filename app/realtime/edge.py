@@ -15,16 +15,20 @@ upgrade (tests/realtime run every stream test through it).
 """
 
 import asyncio
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
+from app.errors import error_body
+from app.rate_limits import RateLimits, Refusal, StreamPass
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Form, Hub
 from app.realtime.streams import attach_websocket_reader
@@ -46,6 +50,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         # Broadcasts are framed once for every reader: never negotiate per-connection deflate.
         self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=self.logger)
         self.stream_slug: str | None = None
+        self.stream_pass: StreamPass | None = None
         self.limit_bytes = 0
 
     # --- the stream path --------------------------------------------------------
@@ -60,6 +65,55 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.request = event
         self.response = self.conn.accept(event)
         self.handshake_initiated = True
+        rate_limits: RateLimits | None = self.app_state.get("rate_limits")
+        if rate_limits is None or self.response.status_code != 101:
+            self.open_stream(hub, unquote(match.group(1)), query)
+            return
+        task = self.loop.create_task(
+            self.admit(rate_limits, event, hub, unquote(match.group(1)), query)
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.on_task_complete)
+
+    async def admit(
+        self, rate_limits: RateLimits, event: Any, hub: Hub, slug: str, query: str
+    ) -> None:
+        """Ask the public limits first; an address over them gets an HTTP 429 handshake."""
+        admission = await rate_limits.admit_stream(
+            self.client_host(event), event.headers.get("Authorization")
+        )
+        if self.disconnected or self.transport.is_closing():
+            # The peer left, or the server began to stop, while the limits were asked.
+            if isinstance(admission, StreamPass):
+                admission.release()
+            return
+        if isinstance(admission, Refusal):
+            body = json.dumps(error_body("rate_limited", admission.message))
+            self.response = self.conn.reject(429, body)
+            del self.response.headers["Content-Type"]
+            self.response.headers["Content-Type"] = "application/json"
+            self.response.headers["Retry-After"] = str(admission.retry_after)
+        else:
+            self.stream_pass = admission
+        self.open_stream(hub, slug, query)
+
+    def client_host(self, event: Any) -> str | None:
+        """The client's address as ASGI routes see it: uvicorn's proxy-header rule applied."""
+        host = self.client[0] if self.client else None
+        # With proxy_headers, uvicorn wraps the app in this middleware, outermost.
+        proxy = self.app if isinstance(self.app, ProxyHeadersMiddleware) else None
+        if proxy is not None and host in proxy.trusted_hosts:
+            forwarded = event.headers.get_all("X-Forwarded-For")
+            if forwarded:
+                forwarded_host, _port = proxy.trusted_hosts.get_trusted_client_address(
+                    ", ".join(forwarded)
+                )
+                if forwarded_host:
+                    return forwarded_host
+        return host
+
+    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
+        """Send the handshake response; on 101, register the connection with the hub."""
         self.handshake_complete = True
         self.conn.send_response(self.response)
         self.transport.write(b"".join(self.conn.data_to_send()))
@@ -73,7 +127,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             high=self.limit_bytes // 2, low=self.limit_bytes // 4
         )
         self.start_keepalive()
-        self.stream_slug = unquote(match.group(1))
+        self.stream_slug = slug
         since = parse_qs(query).get("since", [None])[-1]
         task = self.loop.create_task(attach_websocket_reader(hub, self.stream_slug, self, since))
         self.tasks.add(task)
@@ -121,6 +175,8 @@ class StreamProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if self.stream_pass is not None:
+            self.stream_pass.release()
         if self.stream_slug is not None:
             hub: Hub | None = self.app_state.get("hub")
             if hub is not None:

@@ -21,6 +21,7 @@ def server_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]
         "BULLETIN_DATABASE_URL": fresh_database("postgresql", request, tmp_path),
         "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
         "BULLETIN_BROKER_URL": "memory://",
+        "BULLETIN_RATE_LIMIT_ENABLED": "false",
     }
 
 

@@ -227,6 +227,7 @@ def memory_server(postgres_database: str, tmp_path: Path) -> Iterator[ServerProc
         "BULLETIN_DATABASE_URL": postgres_database,
         "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
         "BULLETIN_BROKER_URL": "memory://",
+        "BULLETIN_RATE_LIMIT_ENABLED": "false",
     }
     server = ServerProcess(env, tmp_path / "server.log")
     try:
@@ -258,6 +259,7 @@ def two_workers(
         "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
         "BULLETIN_BROKER_URL": redis_process.url,
         "BULLETIN_HUB_CHECK_SECONDS": "0.5",
+        "BULLETIN_RATE_LIMIT_ENABLED": "false",
     }
     server = ServerProcess(env, tmp_path / "server.log", workers=2)
     try:

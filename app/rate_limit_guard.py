@@ -1,0 +1,73 @@
+"""ASGI middleware that applies the public limits before a request reaches a route.
+
+Streams (WebSocket, and SSE as a GET) take a stream pass, held until the
+connection ends however it ends; every other request counts against the read
+limit. Static files and the operations endpoints (health, metrics) are never
+limited: browsers fetch the former with every page and probes poll the latter
+from one address. WebSocket streams on Bulletin's own edge never pass through
+here: the edge asks the same RateLimits itself (app/realtime/edge.py).
+"""
+
+import re
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import error_response
+from app.rate_limits import RateLimits, Refusal
+
+STREAM_PATH = re.compile(r"^/api/v1/blogs/[^/]+/(?:ws|sse)$")
+UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
+
+
+def refusal_response(refusal: Refusal):
+    """The 429 for a refusal, with `Retry-After`."""
+    return error_response(
+        429, "rate_limited", refusal.message, headers={"Retry-After": str(refusal.retry_after)}
+    )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RateLimitGuard:
+    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits) -> None:
+        self.app = app
+        self.rate_limits = rate_limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        path: str = scope.get("path", "")
+        if kind not in ("http", "websocket") or path.startswith(UNLIMITED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        host = client[0] if client else None
+        authorization = _header(scope, b"authorization")
+        if STREAM_PATH.match(path) and (kind == "websocket" or scope["method"] == "GET"):
+            admission = await self.rate_limits.admit_stream(host, authorization)
+            if isinstance(admission, Refusal):
+                await self._refuse(admission, scope, receive, send)
+                return
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                admission.release()
+            return
+        refusal = await self.rate_limits.admit_read(host, authorization)
+        if refusal is not None:
+            await self._refuse(refusal, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, refusal: Refusal, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
+            "extensions", {}
+        ):
+            # A server without the denial-response extension can only close (HTTP 403).
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal.message[:120]})
+            return
+        await refusal_response(refusal)(scope, receive, send)
