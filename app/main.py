@@ -80,9 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.renderer = renderer
     app.state.metrics = metrics
-    app.state.rate_limits = rate_limits
     app.state.read_cache = ReadCache()
     app.state.feed_writer = FeedWriter()
+    app.state.rate_limits = rate_limits
     install_error_handlers(app)
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
     app.add_middleware(CachedReads, cache=app.state.read_cache)
