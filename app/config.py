@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password", "token"}
 MIN_ADMIN_TOKEN_LENGTH = 24
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
+MIN_SECRET_KEY_LENGTH = 32
+# A long run of one or two characters is not random.
+MIN_SECRET_KEY_DISTINCT = 8
 
 
 def normalise_database_url(url: str) -> str:
@@ -40,6 +43,18 @@ class Settings(BaseSettings):
     # How often each process compares its blogs with the log, catching lost announcements.
     hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    # Encrypts webhook signing secrets at rest; without it no webhook can be registered.
+    secret_key: SecretStr | None = None
+    # Webhook targets on loopback, private or link-local networks are refused unless allowed.
+    webhook_allow_private_targets: bool = False
+    webhook_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    webhook_read_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # After the nth failure in a row: base * 2**(n-1), at most cap, less up to half as jitter.
+    webhook_retry_base_seconds: Annotated[float, Field(gt=0)] = 1.0
+    webhook_retry_cap_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    webhook_disable_after_failures: Annotated[int, Field(gt=0)] = 30
+    # How often each process looks for events that other processes published.
+    webhook_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     # Per client address (IPv6 by /64); requests with a valid token are never limited.
     rate_limit_enabled: bool = True
     # memory:// counts per process; with several processes use the broker's redis:// URL.
@@ -84,6 +99,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"BULLETIN_ADMIN_TOKEN must be a random secret of at least "
                 f"{MIN_ADMIN_TOKEN_LENGTH} characters, not a placeholder"
+            )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if (
+            secret.lower() in PLACEHOLDER_SECRETS
+            or len(secret) < MIN_SECRET_KEY_LENGTH
+            or len(set(secret)) < MIN_SECRET_KEY_DISTINCT
+        ):
+            raise ValueError(
+                f"BULLETIN_SECRET_KEY must be a random secret of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters, not a placeholder"
             )
         return value
 

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__, pages
 from app.api import blogs, entries, events, feeds, health, tokens
+from app.api import webhooks as webhooks_api
 from app.caching import CachedReads, ReadCache
 from app.config import Settings
 from app.db import Database
@@ -25,6 +26,9 @@ from app.realtime.hub import Hub
 from app.rendering import WEB_DIR, Renderer
 from app.request_guards import RequestGuards
 from app.tokens import TokenStore
+from app.webhook_registry import WebhookRegistry
+from app.webhook_signing import SecretBox
+from app.webhooks import WebhookWorker, waking
 
 logger = logging.getLogger("bulletin")
 
@@ -39,6 +43,8 @@ readers and third parties follow. Errors are always
 def create_app(settings: Settings) -> FastAPI:
     renderer = Renderer()
     metrics = Metrics()
+    # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
+    secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
     rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
 
     @asynccontextmanager
@@ -57,14 +63,22 @@ def create_app(settings: Settings) -> FastAPI:
             heartbeat_interval=settings.heartbeat_seconds,
         )
         app.state.hub = hub
-        app.state.publisher = Publisher(database, renderer, announce=hub.announce)
+        webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
+        app.state.webhook_registry = WebhookRegistry(database, settings, secret_box)
+        app.state.publisher = Publisher(
+            database, renderer, announce=waking(webhook_worker, hub.announce)
+        )
         try:
             if settings.admin_token is not None:
                 await token_store.adopt_environment_token(settings.admin_token.get_secret_value())
             await hub.start()
+            if webhook_worker is not None:
+                await webhook_worker.start()
             # Lifespan state reaches uvicorn's protocols as `app_state`: the edge finds the hub.
             yield {"hub": hub, "settings": settings, "rate_limits": rate_limits}
         finally:
+            if webhook_worker is not None:
+                await webhook_worker.stop()
             await hub.stop()
             if rate_limits is not None:
                 await rate_limits.stop()
@@ -97,12 +111,13 @@ def create_app(settings: Settings) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD"],
         allow_headers=["Last-Event-ID", "If-None-Match", "If-Modified-Since"],
-        expose_headers=["ETag", "Last-Modified"],
+        expose_headers=["ETag", "Last-Modified", "Retry-After"],
         max_age=3600,
     )
     for module in (health, blogs, entries, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(webhooks_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app
 

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.main import create_app
 
 ADMIN_TOKEN = "bltn_test-admin-token-0123456789abcdef"
-TABLES = ["events", "entries", "blogs", "tokens"]
+TABLES = ["webhook_deliveries", "webhooks", "events", "entries", "blogs", "tokens"]
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -38,6 +38,7 @@ def webhook_settings(database_url: str, **overrides: object) -> Settings:
         "webhook_disable_after_failures": DISABLE_AFTER,
         "webhook_poll_seconds": 0.2,
         "webhook_read_timeout_seconds": 5,
+        "rate_limit_enabled": False,
     }
     return Settings(**{**values, **overrides})
 
