@@ -307,7 +307,8 @@ def machine_context(args: argparse.Namespace, wrk: str) -> list[str]:
         ),
         platform.processor(),
     )
-    wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    banner = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
+    wrk_version = banner.split("\n")[0].split(" Copyright")[0]
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}" for name in ("uvicorn", "fastapi", "uvloop")
     )
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
     now = datetime.datetime.now(datetime.UTC)
-    heading = f"Feeds (`make bench`, {now:%Y-%m-%d %H:%M} UTC)"
+    heading = f"Feeds, {now:%Y-%m-%d %H:%M} UTC"
     table = render(results, machine_context(args, wrk), heading)
     out = args.out or RESULTS_DIR / f"feeds-{now:%Y-%m-%d-%H%M}{'-quick' if args.quick else ''}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
