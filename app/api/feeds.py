@@ -13,7 +13,7 @@ from app.models import Blog
 from app.schemas import error_responses
 
 router = APIRouter(prefix="/blogs/{slug}", tags=["feeds"])
-FEED_RESPONSES = {**caching.NOT_MODIFIED_RESPONSE, **error_responses(404)}
+FEED_RESPONSES = {**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)}
 
 
 def _writer(request: Request) -> FeedWriter:
