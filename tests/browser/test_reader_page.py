@@ -2,6 +2,7 @@
 
 import re
 import secrets
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,48 @@ def test_coming_back_reconnects_at_once_instead_of_waiting_out_the_back_off(
         assert page.evaluate("window.connectedAt < window.scheduled")
     finally:
         readers_server.stop()
+
+
+def test_a_page_ahead_of_a_restored_database_reloads_and_goes_on_live(
+    page: Page, bulletin: Bulletin, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup.db"
+    slug = new_blog(bulletin)
+    kept = bulletin.publish(slug, headline="Kept in the backup")
+    source = bulletin.process.env["BULLETIN_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(source) as live_db, sqlite3.connect(backup) as copy:
+        live_db.backup(copy)
+    readers_server = server_process(tmp_path, bulletin.process.env["BULLETIN_DATABASE_URL"])
+    readers_server.start()
+    try:
+        open_live(page, f"{readers_server.http}/blogs/{slug}")
+        lost = bulletin.publish(slug, headline="Lost with the restore")
+        expect(page.locator(f"#entry-{lost['id']}")).to_be_visible()
+        # The database is restored from the backup: its log ends before what the page has.
+        readers_server.stop()
+        readers_server.env["BULLETIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{backup}"
+        readers_server.start()
+        expect(page.locator(f"#entry-{lost['id']}")).to_have_count(0)
+        expect(page.locator(f"#entry-{kept['id']}")).to_be_visible()
+        expect(page.locator("[data-bulletin-state]")).to_have_text("Live")
+    finally:
+        readers_server.stop()
+
+
+def test_a_page_that_stays_ahead_of_the_log_reloads_only_once(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    bulletin.publish(slug, headline="Only entry")
+    loads: list[str] = []
+    page.on("load", lambda loaded: loads.append(loaded.url))
+    # As if a cache kept serving a page rendered before the database was restored.
+    page.add_init_script(
+        """new MutationObserver(() => {
+             const live = document.querySelector("[data-bulletin-seq]");
+             if (live) live.dataset.bulletinSeq = "999";
+           }).observe(document, { childList: true, subtree: true });"""
+    )
+    page.goto(f"{bulletin.url}/blogs/{slug}")
+    expect(page.locator("[data-bulletin-state]")).to_have_text("Reload the page")
+    assert len(loads) == 2

@@ -259,6 +259,7 @@
       this.transport = 0;
       this.failures = 0;
       this.attempt = 0;
+      this.opened = 0;
       this.state = "disconnected";
       this.heartbeatMs = (options.heartbeatSeconds || 15) * 1000;
       this.WebSocket = options.WebSocket || global.WebSocket;
@@ -266,6 +267,7 @@
       // Back online, or back to the tab: reconnect now rather than after the back-off.
       this.now = () => {
         if (this.state === "connected" || this.closed) return;
+        this.opened++; // a probe still on its way no longer decides
         this.transport = 0;
         this.reconnect(0);
       };
@@ -297,6 +299,7 @@
       this.stop();
       this.setState("connecting");
       this.received = false;
+      this.opened++;
       const kind = this.transports[this.transport];
       if (kind === "sse" || !this.WebSocket) return this.openSse();
       const socket = this.socket = new this.WebSocket(this.path("ws").replace(/^http/, "ws"));
@@ -354,19 +357,33 @@
     ended(code) {
       if (this.closed) return;
       if (code === CODES.RESET || code === CODES.NOT_FOUND ||
-          (code >= CODES.TERMINAL_MIN && code < 5000)) {
-        this.setState("disconnected");
-        this.dispatchEvent(new CustomEvent("terminal", { detail: { code } }));
-        return;
-      }
+          (code >= CODES.TERMINAL_MIN && code < 5000)) return this.terminal(code);
       if (this.received) {
         this.transport = 0; // a stream that worked and ended: start again from WebSocket
-      } else if (++this.failures >= 3 && this.transport < this.transports.length - 1) {
-        // WebSocket does not get through from here (a proxy?): use the next transport.
-        this.transport++;
-        this.failures = 0;
+        return this.reconnect(0);
       }
-      this.reconnect(this.received ? 0 : this.attempt++);
+      // It failed before the server spoke. Ask the log over plain HTTP why: the server may
+      // be down (wait), may refuse our seq (SSE cannot say so), or WebSocket is blocked.
+      this.setState("connecting");
+      const opened = this.opened;
+      const url = this.base + "/api/v1/blogs/" + encodeURIComponent(this.options.blog) +
+        "/events?limit=1&since=" + (this.seq || 0);
+      fetch(url, { cache: "no-store" }).then((r) => r.status, () => 0).then((status) => {
+        if (this.closed || opened !== this.opened) return;
+        if (status === 409) return this.terminal(CODES.RESET);
+        if (status === 404) return this.terminal(CODES.NOT_FOUND);
+        if (status === 200 && ++this.failures >= 2 &&
+            this.transport < this.transports.length - 1) {
+          this.transport++; // the server answers, WebSocket does not get through: a proxy?
+          this.failures = 0;
+        }
+        this.reconnect(this.attempt++);
+      });
+    }
+
+    terminal(code) {
+      this.setState("disconnected");
+      this.dispatchEvent(new CustomEvent("terminal", { detail: { code } }));
     }
 
     reconnect(step) {
@@ -420,7 +437,13 @@
         if (e.detail.code !== CODES.RESET) {
           page.setState("disconnected", "Updates stopped; reload the page");
         } else if (options.isDocument) {
-          global.location.reload(); // the log was reset (a restored database): start afresh
+          // The log was reset (a restored database): start afresh, but only once a minute,
+          // or a page cached with the old head would reload for ever.
+          const key = "bulletin.reset." + settings.blog;
+          const last = Number(sessionStorage.getItem(key)) || 0;
+          if (Date.now() - last < 60000) return page.setState("disconnected", "Reload the page");
+          sessionStorage.setItem(key, String(Date.now()));
+          global.location.reload();
         } else {
           live.close();
           embed(options.container.closest("[data-bulletin-blog]:not([data-bulletin-seq])"));
