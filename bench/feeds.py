@@ -277,17 +277,19 @@ def render(results: dict[str, Measurement], context: list[str], heading: str) ->
     lines = [
         f"### {heading}",
         "",
-        "| request | body | requests/s | ratio to bare | target | server CPU per request |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| request | body | requests/s | ratio to bare | target | server CPU per request "
+        "| requests/s in each round |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, _which, _path, _conditional, target in TARGETS:
         result = results[label]
         ratio = result.rate / bare if bare else 0.0
         verdict = "-" if target is None else f"≥ {target:.1f}x {'✓' if ratio >= target else '✗'}"
         size = "none" if result.status == 304 else f"{result.body_bytes / 1024:.1f} KiB"
+        rounds = " / ".join(f"{rate:,.0f}" for rate in result.requests_per_second)
         lines.append(
             f"| {label} | {size} | {result.rate:,.0f} | {ratio:.2f}x | {verdict} "
-            f"| {result.cpu:.0f} µs |"
+            f"| {result.cpu:.0f} µs | {rounds} |"
         )
     errors = [f"{label}: {'; '.join(r.errors)}" for label, r in results.items() if r.errors]
     errors += [
