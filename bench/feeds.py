@@ -285,7 +285,13 @@ def render(results: dict[str, Measurement], context: list[str], heading: str) ->
         result = results[label]
         ratio = result.rate / bare if bare else 0.0
         verdict = "-" if target is None else f"≥ {target:.1f}x {'✓' if ratio >= target else '✗'}"
-        size = "none" if result.status == 304 else f"{result.body_bytes / 1024:.1f} KiB"
+        size = (
+            "none"
+            if result.status == 304
+            else f"{result.body_bytes} bytes"
+            if result.body_bytes < 1024
+            else f"{result.body_bytes / 1024:.1f} KiB"
+        )
         rounds = " / ".join(f"{rate:,.0f}" for rate in result.requests_per_second)
         lines.append(
             f"| {label} | {size} | {result.rate:,.0f} | {ratio:.2f}x | {verdict} "
