@@ -143,6 +143,7 @@ def _html(body: str) -> caching.Representation:
     return caching.Representation(body.encode(), "text/html; charset=utf-8")
 
 
+@router.head("/blogs/{slug}")  # link checkers and CDNs look before they fetch
 @router.get("/blogs/{slug}", response_class=HTMLResponse)
 async def read_page(
     request: Request,

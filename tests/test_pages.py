@@ -247,6 +247,9 @@ async def test_the_page_is_cacheable_and_revalidated_by_the_blogs_head(
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert "Second" in changed.text
+    head = await client.head(PAGE)
+    assert head.status_code == 200
+    assert head.headers["etag"] == changed.headers["etag"]
     # Another page of the same blog is another variant with its own validator.
     embed = await client.get("/blogs/vote-night/embed")
     assert embed.headers["etag"] not in {etag, changed.headers["etag"]}
