@@ -70,12 +70,18 @@ class CatchUpFailed(Exception):
 class Heartbeat:
     text: str
     websocket_frame: bytes
-    sse: bytes = b": heartbeat\n\n"
+    # A named event, not a comment: scripts see it, so a browser can tell a dead stream.
+    # It has no `id:`, so it leaves EventSource's Last-Event-ID at the last real event.
+    sse: bytes
 
     @classmethod
     def at(cls, seq: int) -> "Heartbeat":
         payload = control_payload("heartbeat", seq)
-        return cls(text=payload.decode(), websocket_frame=websocket_text_frame(payload))
+        return cls(
+            text=payload.decode(),
+            websocket_frame=websocket_text_frame(payload),
+            sse=b"event: heartbeat\ndata: %s\n\n" % payload,
+        )
 
 
 @dataclass(eq=False)

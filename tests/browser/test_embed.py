@@ -61,6 +61,10 @@ def test_the_embed_snippet_renders_a_live_blog_inside_another_sites_page(
     # The key event is no longer on the page: its link leads to the page that has it.
     key_link = embed.locator("[data-bulletin-key-events] a")
     expect(key_link).to_have_attribute("href", re.compile(rf"\?before=.+#entry-{first['id']}$"))
+    # Editing it keeps that way to it.
+    bulletin.edit(slug, first["id"], headline="Seen on a partner site, corrected")
+    expect(key_link).to_contain_text("corrected")
+    expect(key_link).to_have_attribute("href", re.compile(rf"\?before=.+#entry-{first['id']}$"))
     key_href = key_link.get_attribute("href")
     page.goto(href)
     expect(page.locator(f"#entry-{later[0]['id']}")).to_be_visible()
@@ -94,3 +98,34 @@ def test_the_client_works_as_an_es_module_from_another_origin(
     assert f'id="entry-{entry["id"]}"' in event["html"]
     page.evaluate("window.live.close()")
     assert page.evaluate("window.live.state") == "disconnected"
+
+
+def test_an_embed_ahead_of_a_restored_log_refetches_once_and_then_stops(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"reset-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    bulletin.publish(slug, headline="Only entry")
+    (directory / "reset.html").write_text(
+        "<!doctype html><html><head><title>Partner</title></head><body>"
+        f'<div data-bulletin-blog="{slug}"></div>'
+        f'<script src="{bulletin.url}/static/bulletin.js" async></script></body></html>'
+    )
+    fetches: list[str] = []
+    page.on(
+        "request", lambda request: fetches.append(request.url) if "/embed" in request.url else None
+    )
+    # As if every copy of the fragment came from before the database was restored.
+    page.add_init_script(
+        """const realFetch = window.fetch;
+           window.fetch = (url, options) => realFetch(url, options).then((response) => {
+             if (!String(url).endsWith("/embed")) return response;
+             return response.text().then((html) => new Response(
+               html.replace(/data-bulletin-seq="\\d+"/, 'data-bulletin-seq="999"'),
+               { status: response.status, headers: response.headers }));
+           });"""
+    )
+    page.goto(f"{origin}/reset.html")
+    expect(page.locator("[data-bulletin-state]")).to_have_text("Reload the page")
+    assert len(fetches) == 2

@@ -28,15 +28,20 @@ async def test_an_idle_websocket_gets_heartbeats_carrying_the_head(chatty: Setti
     assert heartbeat == {"type": "heartbeat", "seq": 1}
 
 
-async def test_an_idle_sse_stream_gets_comment_heartbeats(chatty: Settings) -> None:
+async def test_an_idle_sse_stream_gets_heartbeat_events_carrying_the_head(
+    chatty: Settings,
+) -> None:
     async with live_server(chatty) as server:
         await create_blog(server)
         url = f"{server.http}/api/v1/blogs/{SLUG}/sse"
         async with httpx.AsyncClient(timeout=10) as client, client.stream("GET", url) as response:
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    assert line == ": heartbeat"
+            lines = response.aiter_lines()
+            async for line in lines:
+                if line == "event: heartbeat":
+                    data = await anext(lines)
                     break
+    # No id: a reconnecting EventSource resumes from the last real event, not a heartbeat.
+    assert json.loads(data.removeprefix("data: ")) == {"type": "heartbeat", "seq": 0}
 
 
 @pytest.mark.parametrize("edge", list(EDGES))

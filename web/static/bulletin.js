@@ -19,9 +19,10 @@
   const doc = global.document;
   // Close codes (app/realtime/codes.py): resume after these; stop after 4500-4999.
   const CODES = { RESUME_MIN: 4000, TERMINAL_MIN: 4500, RESET: 4509, NOT_FOUND: 4504 };
-  const SSE_TYPES = ["hello", "entry.created", "entry.updated", "entry.deleted",
+  const SSE_TYPES = ["hello", "heartbeat", "entry.created", "entry.updated", "entry.deleted",
     "entry.pinned", "entry.unpinned", "blog.updated", "blog.ended"];
   const script = doc && doc.currentScript;
+  const NATIVE_ANCHORING = global.CSS && CSS.supports("overflow-anchor", "auto");
   const scriptOrigin = script && script.src ? new URL(script.src).origin : null;
 
   /** Full-jitter exponential back-off, in ms. */
@@ -113,7 +114,8 @@
       if (existing && Number(existing.dataset.version) > event.entry.version) return;
       const article = html(event.html);
       refreshTimes(article);
-      if (this.pending.has(id)) this.pending.set(id, article);
+      if (this.pending.has(id) && !event.entry.pinned) this.pending.set(id, article);
+      else if (this.pending.delete(id)) this.keep(() => this.place(article, null));
       else if (existing || event.entry.pinned) this.keep(() => this.place(article, existing));
       else if (this.atTop()) this.keep(() => this.insert(article));
       else if (this.inWindow(article)) this.hold(id, article);
@@ -123,7 +125,9 @@
 
     // Keep what the reader is looking at in place while content above it changes.
     keep(change) {
-      if (this.atTop()) return change(); // one layout read for a reader at the top
+      // Browsers with scroll anchoring keep the reader's place themselves; a second
+      // correction here would move them by as much again.
+      if (NATIVE_ANCHORING || this.atTop()) return change();
       const anchor = [...this.root.querySelectorAll("article")]
         .find((el) => el.getBoundingClientRect().bottom > 0);
       const before = anchor && anchor.getBoundingClientRect().top;
@@ -216,7 +220,8 @@
         const headline = article.querySelector(".entry__headline, .entry__body");
         item.dataset.entryId = id;
         item.dataset.publishedAt = article.dataset.publishedAt;
-        link.href = "#entry-" + id;
+        const away = old && !this.find(id) && old.querySelector("a");
+        link.href = away ? away.href : "#entry-" + id; // keep the way to an entry paged out
         link.append(article.querySelector("time").cloneNode(true), " ",
           (headline ? headline.textContent : "").trim().slice(0, 80));
         if (old) old.replaceWith(item);
@@ -266,7 +271,7 @@
       this.EventSource = options.EventSource || global.EventSource;
       // Back online, or back to the tab: reconnect now rather than after the back-off.
       this.now = () => {
-        if (this.state === "connected" || this.closed) return;
+        if (this.state === "connected" || this.closed || this.stopped) return;
         this.opened++; // a probe still on its way no longer decides
         this.transport = 0;
         this.reconnect(0);
@@ -274,7 +279,8 @@
       this.onVisible = () => {
         if (doc.hidden) return;
         // After a sleep a socket can look open and be dead: one that missed its heartbeat is.
-        if (this.socket && Date.now() - this.heard > this.heartbeatMs + 5000) this.drop();
+        const open = this.socket || this.source;
+        if (open && Date.now() - this.heard > this.heartbeatMs + 5000) this.drop();
         else this.now();
       };
       global.addEventListener("online", this.now);
@@ -330,7 +336,8 @@
       }
       this.setState("connected");
       clearTimeout(this.watchdog);
-      if (this.socket) { // a stream that stops talking is dead, whatever the socket says
+      // A stream that stops talking is dead, whatever the socket says (heartbeats included).
+      if (this.socket || this.source) {
         this.watchdog = setTimeout(() => this.drop(), this.heartbeatMs * 2 + 5000);
       }
     }
@@ -382,6 +389,7 @@
     }
 
     terminal(code) {
+      this.stopped = true; // the server said no: coming back online will not change that
       this.setState("disconnected");
       this.dispatchEvent(new CustomEvent("terminal", { detail: { code } }));
     }
@@ -444,9 +452,13 @@
           if (Date.now() - last < 60000) return page.setState("disconnected", "Reload the page");
           sessionStorage.setItem(key, String(Date.now()));
           global.location.reload();
-        } else {
+        } else if (Date.now() - (options.container.bulletinReset || 0) > 60000) {
+          // As for the page: start afresh once a minute at most, bypassing any cached copy.
+          options.container.bulletinReset = Date.now();
           live.close();
-          embed(options.container.closest("[data-bulletin-blog]:not([data-bulletin-seq])"));
+          embed(options.container, 0, true);
+        } else {
+          page.setState("disconnected", "Reload the page");
         }
       });
     }
@@ -454,15 +466,21 @@
   }
 
   /** Fill an embed container with the server-rendered blog, then keep it live. */
-  function embed(container) {
-    const base = (container.dataset.bulletinUrl || scriptOrigin || global.location.origin).replace(/\/$/, "");
-    const slug = container.dataset.bulletinBlog;
-    return fetch(base + "/blogs/" + encodeURIComponent(slug) + "/embed")
-      .then((response) => response.text().then((text) => {
+  function embed(container, step, fresh) {
+    const base = (container.dataset.bulletinUrl || scriptOrigin || global.location.origin)
+      .replace(/\/$/, "");
+    const url = base + "/blogs/" + encodeURIComponent(container.dataset.bulletinBlog) + "/embed";
+    const again = () => setTimeout(() => embed(container, (step || 0) + 1, fresh),
+      backoff((step || 0) + 1, 1000, 30000));
+    return fetch(url, fresh ? { cache: "reload" } : {}).then((response) => {
+      if (response.status === 404) return response.text().then((t) => { container.innerHTML = t; });
+      if (!response.ok) return again(); // busy or restarting: try again later
+      return response.text().then((text) => {
         container.innerHTML = text;
         const maxEntries = Number(container.dataset.bulletinMaxEntries) || undefined;
-        if (response.ok) container.bulletin = connect({ url: base, container, maxEntries });
-      }));
+        container.bulletin = connect({ url: base, container, maxEntries });
+      });
+    }, again);
   }
 
   function start() {
