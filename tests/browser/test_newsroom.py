@@ -68,3 +68,46 @@ def test_the_newsroom_page_explains_a_refused_request(page: Page, bulletin: Bull
     expect(notice).to_contain_text("unknown or revoked")
     expect(notice).to_have_attribute("data-kind", "error")
     assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
+
+
+def test_editing_in_the_newsroom_keeps_what_the_form_cannot_show(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = f"desk-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    media = [
+        {
+            "kind": "image",
+            "url": "https://images.example.org/a.jpg",
+            "caption": "A",
+            "credit": "B",
+            "alt": "C",
+        },
+        {
+            "kind": "video",
+            "url": "https://video.example.org/v.mp4",
+            "caption": "",
+            "credit": "",
+            "alt": "",
+        },
+        {
+            "kind": "embed",
+            "url": "https://social.example.org/p/1",
+            "caption": "",
+            "credit": "",
+            "alt": "",
+        },
+    ]
+    authors = [{"name": "Ada Reyes", "role": "Editor", "url": "https://news.example.org/ada"}]
+    entry = bulletin.publish(slug, headline="Before", media=media, authors=authors)
+    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click('[data-form="token"] button[type="submit"]')
+    page.click('[data-entries] li button:has-text("Edit")')
+    page.fill("#headline", "After")
+    page.click("[data-submit]")
+    expect(page.locator("[data-notice]")).to_have_text(f"Entry {entry['id']} updated.")
+    edited = bulletin.api.get(f"/blogs/{slug}/entries/{entry['id']}").json()
+    assert edited["headline"] == "After"
+    assert edited["media"] == media
+    assert edited["authors"] == authors

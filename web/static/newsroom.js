@@ -14,6 +14,7 @@
   const list = $("[data-entries]");
   const notice = $("[data-notice]");
   let idempotencyKey = null; // one per entry being composed: a retried publish never doubles
+  let editing = null; // the entry as it was when its edit began
 
   function say(text, kind) {
     notice.textContent = text;
@@ -104,7 +105,12 @@
     }));
   }
 
+  function authorLines(list) {
+    return list.map((a) => a.name + (a.role ? ", " + a.role : "")).join("\n");
+  }
+
   function edit(entry) {
+    editing = entry;
     const form = forms.entry;
     form.id.value = entry.id;
     form.headline.value = entry.headline || "";
@@ -114,7 +120,7 @@
     form.photo_caption.value = photo.caption || "";
     form.photo_credit.value = photo.credit || "";
     form.photo_alt.value = photo.alt || "";
-    form.authors.value = entry.authors.map((a) => a.name + (a.role ? ", " + a.role : "")).join("\n");
+    form.authors.value = authorLines(entry.authors);
     form.key_event.checked = entry.key_event;
     form.pinned.checked = entry.pinned;
     $("[data-entry-title]").textContent = "Edit entry " + entry.id;
@@ -124,6 +130,7 @@
   }
 
   function resetEntryForm() {
+    editing = null;
     forms.entry.reset();
     forms.entry.id.value = "";
     idempotencyKey = null;
@@ -178,27 +185,57 @@
 
   $("[data-cancel]").addEventListener("click", resetEntryForm);
 
+  function photoFrom(form) {
+    if (!form.photo_url.value.trim()) return null;
+    return { kind: "image", url: form.photo_url.value.trim(), caption: form.photo_caption.value.trim(),
+      credit: form.photo_credit.value.trim(), alt: form.photo_alt.value.trim() };
+  }
+
+  /** Only what the reporter changed: media and author links the form cannot show survive. */
+  function changes(form, entry) {
+    const patch = {};
+    const headline = form.headline.value.trim() || null;
+    if (headline !== entry.headline) patch.headline = headline;
+    if (form.body.value !== entry.body) patch.body = bodyHtml(form.body.value);
+    if (form.key_event.checked !== entry.key_event) patch.key_event = form.key_event.checked;
+    if (form.pinned.checked !== entry.pinned) patch.pinned = form.pinned.checked;
+    const index = entry.media.findIndex((item) => item.kind === "image");
+    const before = index < 0 ? null : entry.media[index];
+    const photo = photoFrom(form);
+    if (JSON.stringify(photo) !== JSON.stringify(before && { kind: "image", url: before.url,
+      caption: before.caption, credit: before.credit, alt: before.alt })) {
+      const media = entry.media.slice();
+      if (index < 0) { if (photo) media.unshift(photo); } else if (photo) media[index] = photo;
+      else media.splice(index, 1);
+      patch.media = media;
+    }
+    if (form.authors.value !== authorLines(entry.authors)) {
+      const urls = new Map(entry.authors.map((a) => [a.name, a.url]));
+      patch.authors = authors(form.authors.value).map((a) =>
+        urls.get(a.name) ? Object.assign(a, { url: urls.get(a.name) }) : a);
+    }
+    return patch;
+  }
+
   forms.entry.addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = forms.entry;
-    const media = form.photo_url.value.trim() ? [{
-      kind: "image", url: form.photo_url.value.trim(), caption: form.photo_caption.value.trim(),
-      credit: form.photo_credit.value.trim(), alt: form.photo_alt.value.trim(),
-    }] : [];
-    const entry = {
-      headline: form.headline.value.trim() || null,
-      body: bodyHtml(form.body.value),
-      authors: authors(form.authors.value),
-      media,
-      key_event: form.key_event.checked,
-      pinned: form.pinned.checked,
-    };
     const path = "/blogs/" + encodeURIComponent(slug()) + "/entries";
     try {
-      if (form.id.value) {
-        await call("PATCH", path + "/" + form.id.value, entry);
-        say("Entry " + form.id.value + " updated.");
+      if (editing) {
+        const patch = changes(form, editing);
+        if (Object.keys(patch).length) await call("PATCH", path + "/" + editing.id, patch);
+        say(Object.keys(patch).length ? "Entry " + editing.id + " updated." : "Nothing changed.");
       } else {
+        const photo = photoFrom(form);
+        const entry = {
+          headline: form.headline.value.trim() || null,
+          body: bodyHtml(form.body.value),
+          authors: authors(form.authors.value),
+          media: photo ? [photo] : [],
+          key_event: form.key_event.checked,
+          pinned: form.pinned.checked,
+        };
         idempotencyKey = idempotencyKey || (crypto.randomUUID ? crypto.randomUUID()
           : Date.now().toString(36) + Math.random().toString(36).slice(2));
         const created = await call("POST", path, entry, { "Idempotency-Key": idempotencyKey });
