@@ -3,17 +3,20 @@
 Everything a public read of a blog shows is a function of its change log up to the
 head `seq`, so the head names the state. The ETag is the head plus the request's
 variant (its path and query, or what the route names); Last-Modified is the end of the
-second in which the head change was logged, sent only once that second is over, so one
-date never stands for two states. Both are the same for every client: pollers and CDNs
-share one cached answer.
+second in which the head change was logged, sent only once LAST_MODIFIED_DELAY has passed
+after it. A change is stamped with its writer's clock before it commits, so a later change
+may carry a date inside a second already over; the delay, longer than a commit plus the
+clock skew between processes, keeps such a change from hiding behind a date already sent.
+Both are the same for every client: pollers and CDNs share one cached answer.
 
 Routes answer through `respond`, which reads the blog's row, answers 304 when the
 caller's copy is current and builds the body only when it is not. Each answer is
-remembered per URL with the seq it was made at; `CachedReads`, a middleware in front
-of routing, then answers a repeat of that URL from memory while the blog's head, as the
-hub's channel for the blog knows it (kept current by the broker and the periodic
-check), is unchanged: a 304 costs no query and no routing, and a kept body (feeds,
-pages) no rendering. Entry rows are read only to build a 200.
+remembered per URL with the seq it was made at and the hub's channel that followed the
+blog then; `CachedReads`, a middleware in front of routing, then answers a repeat of that
+URL (GET, or HEAD where the route answers HEAD) from memory while that channel (kept
+current by the broker and the periodic check) still follows the blog at that head: a 304
+costs no query and no routing, and a kept body (feeds, pages) no rendering. Entry rows
+are read only to build a 200.
 """
 
 import asyncio
@@ -21,19 +24,20 @@ import email.utils
 import hashlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.models import Blog, utc_now
 from app.queries import find_blog, head_changed_at
-from app.realtime.hub import Hub
+from app.read_cache import Answer, ReadCache
+from app.realtime.hub import Channel, Hub
 
 logger = logging.getLogger("bulletin.caching")
 
@@ -53,6 +57,9 @@ _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
 # The reads of one blog: the API's and the pages'.
 _BLOG_PATH = re.compile(r"^/(?:api/v1/)?blogs/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/|$)")
 ONE_SECOND = timedelta(seconds=1)
+# How long after the end of the second of a change its date is sent and believed: more than
+# the time from stamping a change to its commit, plus the clock skew between processes.
+LAST_MODIFIED_DELAY = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +74,15 @@ class BlogVersion:
 
     @classmethod
     def of(cls, blog: Blog, changed_at: datetime) -> "BlogVersion":
-        epoch = f"{blog.id}.{blog.created_at.timestamp()}"
-        return cls(blog.head_seq, blog.status == "live", changed_at, epoch)
+        return cls(blog.head_seq, blog.status == "live", changed_at, epoch_of(blog))
+
+    def names(self, blog: Blog) -> bool:
+        """Whether this is the version of this very blog (not an earlier namesake) at its head."""
+        return self.seq == blog.head_seq and self.epoch == epoch_of(blog)
+
+
+def epoch_of(blog: Blog) -> str:
+    return f"{blog.id}.{blog.created_at.timestamp()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +99,16 @@ class Validators:
     cache_control: str
     vary: str | None
 
+    def dated(self, now: datetime) -> bool:
+        """Whether Last-Modified may be sent: no change still unseen can be dated before it."""
+        return now >= self.modified_by + LAST_MODIFIED_DELAY
+
     def headers(self, *, now: datetime, not_modified: bool = False) -> dict[str, str]:
         headers = {"ETag": self.etag, "Cache-Control": self.cache_control}
         if self.vary:
             headers["Vary"] = self.vary
         # A 304 carries the ETag; Last-Modified is representation metadata of the 200.
-        if not not_modified and now >= self.modified_by:
+        if not not_modified and self.dated(now):
             headers["Last-Modified"] = email.utils.format_datetime(self.modified_by, usegmt=True)
         return headers
 
@@ -121,8 +139,8 @@ def is_current(
         since = email.utils.parsedate_to_datetime(if_modified_since)
     except (TypeError, ValueError):
         return False  # not an HTTP-date: ignored
-    if since.tzinfo is None or since > now:
-        return False  # a date from a clock ahead of ours proves nothing
+    if since.tzinfo is None or since > now - LAST_MODIFIED_DELAY:
+        return False  # a date later than any Last-Modified sent yet proves nothing
     return checked.modified_by <= since
 
 
@@ -156,80 +174,13 @@ def request_url(scope: Scope) -> str:
     return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
 
 
-@dataclass(slots=True)
-class Answer:
-    """What this process last answered for one URL, and at which seq of the blog."""
-
-    seq: int
-    validators: Validators
-    representation: Representation | None
-    _encoded: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)
-
-    def encoded(self, kind: str, now: datetime) -> list[tuple[bytes, bytes]]:
-        """ASGI headers for a 304 or a 200, built once (a 200's Last-Modified once it is due)."""
-        key = kind if kind == "304" or now < self.validators.modified_by else "200+date"
-        headers = self._encoded.get(key)
-        if headers is None:
-            names = self.validators.headers(now=now, not_modified=kind == "304")
-            if kind == "200" and self.representation is not None:
-                body = self.representation
-                names |= {"Content-Type": body.media_type, "Content-Length": str(len(body.body))}
-            headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in names.items()]
-            self._encoded[key] = headers
-        return headers
-
-
-class ReadCache:
-    """This process's memory of blog versions and of its answers, bounded (LRU)."""
-
-    def __init__(
-        self, max_blogs: int = 10_000, max_answers: int = 4096, max_bodies: int = 128
-    ) -> None:
-        self.max_blogs = max_blogs
-        self.max_answers = max_answers
-        self.max_bodies = max_bodies
-        self._versions: OrderedDict[str, BlogVersion] = OrderedDict()
-        self._answers: OrderedDict[tuple[str, str], Answer] = OrderedDict()
-        self._bodies = 0
-
-    def version(self, slug: str, seq: int) -> BlogVersion | None:
-        """The blog's version at `seq`, if this process has seen it."""
-        version = self._versions.get(slug)
-        return version if version is not None and version.seq == seq else None
-
-    def remember_version(self, slug: str, version: BlogVersion) -> None:
-        self._versions[slug] = version
-        self._versions.move_to_end(slug)
-        while len(self._versions) > self.max_blogs:
-            self._versions.popitem(last=False)
-
-    def answer(self, slug: str, url: str) -> Answer | None:
-        return self._answers.get((slug, url))
-
-    def remember_answer(self, slug: str, url: str, answer: Answer) -> None:
-        key = (slug, url)
-        old = self._answers.pop(key, None)
-        if old is not None and old.representation is not None:
-            self._bodies -= 1
-        self._answers[key] = answer
-        if answer.representation is not None:
-            self._bodies += 1
-        while self._bodies > self.max_bodies:
-            self._drop(next(k for k, kept in self._answers.items() if kept.representation))
-        while len(self._answers) > self.max_answers:
-            self._drop(next(iter(self._answers)))
-
-    def _drop(self, key: tuple[str, str]) -> None:
-        if self._answers.pop(key).representation is not None:
-            self._bodies -= 1
-
-
 class CachedReads:
     """Answers a repeated public read of a blog from memory, before routing.
 
-    A GET without a token whose URL this process answered at the blog's current head
-    gets a 304 (when the caller's copy is current) or the kept body, exactly as the route
-    answered it; anything else goes on to the routes. Installed inside the rate limits.
+    A GET (or a HEAD, where the route answers HEAD) without a token whose URL this
+    process answered at the blog's current head gets a 304 (when the caller's copy is
+    current) or the kept body (headers only for HEAD), exactly as the route answered it;
+    anything else goes on to the routes. Installed inside the rate limits.
     """
 
     def __init__(self, app: ASGIApp, cache: ReadCache) -> None:
@@ -237,7 +188,7 @@ class CachedReads:
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             match = _BLOG_PATH.match(scope["path"])
             if match is not None and await self._answer(scope, match.group(1), send):
                 return
@@ -245,8 +196,11 @@ class CachedReads:
 
     async def _answer(self, scope: Scope, slug: str, send: Send) -> bool:
         answer = self.cache.answer(slug, request_url(scope))
-        if answer is None:
+        if answer is None or answer.channel is None:
             return False
+        head = scope["method"] == "HEAD"
+        if head and not answer.answers_head:
+            return False  # the route refuses HEAD: let it say so
         if_none_match = if_modified_since = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
@@ -258,19 +212,27 @@ class CachedReads:
         # A commit in this process hands its seq to the hub with call_soon: let that land first.
         await asyncio.sleep(0)
         channel = scope["app"].state.hub.channels.get(slug)
-        if channel is None or channel.last_seq != answer.seq:
+        if channel is not answer.channel or channel.last_seq != answer.seq:
             return False
         now = utc_now()
         if is_current(if_none_match, if_modified_since, answer.validators, now):
             status, headers, body = 304, answer.encoded("304", now), b""
         elif answer.representation is not None:
             status, headers = 200, answer.encoded("200", now)
-            body = answer.representation.body
+            body = b"" if head else answer.representation.body
         else:
             return False
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return True
+
+
+def _answers_head(request: Request) -> bool:
+    """Whether a HEAD of this request's URL reaches a route."""
+    if request.method == "HEAD":
+        return True
+    scope = {**request.scope, "method": "HEAD"}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
 Build = Callable[[AsyncSession, Blog], Awaitable[Representation]]
@@ -310,29 +272,34 @@ async def respond(
     now = utc_now()
     async with state.database.read_session() as session:
         blog = await find_blog(session, slug)
-        version = cache.version(slug, blog.head_seq) or BlogVersion.of(
-            blog, await head_changed_at(session, blog)
-        )
+        version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
         checked = validators(version, variant or url, vary=vary)
         built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
     cache.remember_version(slug, version)
+    channel = state.hub.channels.get(slug)
+    if channel is None and version.live:
+        channel = await _follow(state.hub, slug)
+    if channel is not None and channel.blog_id != blog.id:
+        channel = None  # the hub still follows an earlier blog of this slug
     kept = cache.answer(slug, url)
     if built is None and kept is not None and kept.seq == version.seq:
         body = kept.representation  # a 304 keeps the body already kept
     else:
         body = built if keep_body else None
-    cache.remember_answer(slug, url, Answer(version.seq, checked, body))
-    if version.live and slug not in state.hub.channels:
-        await _follow(state.hub, slug)
+    answers_head = kept.answers_head if kept is not None else _answers_head(request)
+    cache.remember_answer(
+        slug, url, Answer(version.seq, checked, body, channel, answers_head=answers_head)
+    )
     if built is None:
         return not_modified(checked, now=now)
     return full(built, checked, now=now)
 
 
-async def _follow(hub: Hub, slug: str) -> None:
+async def _follow(hub: Hub, slug: str) -> Channel | None:
     """Have the hub follow a live blog, so repeat reads are answered from memory."""
     try:
-        await hub.channel(slug)
+        return await hub.channel(slug)
     except Exception:
         # Only the speed of later requests depends on it: they go to the routes instead.
         logger.warning("could not follow %s for cached reads", slug, exc_info=True)
+        return None

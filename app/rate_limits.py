@@ -12,14 +12,23 @@ limits' memory storage, sweeps them in a thread per key.
 Open streams are counted in this process only (a dict of counts): they are
 connections this process holds, and releasing one must never wait on storage.
 
-Requests carrying a valid token are not limited; recently seen valid tokens are
-remembered by hash for a few seconds so newsroom tools cost no lookup each.
+Requests carrying a valid token are not limited. Whether a token is valid is
+answered from memory: the hashes of all live tokens, read in one query. A hash
+among them is trusted for TOKEN_MEMORY_SECONDS (revocation reaches the limits
+that late); one not among them makes the process read them again, at most once
+every UNKNOWN_TOKEN_SECONDS. So made-up tokens cost at most one query per that
+interval however many are sent, from however many addresses. A real token can
+be taken for a made-up one only within that interval of its creation (its
+secret is shown once, to a person who must then hand it to a tool), and only
+from an address already over its limit.
 """
 
+import asyncio
 import ipaddress
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import limits
@@ -36,7 +45,8 @@ logger = logging.getLogger("bulletin.rate_limits")
 
 # How long a valid token stays exempt without a lookup; revocation reaches limits this late.
 TOKEN_MEMORY_SECONDS = 5.0
-TOKEN_MEMORY_SIZE = 1024
+# How often, at most, a token not known to be live makes the process read the live tokens.
+UNKNOWN_TOKEN_SECONDS = 1.0
 # When storage fails, requests pass unlimited and storage is not asked again for this long.
 STORAGE_RETRY_SECONDS = 5.0
 # An address at its open-stream cap is told to come back after this long.
@@ -84,28 +94,42 @@ def bearer_secret(authorization: str | None) -> str | None:
     return secret
 
 
-class RecentTokens:
-    """Hashes of tokens found valid in the last few seconds, at most `size` of them."""
+class LiveTokens:
+    """The hashes of every live token, read again when they may be out of date."""
 
-    def __init__(self, ttl_seconds: float = TOKEN_MEMORY_SECONDS, size: int = TOKEN_MEMORY_SIZE):
-        self.ttl_seconds = ttl_seconds
-        self.size = size
-        self._expiry: dict[str, float] = {}
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[set[str]]],
+        *,
+        valid_seconds: float = TOKEN_MEMORY_SECONDS,
+        unknown_seconds: float = UNKNOWN_TOKEN_SECONDS,
+    ) -> None:
+        self.read = read
+        self.valid_seconds = valid_seconds
+        self.unknown_seconds = unknown_seconds
+        self.hashes: set[str] = set()
+        self.read_at = -math.inf
+        self._reading = asyncio.Lock()
 
-    def __contains__(self, secret_hash: str) -> bool:
-        expires = self._expiry.get(secret_hash)
-        if expires is None:
-            return False
-        if expires < time.monotonic():
-            del self._expiry[secret_hash]
-            return False
-        return True
+    async def __call__(self, secret_hash: str) -> bool:
+        """Whether the hash is a live token's, reading the live tokens again if needed."""
+        if not self._out_of_date(secret_hash):
+            return secret_hash in self.hashes
+        async with self._reading:
+            # Whoever held the lock may have read them meanwhile: one query for them all.
+            if self._out_of_date(secret_hash):
+                started = time.monotonic()
+                try:
+                    self.hashes = await self.read()
+                except Exception:
+                    # What was read last stays the best answer; asked again after the interval.
+                    logger.exception("reading the tokens for the rate limits failed")
+                self.read_at = started
+        return secret_hash in self.hashes
 
-    def add(self, secret_hash: str) -> None:
-        self._expiry.pop(secret_hash, None)
-        while len(self._expiry) >= self.size:
-            del self._expiry[next(iter(self._expiry))]  # the oldest
-        self._expiry[secret_hash] = time.monotonic() + self.ttl_seconds
+    def _out_of_date(self, secret_hash: str) -> bool:
+        age = time.monotonic() - self.read_at
+        return age >= (self.valid_seconds if secret_hash in self.hashes else self.unknown_seconds)
 
 
 class StreamSlots:
@@ -173,8 +197,7 @@ class RateLimits:
         self.reads = limits.parse_many(settings.rate_limit_reads)
         self.stream_connects = limits.parse_many(settings.rate_limit_stream_connects)
         self.slots = StreamSlots(settings.max_streams_per_ip)
-        self.recent_tokens = RecentTokens()
-        self.token_store: TokenStore | None = None
+        self.live_tokens: LiveTokens | None = None
         self.limiter: FixedWindowRateLimiter | None = None
         self._pool: redis.ConnectionPool | None = None
         self._storage_down_until = 0.0
@@ -183,7 +206,11 @@ class RateLimits:
         """Create the storage (nothing connects until the first count)."""
         storage, self._pool = _storage(self.settings)
         self.limiter = FixedWindowRateLimiter(storage)
-        self.token_store = token_store
+
+        async def read_live_tokens() -> set[str]:
+            return {token.secret_hash for token in await token_store.list() if not token.revoked_at}
+
+        self.live_tokens = LiveTokens(read_live_tokens)
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -218,20 +245,9 @@ class RateLimits:
     async def has_valid_token(self, authorization: str | None) -> bool:
         """Whether the request carries a live token; anything else earns no exemption."""
         secret = bearer_secret(authorization)
-        if secret is None or self.token_store is None:
+        if secret is None or self.live_tokens is None:
             return False
-        secret_hash = hash_secret(secret)
-        if secret_hash in self.recent_tokens:
-            return True
-        try:
-            token = await self.token_store.authenticate(secret)
-        except Exception:
-            logger.exception("checking a token for the rate limits failed; limiting as public")
-            return False
-        if token is None:
-            return False
-        self.recent_tokens.add(secret_hash)
-        return True
+        return await self.live_tokens(hash_secret(secret))
 
     async def _count(
         self, items: list[limits.RateLimitItem], purpose: str, key: str

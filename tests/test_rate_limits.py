@@ -2,9 +2,10 @@
 
 import asyncio
 import json
+import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
+from sqlalchemy import event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -108,6 +110,50 @@ async def test_a_bogus_token_earns_no_exemption(app: FastAPI) -> None:
         assert_rate_limited(
             await guesser.post(f"/api/v1/blogs/{SLUG}/entries", json={}, headers=BOGUS)
         )
+
+
+@pytest.fixture
+def token_queries(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement that reads the tokens while the test runs."""
+    seen: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
+        if "FROM tokens" in statement:
+            seen.append(statement)
+
+    engine = app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_made_up_tokens_from_an_address_over_its_limit_cost_no_query(
+    app: FastAPI, token_queries: list[str]
+) -> None:
+    # However long the requests take, the tokens read below are not read again.
+    app.state.rate_limits.live_tokens.unknown_seconds = 3600
+    async with client_from(app, "203.0.113.5") as guesser:
+        await use_up_reads(guesser, BOGUS)
+        token_queries.clear()
+        for _ in range(20):
+            made_up = {"Authorization": f"Bearer bltn_{secrets.token_urlsafe(32)}"}
+            assert_rate_limited(await guesser.get(f"/api/v1/blogs/{SLUG}", headers=made_up))
+        assert (await guesser.get(f"/api/v1/blogs/{SLUG}", headers=ADMIN)).status_code == 200
+    assert token_queries == []
+
+
+async def test_a_token_made_after_the_tokens_were_read_is_exempt_once_they_are_read_again(
+    app: FastAPI,
+) -> None:
+    app.state.rate_limits.live_tokens.unknown_seconds = 0  # read again at once
+    async with client_from(app, "203.0.113.5") as newsroom:
+        await use_up_reads(newsroom, BOGUS)
+        _token, secret = await app.state.token_store.create("late shift", "publish")
+        response = await newsroom.get(
+            f"/api/v1/blogs/{SLUG}", headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert response.status_code == 200
+        assert_rate_limited(await newsroom.get(f"/api/v1/blogs/{SLUG}", headers=BOGUS))
 
 
 async def test_a_revoked_token_is_limited_again(app: FastAPI) -> None:

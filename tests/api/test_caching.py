@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, update
+from sqlalchemy import delete, event, update
 
 from app import caching
 from app.models import Blog, Event
@@ -269,18 +269,42 @@ async def test_if_none_match_decides_over_if_modified_since(
     assert response.status_code == 200
 
 
-def test_last_modified_waits_until_the_second_of_the_change_is_over() -> None:
+def test_last_modified_waits_a_safe_margin_after_the_second_of_the_change() -> None:
     changed_at = datetime(2026, 3, 4, 12, 0, 7, 250_000, tzinfo=UTC)
     version = caching.BlogVersion(seq=4, live=True, changed_at=changed_at, epoch="1.0")
     checked = caching.validators(version, "/blogs/vote-night/feed.atom")
+    end_of_second = datetime(2026, 3, 4, 12, 0, 8, tzinfo=UTC)
 
-    # Another change may still come within the same second: no date may name this state yet.
+    # A change stamped before its commit, or by a clock behind ours, may still be dated
+    # inside the second just over: no date may name this state yet.
     during = checked.headers(now=changed_at + timedelta(milliseconds=500))
-    after = checked.headers(now=datetime(2026, 3, 4, 12, 0, 8, tzinfo=UTC))
+    just_after = checked.headers(now=end_of_second)
+    almost = checked.headers(
+        now=end_of_second + caching.LAST_MODIFIED_DELAY - timedelta(milliseconds=1)
+    )
+    after = checked.headers(now=end_of_second + caching.LAST_MODIFIED_DELAY)
 
-    assert "Last-Modified" not in during
+    assert timedelta(seconds=3) <= caching.LAST_MODIFIED_DELAY
+    assert "Last-Modified" not in during and "Last-Modified" not in just_after
+    assert "Last-Modified" not in almost
     assert after["Last-Modified"] == "Wed, 04 Mar 2026 12:00:08 GMT"
     assert during["ETag"] == after["ETag"] and checked.etag.endswith('-4"')
+
+
+async def test_a_fresh_change_sends_no_last_modified_and_believes_no_date_after_it(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict
+) -> None:
+    # The change was logged a second and a half ago: its second is over, the margin is not.
+    await _age_the_log(app, datetime.now(UTC) - timedelta(milliseconds=1500))
+    url = f"/blogs/{SLUG}/feed.atom"
+
+    first = await _get(client, url)
+    assert "last-modified" not in first.headers and first.headers["etag"]
+    # A date from the client's own clock, after the change's second: it may predate a
+    # change still being committed, so it proves nothing.
+    now = email.utils.format_datetime(datetime.now(UTC), usegmt=True)
+    again = await _get(client, url, **{"If-Modified-Since": now})
+    assert again.status_code == 200
 
 
 async def test_etags_depend_on_the_blog_and_the_variant_never_on_the_client(
@@ -375,6 +399,36 @@ async def test_a_request_with_a_token_is_never_answered_from_memory(
 
 
 @pytest.mark.parametrize("feed", ["feed.atom", "feed.json"])
+async def test_a_repeated_head_of_a_feed_is_answered_from_memory_without_a_query(
+    client: httpx.AsyncClient, entry: dict, feed: str, statements: list[str]
+) -> None:
+    url = f"/blogs/{SLUG}/{feed}"
+    first = await client.head(url)
+    assert first.status_code == 200
+    statements.clear()
+
+    again = await client.head(url)
+    current = await client.head(url, headers={"If-None-Match": first.headers["etag"]})
+    get = await client.get(url)
+
+    assert statements == []
+    assert again.status_code == 200 and again.content == b""
+    for name in ("etag", "content-type", "content-length", "cache-control"):
+        assert again.headers[name] == first.headers[name] == get.headers[name]
+    assert int(again.headers["content-length"]) == len(get.content)
+    assert current.status_code == 304
+
+
+async def test_a_read_without_head_refuses_head_even_once_its_get_is_remembered(
+    client: httpx.AsyncClient, entry: dict
+) -> None:
+    url = f"/api/v1/blogs/{SLUG}/entries"
+    await _get(client, url)
+    await _get(client, url)
+    assert (await client.head(url)).status_code == 405
+
+
+@pytest.mark.parametrize("feed", ["feed.atom", "feed.json"])
 async def test_head_of_a_feed_has_the_headers_of_its_get(
     client: httpx.AsyncClient, entry: dict, feed: str
 ) -> None:
@@ -386,3 +440,75 @@ async def test_head_of_a_feed_has_the_headers_of_its_get(
     assert head.headers["content-type"] == get.headers["content-type"]
     again = await client.head(url, headers={"If-None-Match": get.headers["etag"]})
     assert again.status_code == 304
+
+
+async def test_a_popular_feed_keeps_its_body_while_one_off_query_strings_come_and_go(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict, statements: list[str]
+) -> None:
+    url = f"/blogs/{SLUG}/feed.json"
+    popular = await _get(client, url)
+    await _get(client, url)
+    # More one-off URLs than the process keeps bodies for.
+    for number in range(140):
+        await _get(client, f"{url}?x={number}")
+    statements.clear()
+
+    again = await _get(client, url)
+    assert statements == []
+    assert again.content == popular.content
+
+
+def test_the_read_cache_drops_the_least_recently_used_popular_answer_first() -> None:
+    cache = caching.ReadCache(max_answers=2, max_bodies=2)
+    version = caching.BlogVersion(seq=1, live=True, changed_at=datetime.now(UTC), epoch="1.0")
+    body = caching.Representation(b"{}", "application/json")
+
+    def answer() -> caching.Answer:
+        return caching.Answer(1, caching.validators(version, "v"), body)
+
+    for url in ("a", "b", "c"):
+        cache.remember_answer(SLUG, url, answer())
+        assert cache.answer(SLUG, url) is not None  # asked for again: popular
+        if url == "b":
+            assert cache.answer(SLUG, "a") is not None  # a is now used more recently than b
+
+    assert cache.answer(SLUG, "a") is not None
+    assert cache.answer(SLUG, "c") is not None
+    assert cache.answer(SLUG, "b") is None
+
+
+@pytest.mark.parametrize("status", ["live", "ended"])
+async def test_a_blog_made_again_under_the_same_slug_at_the_same_seq_gets_new_etags(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict, publish_headers: dict, status: str
+) -> None:
+    async def end_if_asked() -> None:
+        if status == "ended":
+            response = await client.patch(
+                f"/api/v1/blogs/{SLUG}", json={"status": "ended"}, headers=ADMIN
+            )
+            assert response.status_code == 200
+
+    url = f"/blogs/{SLUG}/feed.atom"
+    await end_if_asked()
+    old = await _get(client, url)
+    await _get(client, url)
+    # The blog is deleted and made again (or a different database restored) while the
+    # process runs: same slug, same head seq, another blog.
+    async with app.state.database.write_session() as session:
+        await session.execute(delete(Blog).where(Blog.slug == SLUG))
+    response = await client.post(
+        "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
+    )
+    assert response.status_code == 201
+    await _publish(client, publish_headers, "<p>Another night.</p>")
+    await end_if_asked()
+    # The hub follows the blog now under that slug, as it does once it loads the slug again.
+    app.state.hub.channels.pop(SLUG, None)
+    if status == "live":
+        await app.state.hub.channel(SLUG)
+
+    again = await _get(client, url, **{"If-None-Match": old.headers["etag"]})
+    assert again.status_code == 200
+    assert again.headers["etag"] != old.headers["etag"]
+    assert again.headers["etag"].rsplit("-", 1)[1] == old.headers["etag"].rsplit("-", 1)[1]
+    assert b"Another night" in again.content

@@ -1,0 +1,130 @@
+"""This process's bounded memory of blog versions and of the answers it gave per URL.
+
+app/caching.py fills it (`respond`) and answers from it (`CachedReads`).
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from app.models import Blog
+from app.realtime.hub import Channel
+
+if TYPE_CHECKING:
+    from app.caching import BlogVersion, Representation, Validators
+
+
+@dataclass(slots=True)
+class Answer:
+    """What this process last answered for one URL, and at which seq of the blog."""
+
+    seq: int
+    validators: "Validators"
+    representation: "Representation | None"
+    # The hub's channel that followed the blog when this was answered: only it vouches for
+    # the answer. A channel loaded later (the blog recreated or restored) does not.
+    channel: Channel | None = None
+    # Whether the URL's route answers HEAD too (FastAPI adds no HEAD to a GET route).
+    answers_head: bool = False
+    _encoded: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)
+
+    def encoded(self, kind: str, now: datetime) -> list[tuple[bytes, bytes]]:
+        """ASGI headers for a 304 or a 200, built once (a 200's Last-Modified once it is due)."""
+        key = kind if kind == "304" or not self.validators.dated(now) else "200+date"
+        headers = self._encoded.get(key)
+        if headers is None:
+            names = self.validators.headers(now=now, not_modified=kind == "304")
+            if kind == "200" and self.representation is not None:
+                body = self.representation
+                names |= {"Content-Type": body.media_type, "Content-Length": str(len(body.body))}
+            headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in names.items()]
+            self._encoded[key] = headers
+        return headers
+
+
+AnswerKey = tuple[str, str]
+
+
+class AnswerSegment:
+    """Answers in least-recently-used order, bounded in answers and in kept bodies."""
+
+    def __init__(self, max_answers: int, max_bodies: int) -> None:
+        self.max_answers = max_answers
+        self.max_bodies = max_bodies
+        self.answers: OrderedDict[AnswerKey, Answer] = OrderedDict()
+        self.bodies = 0
+
+    def get(self, key: AnswerKey) -> Answer | None:
+        """The answer, now the most recently used."""
+        answer = self.answers.get(key)
+        if answer is not None:
+            self.answers.move_to_end(key)
+        return answer
+
+    def pop(self, key: AnswerKey) -> Answer | None:
+        answer = self.answers.pop(key, None)
+        if answer is not None and answer.representation is not None:
+            self.bodies -= 1
+        return answer
+
+    def put(self, key: AnswerKey, answer: Answer) -> None:
+        self.pop(key)
+        self.answers[key] = answer
+        if answer.representation is not None:
+            self.bodies += 1
+        while self.bodies > self.max_bodies:
+            self.pop(next(k for k, kept in self.answers.items() if kept.representation))
+        while len(self.answers) > self.max_answers:
+            self.pop(next(iter(self.answers)))
+
+
+class ReadCache:
+    """This process's memory of blog versions and of its answers, bounded.
+
+    A URL's first answer waits in a small segment of its own and joins the popular
+    answers only when the URL is asked for again, so a stream of one-off URLs (made-up
+    query strings) displaces only other one-off URLs, never the feeds and pages that
+    readers keep asking for. Both segments drop their least recently used answer first.
+    """
+
+    def __init__(
+        self,
+        max_blogs: int = 10_000,
+        max_answers: int = 4096,
+        max_bodies: int = 128,
+        max_new_answers: int = 512,
+        max_new_bodies: int = 16,
+    ) -> None:
+        self.max_blogs = max_blogs
+        self._versions: OrderedDict[str, BlogVersion] = OrderedDict()
+        self._popular = AnswerSegment(max_answers, max_bodies)
+        self._new = AnswerSegment(max_new_answers, max_new_bodies)
+
+    def version(self, blog: Blog) -> "BlogVersion | None":
+        """The blog's version at its head, if this process has seen it."""
+        version = self._versions.get(blog.slug)
+        return version if version is not None and version.names(blog) else None
+
+    def remember_version(self, slug: str, version: "BlogVersion") -> None:
+        self._versions[slug] = version
+        self._versions.move_to_end(slug)
+        while len(self._versions) > self.max_blogs:
+            self._versions.popitem(last=False)
+
+    def answer(self, slug: str, url: str) -> Answer | None:
+        """The answer last given for this URL; asking again makes it a popular one."""
+        key = (slug, url)
+        answer = self._popular.get(key)
+        if answer is None:
+            answer = self._new.pop(key)
+            if answer is not None:
+                self._popular.put(key, answer)
+        return answer
+
+    def remember_answer(self, slug: str, url: str, answer: Answer) -> None:
+        key = (slug, url)
+        if key in self._popular.answers:
+            self._popular.put(key, answer)  # a popular URL stays popular across changes
+        else:
+            self._new.put(key, answer)
