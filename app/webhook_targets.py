@@ -2,10 +2,11 @@
 
 A webhook URL is checked when it is registered and again before every delivery,
 after resolving its host: a name that later resolves to a loopback, private,
-link-local, multicast, reserved or unspecified address (IPv4 or IPv6, including
-IPv4 addresses carried inside IPv6 ones) is refused. The delivery then connects
-to the very address that was checked, so the name cannot be re-resolved to
-another one in between; TLS still verifies the certificate against the name.
+link-local, site-local, multicast, reserved or unspecified address (IPv4 or
+IPv6, including IPv4 addresses carried inside IPv6 ones) is refused. The
+delivery then connects to the very address that was checked, so the name
+cannot be re-resolved to another one in between; TLS still verifies the
+certificate against the name.
 """
 
 import asyncio
@@ -60,9 +61,12 @@ def refusal_reason(address: IPAddress) -> str | None:
         ("is_link_local", "link-local"),
         ("is_multicast", "multicast"),
         ("is_private", "private"),
+        # fec0::/10, deprecated but still routed inside some networks; is_global misses it.
+        ("is_site_local", "site-local"),
         ("is_reserved", "reserved"),
     ):
-        if getattr(address, flag):
+        # IPv4 addresses have no is_site_local.
+        if getattr(address, flag, False):
             return f"{address} is a {kind} address"
     if not address.is_global:
         return f"{address} is not a public address"

@@ -5,7 +5,10 @@ the database; the worker sends the event after the cursor, as its stored
 payload bytes, signed (Standard Webhooks), and moves the cursor only when the
 receiver answered 2xx. Events go one at a time per webhook, in seq order: a
 failing event is retried with exponential back-off and jitter and holds back the
-ones after it, and a long run of failures disables the webhook.
+ones after it, and a long run of failures disables the webhook. The webhook's row is
+read again as each attempt is recorded, so a new URL or secret, or a pause, applies
+from the next event. A webhook with a backlog is served for a bounded turn and then
+queues again behind the others, so a few slow receivers cannot hold every slot.
 
 Every process runs a worker. A process delivers to a webhook only while it holds
 that webhook's lease, claimed in one transaction (`FOR UPDATE SKIP LOCKED` on
@@ -49,6 +52,10 @@ logger = logging.getLogger("bulletin.webhooks")
 # Webhooks one process delivers to at the same time.
 MAX_PARALLEL = 16
 EVENT_BATCH = 50
+# A webhook with a backlog gives its slot back after this many events or seconds (after
+# the attempt in flight), so slow receivers cannot keep every slot from the others.
+TURN_EVENTS = 200
+TURN_SECONDS = 2.0
 # Delivery attempts kept per webhook for `GET .../deliveries`; older ones are pruned.
 KEEP_ATTEMPTS = 500
 ERROR_CHARS = 500
@@ -75,11 +82,18 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Assignment:
-    """The next events for a leased webhook, with what is needed to send them."""
+class Destination:
+    """Where a webhook's next event goes and the secret it is signed with, as last read."""
 
     url: str
     secret_ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The next events for a leased webhook, with what is needed to send the first one."""
+
+    destination: Destination
     failures: int
     events: list[tuple[int, bytes]]
 
@@ -87,10 +101,22 @@ class Assignment:
 class WebhookWorker:
     """Delivers every blog's events to its webhooks; one per process, started in the lifespan."""
 
-    def __init__(self, database: Database, settings: Settings, box: SecretBox) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        box: SecretBox,
+        *,
+        parallel: int = MAX_PARALLEL,
+        turn_events: int = TURN_EVENTS,
+        turn_seconds: float = TURN_SECONDS,
+    ) -> None:
         self.database = database
         self.settings = settings
         self.box = box
+        self.parallel = parallel
+        self.turn_events = turn_events
+        self.turn_seconds = turn_seconds
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.attempt_seconds = (
             settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds
@@ -168,7 +194,7 @@ class WebhookWorker:
         while not self._stopping:
             self._wakeup.clear()
             wait = self.settings.webhook_poll_seconds
-            room = MAX_PARALLEL - len(self._serving)
+            room = self.parallel - len(self._serving)
             if room > 0:
                 claimed, soonest = await self._claim(room)
                 for webhook_id in claimed:
@@ -194,7 +220,10 @@ class WebhookWorker:
         self.wake()
 
     def _candidates(self, now: datetime) -> Select[tuple[int, datetime]]:
-        """Active webhooks with undelivered events that no live process holds, soonest first."""
+        """Active webhooks with undelivered events that no live process holds, soonest first.
+
+        A webhook that just gave its slot back was due most recently, so it queues behind
+        every webhook that was already waiting."""
         return (
             select(Webhook.id, Webhook.next_attempt_at)
             .join(Blog, Blog.id == Webhook.blog_id)
@@ -235,7 +264,10 @@ class WebhookWorker:
     # --- delivering ------------------------------------------------------------
 
     async def _serve(self, webhook_id: int) -> None:
-        """Send a leased webhook its events in order until it is caught up or an attempt fails."""
+        """Send a leased webhook its events in order for one turn: until it is caught up, an
+        attempt fails, it is changed so that it should stop, or its turn is over."""
+        turn_ends = time.monotonic() + self.turn_seconds
+        events_left = self.turn_events
         try:
             async with httpx.AsyncClient(
                 timeout=self._timeout,
@@ -244,35 +276,38 @@ class WebhookWorker:
                 verify=self._tls or True,
                 headers={"user-agent": f"Bulletin-Webhooks/{__version__}"},
             ) as client:
-                while not self._stopping:
-                    assignment = await self._assignment(webhook_id)
-                    if assignment is None:
+                while not self._stopping and events_left > 0:
+                    assignment = await self._assignment(webhook_id, min(EVENT_BATCH, events_left))
+                    if assignment is None or not assignment.events:
                         return
-                    if not assignment.events:
-                        return
+                    destination = assignment.destination
                     failures = assignment.failures
                     for seq, payload in assignment.events:
-                        outcome = await self._attempt(client, webhook_id, assignment, seq, payload)
-                        if not await self._record(webhook_id, seq, failures + 1, outcome):
+                        outcome = await self._attempt(client, webhook_id, destination, seq, payload)
+                        # Read again with every record: a new URL or secret, or a pause, applies
+                        # from the next event, not the next batch.
+                        following = await self._record(webhook_id, seq, failures + 1, outcome)
+                        if following is None:
                             return
+                        destination = following
                         failures = 0
-                        if self._stopping:
+                        events_left -= 1
+                        if self._stopping or time.monotonic() >= turn_ends:
                             return
         finally:
             await self._release(webhook_id)
 
-    async def _assignment(self, webhook_id: int) -> Assignment | None:
+    async def _assignment(self, webhook_id: int, limit: int) -> Assignment | None:
         """The next events after the cursor, or None when the webhook is no longer ours to serve."""
         async with self.database.read_session() as session:
             webhook = await session.get(Webhook, webhook_id)
             if webhook is None or not webhook.active or webhook.lease_owner != self.owner:
                 return None
             events = await event_payloads_since(
-                session, webhook.blog_id, webhook.delivered_seq, EVENT_BATCH
+                session, webhook.blog_id, webhook.delivered_seq, limit
             )
             return Assignment(
-                url=webhook.url,
-                secret_ciphertext=bytes(webhook.secret_ciphertext),
+                destination=_destination(webhook),
                 failures=webhook.consecutive_failures,
                 events=events,
             )
@@ -281,7 +316,7 @@ class WebhookWorker:
         self,
         client: httpx.AsyncClient,
         webhook_id: int,
-        assignment: Assignment,
+        destination: Destination,
         seq: int,
         payload: bytes,
     ) -> Outcome:
@@ -290,10 +325,10 @@ class WebhookWorker:
         status_code: int | None = None
         error: str | None = None
         try:
-            secret = self.box.open(assignment.secret_ciphertext)
+            secret = self.box.open(destination.secret_ciphertext)
             async with asyncio.timeout(self.attempt_seconds):
                 target = await resolve_target(
-                    assignment.url, allow_private=self.settings.webhook_allow_private_targets
+                    destination.url, allow_private=self.settings.webhook_allow_private_targets
                 )
                 headers = {
                     "content-type": "application/json",
@@ -335,13 +370,16 @@ class WebhookWorker:
             duration_ms=round((time.monotonic() - started) * 1000),
         )
 
-    async def _record(self, webhook_id: int, seq: int, attempt: int, outcome: Outcome) -> bool:
-        """Store the attempt and move the cursor or schedule the retry; True to keep going."""
+    async def _record(
+        self, webhook_id: int, seq: int, attempt: int, outcome: Outcome
+    ) -> Destination | None:
+        """Store the attempt and move the cursor or schedule the retry. Returns where the next
+        event goes, as the webhook stands now, or None to stop sending."""
         now = utc_now()
         async with self.database.write_session() as session:
             webhook = await session.get(Webhook, webhook_id, with_for_update=True)
             if webhook is None or webhook.lease_owner != self.owner:
-                return False  # deleted, or (after an attempt longer than the lease) taken over
+                return None  # deleted, or (after an attempt longer than the lease) taken over
             session.add(
                 WebhookDelivery(
                     webhook_id=webhook_id,
@@ -363,7 +401,7 @@ class WebhookWorker:
                 webhook.last_success_at = now
                 webhook.next_attempt_at = now
                 webhook.lease_until = now + self.lease
-                return webhook.active
+                return _destination(webhook) if webhook.active else None
             failures = webhook.consecutive_failures + 1
             webhook.consecutive_failures = failures
             webhook.last_error = outcome.error
@@ -381,7 +419,7 @@ class WebhookWorker:
                     f"disabled after {failures} failed attempts in a row; last: {outcome.error}"
                 )
                 logger.warning("webhook %d disabled after %d failures", webhook_id, failures)
-            return False
+            return None
 
     async def _release(self, webhook_id: int) -> None:
         """Give the lease back and prune old attempts; then look again, in case a publish
@@ -409,6 +447,10 @@ class WebhookWorker:
         except Exception:
             logger.warning("could not give back webhook %d's lease; it expires", webhook_id)
         self.wake()
+
+
+def _destination(webhook: Webhook) -> Destination:
+    return Destination(url=webhook.url, secret_ciphertext=bytes(webhook.secret_ciphertext))
 
 
 async def _drain(response: httpx.Response) -> None:

@@ -183,6 +183,8 @@ def test_two_server_processes_on_one_database_deliver_each_event_once_in_order(
         "fe80::1",
         "fc00::1",
         "fd12:3456::1",
+        "fec0::1",
+        "feff::1",
         "ff02::1",
         "ff0e::1",
         "::ffff:10.0.0.1",

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from app.config import Settings
 from app.main import create_app
 from app.models import Blog, Event, Webhook, utc_now
 from app.webhook_signing import SecretBox
+from app.webhooks import WebhookWorker
 from tests.conftest import ADMIN, ADMIN_TOKEN, read_log
 from tests.webhook_receiver import Receiver, new_signing_secret
 
@@ -293,6 +295,141 @@ async def test_several_webhooks_of_one_blog_each_get_every_event(
     assert all(a.signature_valid for a in receiver.arrivals + second.arrivals)
 
 
+async def backlog_under_way(
+    client: httpx.AsyncClient, receiver: Receiver, secret: str, count: int, held: int
+) -> dict:
+    """A webhook with `count` events pending, all in the worker's first batch, whose
+    receiver is holding its answer to seq `held`."""
+    hook = await register(client, receiver.url, secret)
+    await client.patch(f"{HOOKS}/{hook['id']}", json={"active": False}, headers=ADMIN)
+    for number in range(1, count + 1):
+        await publish(client, f"Result {number}")
+    receiver.hold_seq = held
+    await client.patch(f"{HOOKS}/{hook['id']}", json={"active": True}, headers=ADMIN)
+    assert await asyncio.to_thread(receiver.holding.wait, WAIT_SECONDS)
+    return hook
+
+
+async def test_a_new_url_and_secret_apply_from_the_next_attempt_of_a_batch_under_way(
+    client: httpx.AsyncClient, blog: dict, receiver: Receiver, secret: str
+) -> None:
+    new_secret = new_signing_secret()
+    new = Receiver(new_secret).start()
+    try:
+        hook = await backlog_under_way(client, receiver, secret, count=10, held=2)
+        changed = await client.patch(
+            f"{HOOKS}/{hook['id']}", json={"url": new.url, "secret": new_secret}, headers=ADMIN
+        )
+        assert changed.status_code == 200, changed.text
+        receiver.released.set()
+
+        arrivals = await received(new, 8)
+    finally:
+        new.stop()
+
+    # Only the attempt already under way went to the old address.
+    assert [(a.seq, a.status) for a in receiver.arrivals] == [(1, 200), (2, 200)]
+    assert [a.seq for a in new.arrivals] == list(range(3, 11))
+    assert all(a.signature_valid for a in receiver.arrivals + arrivals)
+
+
+async def test_pausing_stops_a_batch_under_way_after_the_attempt_in_flight(
+    client: httpx.AsyncClient, app: FastAPI, blog: dict, receiver: Receiver, secret: str
+) -> None:
+    hook = await backlog_under_way(client, receiver, secret, count=10, held=2)
+    paused = await client.patch(f"{HOOKS}/{hook['id']}", json={"active": False}, headers=ADMIN)
+    assert paused.status_code == 200, paused.text
+    receiver.released.set()
+
+    async def lease() -> dict:
+        async with app.state.database.read_session() as session:
+            webhook = await session.get(Webhook, hook["id"])
+            assert webhook is not None
+            return {"delivered_seq": webhook.delivered_seq, "owner": webhook.lease_owner}
+
+    # The worker gives the lease back once it has stopped sending.
+    state = await eventually(lease, lambda s: s["delivered_seq"] == 2 and s["owner"] is None)
+    assert state["delivered_seq"] == 2
+    assert [a.seq for a in receiver.arrivals] == [1, 2]
+
+
+async def stored_webhook(
+    app: FastAPI, url: str, secret: str, delivered_seq: int, waiting_since: timedelta
+) -> int:
+    """A webhook row as the registry stores it, due since `waiting_since` ago."""
+    async with app.state.database.write_session() as session:
+        blog_id = await session.scalar(select(Blog.id).where(Blog.slug == "vote-night"))
+        webhook = Webhook(
+            blog_id=blog_id,
+            url=url,
+            secret_ciphertext=SecretBox(SECRET_KEY).seal(secret),
+            delivered_seq=delivered_seq,
+            next_attempt_at=utc_now() - waiting_since,
+        )
+        session.add(webhook)
+        await session.flush()
+        return webhook.id
+
+
+@WITHOUT_KEY
+@pytest.mark.parametrize(
+    "turn", [{"turn_events": 2}, {"turn_seconds": 0.0}], ids=["events", "seconds"]
+)
+async def test_webhooks_with_backlogs_give_their_slots_back_so_a_waiting_webhook_is_served(
+    client: httpx.AsyncClient, app: FastAPI, database_url: str, blog: dict, turn: dict
+) -> None:
+    # The app runs no worker (it has no secret key); this one has two slots, and waits for
+    # an answer longer than a receiver holds one, so no slot is freed by a timeout.
+    worker = WebhookWorker(
+        app.state.database,
+        webhook_settings(database_url, webhook_read_timeout_seconds=WAIT_SECONDS * 2),
+        SecretBox(SECRET_KEY),
+        parallel=2,
+        **turn,
+    )
+    slow_secrets = [new_signing_secret(), new_signing_secret()]
+    fast_secret = new_signing_secret()
+    slow = [Receiver(secret).start() for secret in slow_secrets]
+    fast = Receiver(fast_secret).start()
+    try:
+        for number in range(1, 7):
+            await publish(client, f"Precinct {number}")
+        # Each slow receiver holds its answer to the last event until it is released below:
+        # a slow webhook that never gave its slot back would keep it until then.
+        slow_ids = []
+        for receiver, secret in zip(slow, slow_secrets, strict=True):
+            receiver.hold_seq = 6
+            slow_ids.append(
+                await stored_webhook(app, receiver.url, secret, 0, timedelta(minutes=2))
+            )
+        await stored_webhook(app, fast.url, fast_secret, 5, timedelta(minutes=1))
+        await worker.start()
+
+        # Well within the time the slow receivers hold their answers.
+        served = await asyncio.to_thread(fast.wait_for_accepted, 1, WAIT_SECONDS / 3)
+        assert [a.seq for a in served] == [6]
+
+        async with app.state.database.read_session() as session:
+            cursors = (
+                await session.scalars(select(Webhook.delivered_seq).where(Webhook.id.in_(slow_ids)))
+            ).all()
+        assert len(cursors) == 2 and all(cursor < 6 for cursor in cursors)
+        for receiver in slow:
+            receiver.released.set()
+        for receiver in slow:
+            await received(receiver, 6)
+    finally:
+        for receiver in slow:
+            receiver.released.set()
+        await worker.stop()
+        for receiver in [*slow, fast]:
+            receiver.stop()
+
+    for receiver in slow:
+        assert [a.seq for a in receiver.arrivals] == [1, 2, 3, 4, 5, 6]
+        assert all(a.signature_valid for a in receiver.arrivals)
+
+
 @STRICT
 async def test_a_target_that_resolves_to_a_private_address_is_refused_at_delivery_time(
     client: httpx.AsyncClient, app: FastAPI, blog: dict, receiver: Receiver, secret: str
@@ -381,6 +518,7 @@ async def test_invalid_registrations_are_refused_and_nothing_is_stored(
         "http://169.254.169.254/latest/meta-data",
         "http://[fe80::1]/hook",
         "http://[fc00::1]/hook",
+        "http://[fec0::1]/hook",
         "http://224.0.0.1/hook",
         "http://[ff02::1]/hook",
         "http://0.0.0.0/hook",
