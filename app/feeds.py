@@ -17,7 +17,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import __version__
 from app.models import Blog
 from app.queries import EntryFilter, head_changed_at, list_entries, recent_deletions
-from app.rendering import WEB_DIR, local_time_label
+from app.rendering import WEB_DIR, local_time_label, plain_text
 from app.schemas import EntryPublic, MediaPublic
 
 FEED_SIZE = 50
@@ -54,7 +53,6 @@ MEDIA_TYPES = {
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 # XML 1.0 cannot carry these characters at all, escaped or not.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -202,33 +200,11 @@ def _attachment(item: MediaPublic) -> Attachment:
 
 def _fallback_title(entry: EntryPublic, time_zone: str) -> str:
     """Atom needs a title: the start of the text, else the first caption, else the time."""
-    text = plain_text(entry.body)
+    text = plain_text(entry.body, TITLE_CHARS)
     if text:
-        return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+        return text
     caption = next((item.caption for item in entry.media if item.caption), "")
     return caption or local_time_label(entry.published_at, time_zone)
-
-
-class _TextCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        # Block boundaries become spaces, so "<li>one</li><li>two</li>" reads "one two".
-        if tag in {"p", "br", "li", "blockquote", "h2", "h3", "h4"}:
-            self.parts.append(" ")
-
-
-def plain_text(html: str) -> str:
-    """The text of sanitised HTML on one line, for titles and descriptions."""
-    collector = _TextCollector()
-    collector.feed(html)
-    collector.close()
-    return _SPACES.sub(" ", "".join(collector.parts)).strip()
 
 
 def _xml_safe(value: object) -> object:

@@ -7,7 +7,6 @@ replayed to the client (which applies events idempotently) rather than lost.
 """
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,14 +26,14 @@ from app.queries import (
     to_blog_public,
     to_entry_public,
 )
-from app.rendering import Renderer, utc_iso
+from app.rendering import Renderer, plain_text, utc_iso
 from app.schemas import BlogPublic, EntryPublic
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PAGE_SIZE = 20
 KEY_EVENTS_SHOWN = 30
-_TAGS = re.compile(r"<[^>]+>")
+DESCRIPTION_CHARS = 300
 
 
 @dataclass
@@ -89,12 +88,6 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     )
 
 
-def plain_text(html: str, limit: int = 300) -> str:
-    """Sanitised HTML as a short plain-text description (for meta tags and JSON-LD)."""
-    text = " ".join(_TAGS.sub(" ", html).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def live_blog_json_ld(content: PageContent, page_url: str) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
@@ -105,7 +98,7 @@ def live_blog_json_ld(content: PageContent, page_url: str) -> str:
         "@id": page_url,
         "url": page_url,
         "headline": blog.title,
-        "description": plain_text(blog.summary),
+        "description": plain_text(blog.summary, DESCRIPTION_CHARS),
         "coverageStartTime": utc_iso(blog.coverage_start),
         "dateModified": utc_iso(blog.updated_at),
         "keywords": blog.topics,
@@ -163,7 +156,8 @@ async def read_page(
                 content=content,
                 page_url=page_url,
                 base_url=base_url,
-                description=plain_text(content.blog.summary) or content.blog.title,
+                description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
+                or content.blog.title,
                 og_image=_first_image(content),
                 json_ld=live_blog_json_ld(content, page_url),
                 heartbeat_seconds=settings.heartbeat_seconds,

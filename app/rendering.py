@@ -4,7 +4,9 @@ Pages, feeds and the `html` field of change-log events all render entries here,
 so a reader's page and a live update can never disagree.
 """
 
+import re
 from datetime import datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,37 @@ def local_time_label(moment: datetime, time_zone: str) -> str:
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        # Block boundaries become spaces, so "<li>one</li><li>two</li>" reads "one two".
+        if tag in {"p", "br", "li", "blockquote", "h2", "h3", "h4"}:
+            self.parts.append(" ")
+
+
+def plain_text(html: str, limit: int | None = None) -> str:
+    """The text of sanitised HTML on one line (entities decoded), cut at `limit` characters.
+
+    For titles, descriptions and structured data: feeds, meta tags and JSON-LD.
+    """
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    text = _SPACES.sub(" ", "".join(collector.parts)).strip()
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
 
 
 class Renderer:

@@ -253,3 +253,15 @@ async def test_the_page_is_cacheable_and_revalidated_by_the_blogs_head(
     # Another page of the same blog is another variant with its own validator.
     embed = await client.get("/blogs/vote-night/embed")
     assert embed.headers["etag"] not in {etag, changed.headers["etag"]}
+
+
+async def test_structured_data_carries_the_text_of_entries_not_their_markup(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    await post(
+        client, publish_headers, body="<p>Fish &amp; chips</p><ul><li>one</li><li>two</li></ul>"
+    )
+    html = (await client.get(PAGE)).text
+    [raw] = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    [update] = json.loads(raw)["liveBlogUpdate"]
+    assert update["articleBody"] == "Fish & chips one two"
