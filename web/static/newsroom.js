@@ -112,7 +112,6 @@
   function edit(entry) {
     editing = entry;
     const form = forms.entry;
-    form.id.value = entry.id;
     form.headline.value = entry.headline || "";
     form.body.value = entry.body;
     const photo = entry.media.find((item) => item.kind === "image") || {};
@@ -132,7 +131,6 @@
   function resetEntryForm() {
     editing = null;
     forms.entry.reset();
-    forms.entry.id.value = "";
     idempotencyKey = null;
     $("[data-entry-title]").textContent = "New entry";
     $("[data-submit]").textContent = "Publish";
