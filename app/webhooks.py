@@ -44,6 +44,7 @@ from app.models import Blog, Webhook, WebhookDelivery, utc_now
 from app.publishing import Announce
 from app.queries import event_payloads_since
 from app.realtime.broker import Announcement
+from app.supervision import supervise
 from app.webhook_signing import SecretBox, SecretUnreadable, message_id, signature_headers
 from app.webhook_targets import TargetRefused, resolve_target
 
@@ -140,7 +141,9 @@ class WebhookWorker:
     async def start(self) -> None:
         # Reading the CA bundle is blocking file work: once, off the event loop.
         self._tls = await asyncio.to_thread(httpx.create_ssl_context, trust_env=False)
-        self._task = asyncio.create_task(self._supervise(), name="webhook-worker")
+        self._task = asyncio.create_task(
+            supervise("webhook worker", self._dispatch), name="webhook-worker"
+        )
 
     async def stop(self) -> None:
         """Stop claiming, let attempts in flight finish (so none is sent again after a
@@ -170,23 +173,6 @@ class WebhookWorker:
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""
         self._wakeup.set()
-
-    async def _supervise(self) -> None:
-        """Keep the claiming loop alive: log a failure, back off, start again."""
-        delay = 0.1
-        while True:
-            started = time.monotonic()
-            try:
-                await self._dispatch()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("webhook worker failed; restarting in %.1fs", delay, exc_info=True)
-            if time.monotonic() - started > 30:
-                delay = 0.1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
     # --- claiming --------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from app.queries import blog_heads, event_payloads_since, find_blog, latest_even
 from app.realtime.broker import Announcement, Broker
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Outgoing, control_payload, sse_message, websocket_text_frame
+from app.supervision import supervise
 
 logger = logging.getLogger("bulletin.hub")
 
@@ -147,9 +148,9 @@ class Hub:
     async def start(self) -> None:
         await self.broker.connect()
         self._tasks = [
-            asyncio.create_task(self._supervise("listener", self._listen), name="hub-listener"),
-            asyncio.create_task(self._supervise("outbox", self._send_outbox), name="hub-outbox"),
-            asyncio.create_task(self._supervise("checker", self._check), name="hub-checker"),
+            self._supervised("listener", self._listen),
+            self._supervised("outbox", self._send_outbox),
+            self._supervised("checker", self._check, broker=False),
         ]
 
     async def stop(self) -> None:
@@ -166,26 +167,18 @@ class Hub:
         self.channels.clear()
         await self.broker.disconnect()
 
-    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Keep a background loop alive: log its failure, back off, start it again."""
-        delay = 0.1
-        while True:
-            started = time.monotonic()
-            try:
-                await run()
-                logger.warning("hub %s stopped; restarting", name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("hub %s failed; restarting in %.1fs", name, delay, exc_info=True)
-                if name != "checker":
-                    self.metrics.broker_failures.inc()
-            if time.monotonic() - started > 30:
-                delay = 0.1  # it had been healthy for a while: this is a new outage
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    def _supervised(
+        self, name: str, run: Callable[[], Awaitable[None]], *, broker: bool = True
+    ) -> asyncio.Task[None]:
+        task = supervise(
+            f"hub {name}",
+            run,
+            restart_when_done=True,
+            on_failure=self.metrics.broker_failures.inc if broker else None,
             # Announcements may have been lost meanwhile: compare with the log now.
-            self._check_soon()
+            after_pause=self._check_soon,
+        )
+        return asyncio.create_task(task, name=f"hub-{name}")
 
     # --- announcements in and out --------------------------------------------
 
