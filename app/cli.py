@@ -28,7 +28,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         # Broadcasts are written once to every reader: never compress per connection.
         ws_per_message_deflate=False,
         # Stream connections are served by Bulletin's own edge, without an ASGI task each.
-        ws="app.realtime.edge:StreamProtocol",
+        ws="app.realtime.uvicorn_edge:StreamProtocol",
         # Readers never send: anything bigger than a small frame is junk.
         ws_max_size=4096,
         # Pings find dead peers; well under the 60 s idle timeout of common proxies.

@@ -11,24 +11,25 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__, pages
 from app.api import blogs, entries, events, feeds, health, tokens
 from app.api import webhooks as webhooks_api
-from app.caching import CachedReads, ReadCache
+from app.caching.memory import ReadCache
+from app.caching.middleware import CachedReads
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.feeds import FeedWriter
+from app.limits import RateLimits
+from app.limits.bodies import RequestGuards
+from app.limits.middleware import RateLimitGuard
 from app.metrics import Metrics
 from app.publishing import Publisher
-from app.rate_limit_guard import RateLimitGuard
-from app.rate_limits import RateLimits
 from app.realtime import streams
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
 from app.rendering import WEB_DIR, Renderer
-from app.request_guards import RequestGuards
 from app.tokens import TokenStore
-from app.webhook_registry import WebhookRegistry
-from app.webhook_signing import SecretBox
-from app.webhooks import WebhookWorker, waking
+from app.webhooks.registry import WebhookRegistry
+from app.webhooks.signing import SecretBox
+from app.webhooks.worker import WebhookWorker, waking
 
 logger = logging.getLogger("bulletin")
 

@@ -19,6 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Ids and seqs are 32-bit integer columns on PostgreSQL: a larger number names nothing stored.
+MAX_INT = 2**31 - 1
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

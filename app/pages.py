@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
+from app.cursors import InvalidCursor, cursor_including
 from app.errors import BulletinError
 from app.models import Blog
 from app.queries import (
     EntryFilter,
-    InvalidCursor,
-    cursor_including,
     find_entry,
     list_entries,
     to_blog_public,

@@ -17,13 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Blog, Entry, Event, utc_now
+from app.models import MAX_INT, Blog, Entry, Event, utc_now
 from app.queries import find_blog, find_entry, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
 from app.rendering import Renderer
 from app.sanitising import sanitise_html
 from app.schemas import (
-    MAX_INT,
     BlogCreate,
     BlogPublic,
     BlogUpdate,

@@ -3,21 +3,21 @@
 Routes, pages, feeds and the real-time hub all read through here.
 """
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import BulletinError, NotFound
-from app.models import Blog, Entry, Event
-from app.schemas import MAX_INT, BlogPublic, EntriesPublic, EntryPublic, is_slug
-
-
-class InvalidCursor(BulletinError):
-    code = "invalid_cursor"
+from app.cursors import (
+    decode_blog_cursor,
+    decode_entry_cursor,
+    encode_blog_cursor,
+    entry_cursor,
+)
+from app.errors import NotFound
+from app.models import MAX_INT, Blog, Entry, Event
+from app.schemas import BlogPublic, EntriesPublic, EntryPublic, is_slug
 
 
 def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
@@ -79,9 +79,9 @@ async def list_blogs(
     """Newest blogs first; the cursor is the last blog's id."""
     query = select(Blog).order_by(Blog.id.desc()).limit(limit + 1)
     if before is not None:
-        query = query.where(Blog.id < _decode_blog_cursor(before))
+        query = query.where(Blog.id < decode_blog_cursor(before))
     blogs = list(await session.scalars(query))
-    next_cursor = _encode(str(blogs[limit - 1].id)) if len(blogs) > limit else None
+    next_cursor = encode_blog_cursor(blogs[limit - 1].id) if len(blogs) > limit else None
     return [await to_blog_public(session, blog) for blog in blogs[:limit]], next_cursor
 
 
@@ -104,7 +104,7 @@ async def list_entries(
     if filter.key_events_only:
         query = query.where(Entry.key_event.is_(True))
     if before is not None:
-        published_at, entry_id = _decode_entry_cursor(before)
+        published_at, entry_id = decode_entry_cursor(before)
         query = query.where(
             or_(
                 Entry.published_at < published_at,
@@ -151,48 +151,6 @@ async def event_payloads_since(
         .limit(limit)
     )
     return [(seq, bytes(payload)) for seq, payload in rows]
-
-
-def entry_cursor(published_at: datetime, entry_id: int) -> str:
-    """The `before` cursor of the page that starts just after this entry (older ones)."""
-    return _encode(f"{published_at.isoformat()}|{entry_id}")
-
-
-def cursor_including(published_at: datetime, entry_id: int) -> str:
-    """The `before` cursor of the page that starts with this entry."""
-    return entry_cursor(published_at, entry_id + 1)
-
-
-def _encode(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise InvalidCursor("The cursor is not one this server gave out.") from error
-
-
-def _decode_entry_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        published_at, entry_id = _decode(cursor).split("|")
-        moment, number = datetime.fromisoformat(published_at), int(entry_id)
-        if moment.tzinfo is None or not 0 < number <= MAX_INT:
-            raise ValueError("not a cursor of ours")
-        return moment, number
-    except ValueError as error:
-        raise InvalidCursor("The cursor is not one this server gave out.") from error
-
-
-def _decode_blog_cursor(cursor: str) -> int:
-    try:
-        number = int(_decode(cursor))
-        if not 0 < number <= MAX_INT:
-            raise ValueError("not a cursor of ours")
-        return number
-    except ValueError as error:
-        raise InvalidCursor("The cursor is not one this server gave out.") from error
 
 
 async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, int]:

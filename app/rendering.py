@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app.queries import entry_cursor
+from app.cursors import entry_cursor
 from app.schemas import EntryPublic
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"

@@ -17,11 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from app.webhook_signing import check_signing_secret
+from app.webhooks.signing import check_signing_secret
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-# Ids and seqs are 32-bit integer columns on PostgreSQL.
-MAX_INT = 2**31 - 1
 SLUG_RE = re.compile(SLUG_PATTERN)
 MAX_BODY_CHARS = 100_000
 

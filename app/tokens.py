@@ -14,8 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import Database
 from app.errors import NotFound
-from app.models import Token, utc_now
-from app.schemas import MAX_INT
+from app.models import MAX_INT, Token, utc_now
 
 TOKEN_PREFIX = "bltn_"  # noqa: S105 - a marker, not a secret
 Scope = Literal["publish", "admin"]

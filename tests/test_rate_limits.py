@@ -18,9 +18,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
+from app.limits.addresses import client_key
+from app.limits.counters import MemoryWindowCounters
 from app.main import create_app
-from app.rate_limit_memory import MemoryWindowCounters
-from app.rate_limits import client_key
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
 from tests.realtime.conftest import EDGES, REDIS_URL, LiveServer, live_server
 from tests.realtime.processes import ServerProcess

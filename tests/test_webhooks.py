@@ -19,9 +19,14 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from app.config import Settings
-from app.webhook_signing import SecretBox, SecretUnreadable, check_signing_secret, signature_headers
-from app.webhook_targets import TargetRefused, refusal_reason, resolve_target
-from app.webhooks import retry_delay
+from app.webhooks.delivery import retry_delay
+from app.webhooks.signing import (
+    SecretBox,
+    SecretUnreadable,
+    check_signing_secret,
+    signature_headers,
+)
+from app.webhooks.targets import TargetRefused, refusal_reason, resolve_target
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.realtime.processes import ServerProcess
 from tests.webhook_receiver import Receiver, new_signing_secret

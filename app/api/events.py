@@ -6,9 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import caching
 from app.caching import Representation
 from app.errors import Conflict
-from app.models import Blog
+from app.models import MAX_INT, Blog
 from app.queries import event_payloads_since
-from app.schemas import MAX_INT, EventsPublic, error_responses
+from app.schemas import EventsPublic, error_responses
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"])
 

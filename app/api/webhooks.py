@@ -11,7 +11,7 @@ from app.schemas import (
     WebhookUpdate,
     error_responses,
 )
-from app.webhook_registry import WebhookRegistry
+from app.webhooks.registry import WebhookRegistry
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"])
 

@@ -10,13 +10,15 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
 from app.errors import BulletinError, NotFound
+from app.models import MAX_INT
+from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Hub, Reader, SinceAheadOfHead
 from app.realtime.readers import SseReader, WebSocketReader
-from app.schemas import MAX_INT, error_responses
+from app.schemas import error_responses
 
 logger = logging.getLogger("bulletin.streams")
-router = APIRouter(prefix="/api/v1/blogs/{slug}", tags=["streams"])
+router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"])
 
 
 class InvalidSince(BulletinError):
@@ -47,7 +49,7 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
         reader.close(CloseCode.INTERNAL_ERROR, "internal error")
 
 
-@router.websocket("/ws")
+@router.websocket(WEBSOCKET_ROUTE)
 async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     """Every event of the blog as one JSON text message each; resume with `?since=SEQ`."""
     hub: Hub = websocket.app.state.hub
@@ -85,7 +87,7 @@ async def _refuse_messages(
 
 
 @router.get(
-    "/sse",
+    SSE_ROUTE,
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream."},

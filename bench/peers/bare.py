@@ -33,7 +33,7 @@ def main() -> None:
         workers=1,
         log_level=args.log_level,
         ws_per_message_deflate=False,
-        ws="app.realtime.edge:StreamProtocol",
+        ws="app.realtime.uvicorn_edge:StreamProtocol",
         ws_max_size=4096,
         ws_ping_interval=15.0,
         ws_ping_timeout=15.0,

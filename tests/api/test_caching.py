@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, event, update
 
 from app import caching
+from app.caching.memory import ReadCache
 from app.models import Blog, Event
 from tests.conftest import ADMIN
 
@@ -459,7 +460,7 @@ async def test_a_popular_feed_keeps_its_body_while_one_off_query_strings_come_an
 
 
 def test_the_read_cache_drops_the_least_recently_used_popular_answer_first() -> None:
-    cache = caching.ReadCache(max_answers=2, max_bodies=2)
+    cache = ReadCache(max_answers=2, max_bodies=2)
     version = caching.BlogVersion(seq=1, live=True, changed_at=datetime.now(UTC), epoch="1.0")
     body = caching.Representation(b"{}", "application/json")
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from app.config import Settings
 from app.main import create_app
 from app.models import Blog, Event, Webhook, utc_now
-from app.webhook_signing import SecretBox
-from app.webhooks import WebhookWorker
+from app.webhooks.signing import SecretBox
+from app.webhooks.worker import WebhookWorker
 from tests.conftest import ADMIN, ADMIN_TOKEN, read_log
 from tests.webhook_receiver import Receiver, new_signing_secret
 

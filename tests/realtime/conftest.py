@@ -30,7 +30,7 @@ class LiveServer:
 
 
 # Bulletin's own edge (what `bulletin serve` runs) and uvicorn's stock ASGI WebSocket path.
-EDGES = {"edge": "app.realtime.edge:StreamProtocol", "asgi": "websockets-sansio"}
+EDGES = {"edge": "app.realtime.uvicorn_edge:StreamProtocol", "asgi": "websockets-sansio"}
 
 
 @asynccontextmanager

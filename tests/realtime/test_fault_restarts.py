@@ -18,7 +18,7 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from app.realtime.broker_redis import CHANNEL
+from app.realtime.broker.redis import CHANNEL
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database, read_log
 from tests.realtime.processes import RedisProcess, ServerProcess
 

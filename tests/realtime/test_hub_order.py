@@ -10,7 +10,7 @@ from app.db import Database
 from app.metrics import Metrics
 from app.publishing import Publisher
 from app.realtime.broker import Announcement
-from app.realtime.broker_memory import MemoryBroker
+from app.realtime.broker.memory import MemoryBroker
 from app.realtime.hub import Form, Hub
 from app.rendering import Renderer
 from app.schemas import BlogCreate, EntryCreate

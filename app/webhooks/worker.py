@@ -1,43 +1,23 @@
-"""Webhook deliveries: each blog's change log, POSTed event by event to its webhooks.
+"""The webhook worker: claims webhooks with undelivered events and sends them in order.
 
-A webhook is one more reader of the log. Its cursor (`delivered_seq`) lives in
-the database; the worker sends the event after the cursor, as its stored
-payload bytes, signed (Standard Webhooks), and moves the cursor only when the
-receiver answered 2xx. Events go one at a time per webhook, in seq order: a
-failing event is retried with exponential back-off and jitter and holds back the
-ones after it, and a long run of failures disables the webhook. The webhook's row is
-read again as each attempt is recorded, so a new URL or secret, or a pause, applies
-from the next event. A webhook with a backlog is served for a bounded turn and then
-queues again behind the others, so a few slow receivers cannot hold every slot.
-
-Every process runs a worker. A process delivers to a webhook only while it holds
-that webhook's lease, claimed in one transaction (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL; SQLite has one writer) and renewed with every recorded attempt, so
-one process at a time sends a webhook's events and none goes twice in normal
-operation. A stopping worker lets attempts in flight finish and gives its leases
-back; one that dies loses them when they expire. Nothing is kept in memory that
-a restart would lose. The publisher wakes this process's worker after each
-commit; a poll finds events that other processes published.
+Leases, turns and the record of every attempt live here; one HTTP attempt is
+app/webhooks/delivery.py's job.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 import socket
-import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-import httpx
 from sqlalchemy import Select, delete, or_, select, update
 
-from app import __version__
 from app.config import Settings
 from app.db import Database
 from app.models import Blog, Webhook, WebhookDelivery, utc_now
@@ -45,8 +25,8 @@ from app.publishing import Announce
 from app.queries import event_payloads_since
 from app.realtime.broker import Announcement
 from app.supervision import supervise
-from app.webhook_signing import SecretBox, SecretUnreadable, message_id, signature_headers
-from app.webhook_targets import TargetRefused, resolve_target
+from app.webhooks.delivery import Destination, Outcome, Sender, retry_delay
+from app.webhooks.signing import SecretBox
 
 logger = logging.getLogger("bulletin.webhooks")
 
@@ -59,35 +39,7 @@ TURN_EVENTS = 200
 TURN_SECONDS = 2.0
 # Delivery attempts kept per webhook for `GET .../deliveries`; older ones are pruned.
 KEEP_ATTEMPTS = 500
-ERROR_CHARS = 500
-# What is read of a receiver's answer before the connection is dropped instead.
-MAX_RESPONSE_BYTES = 64 * 1024
 LEASE_FLOOR_SECONDS = 60.0
-
-
-def retry_delay(failures: int, base: float, cap: float) -> float:
-    """Seconds to wait after the nth failure in a row: doubling from `base` up to `cap`,
-    less a random part of up to half, so failing webhooks do not retry in step."""
-    ceiling = min(cap, base * 2.0 ** min(failures - 1, 60))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt came to."""
-
-    delivered: bool
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a webhook's next event goes and the secret it is signed with, as last read."""
-
-    url: str
-    secret_ciphertext: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +71,9 @@ class WebhookWorker:
         self.turn_events = turn_events
         self.turn_seconds = turn_seconds
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.attempt_seconds = (
-            settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds
-        )
+        self.sender = Sender(settings, box)
         # Far longer than an attempt can take: a live holder never loses its lease.
-        self.lease = timedelta(seconds=max(LEASE_FLOOR_SECONDS, 4 * self.attempt_seconds))
-        self._timeout = httpx.Timeout(
-            connect=settings.webhook_connect_timeout_seconds,
-            read=settings.webhook_read_timeout_seconds,
-            write=settings.webhook_read_timeout_seconds,
-            pool=settings.webhook_connect_timeout_seconds,
-        )
-        self._tls: ssl.SSLContext | None = None
+        self.lease = timedelta(seconds=max(LEASE_FLOOR_SECONDS, 4 * self.sender.attempt_seconds))
         self._wakeup = asyncio.Event()
         self._serving: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -139,8 +82,7 @@ class WebhookWorker:
     # --- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        # Reading the CA bundle is blocking file work: once, off the event loop.
-        self._tls = await asyncio.to_thread(httpx.create_ssl_context, trust_env=False)
+        await self.sender.start()
         self._task = asyncio.create_task(
             supervise("webhook worker", self._dispatch), name="webhook-worker"
         )
@@ -156,7 +98,7 @@ class WebhookWorker:
                 await self._task
         serving = list(self._serving.values())
         if serving:
-            _done, late = await asyncio.wait(serving, timeout=self.attempt_seconds + 1)
+            _done, late = await asyncio.wait(serving, timeout=self.sender.attempt_seconds + 1)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -255,13 +197,7 @@ class WebhookWorker:
         turn_ends = time.monotonic() + self.turn_seconds
         events_left = self.turn_events
         try:
-            async with httpx.AsyncClient(
-                timeout=self._timeout,
-                follow_redirects=False,
-                trust_env=False,
-                verify=self._tls or True,
-                headers={"user-agent": f"Bulletin-Webhooks/{__version__}"},
-            ) as client:
+            async with self.sender.client() as client:
                 while not self._stopping and events_left > 0:
                     assignment = await self._assignment(webhook_id, min(EVENT_BATCH, events_left))
                     if assignment is None or not assignment.events:
@@ -269,7 +205,9 @@ class WebhookWorker:
                     destination = assignment.destination
                     failures = assignment.failures
                     for seq, payload in assignment.events:
-                        outcome = await self._attempt(client, webhook_id, destination, seq, payload)
+                        outcome = await self.sender.attempt(
+                            client, webhook_id, destination, seq, payload
+                        )
                         # Read again with every record: a new URL or secret, or a pause, applies
                         # from the next event, not the next batch.
                         following = await self._record(webhook_id, seq, failures + 1, outcome)
@@ -297,64 +235,6 @@ class WebhookWorker:
                 failures=webhook.consecutive_failures,
                 events=events,
             )
-
-    async def _attempt(
-        self,
-        client: httpx.AsyncClient,
-        webhook_id: int,
-        destination: Destination,
-        seq: int,
-        payload: bytes,
-    ) -> Outcome:
-        """POST one event, signed, and say how it went. Never raises for the receiver's faults."""
-        started = time.monotonic()
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            secret = self.box.open(destination.secret_ciphertext)
-            async with asyncio.timeout(self.attempt_seconds):
-                target = await resolve_target(
-                    destination.url, allow_private=self.settings.webhook_allow_private_targets
-                )
-                headers = {
-                    "content-type": "application/json",
-                    "bulletin-seq": str(seq),
-                    **signature_headers(secret, message_id(webhook_id, seq), utc_now(), payload),
-                }
-                if target.host_header is not None:
-                    headers["host"] = target.host_header
-                extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
-                async with client.stream(
-                    "POST",
-                    target.connect_url,
-                    content=payload,
-                    headers=headers,
-                    extensions=extensions,
-                ) as response:
-                    status_code = response.status_code
-                    await _drain(response)
-        except SecretUnreadable as unreadable:
-            error = f"{unreadable} (was the key changed?)"
-        except TargetRefused as refused:
-            error = f"refused: {refused}"
-        except (TimeoutError, httpx.TimeoutException):
-            error = (
-                f"no answer in time (connect {self._timeout.connect}s, read {self._timeout.read}s)"
-            )
-        except httpx.HTTPError as failure:
-            error = (
-                f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
-            )
-        if error is None and status_code is not None and not 200 <= status_code < 300:
-            error = f"the endpoint answered {status_code}"
-            if 300 <= status_code < 400:
-                error += " (redirects are not followed)"
-        return Outcome(
-            delivered=error is None,
-            status_code=status_code,
-            error=error[:ERROR_CHARS] if error else None,
-            duration_ms=round((time.monotonic() - started) * 1000),
-        )
 
     async def _record(
         self, webhook_id: int, seq: int, attempt: int, outcome: Outcome
@@ -437,15 +317,6 @@ class WebhookWorker:
 
 def _destination(webhook: Webhook) -> Destination:
     return Destination(url=webhook.url, secret_ciphertext=bytes(webhook.secret_ciphertext))
-
-
-async def _drain(response: httpx.Response) -> None:
-    """Read a short answer so the connection can be reused; drop a long one unread."""
-    received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > MAX_RESPONSE_BYTES:
-            return
 
 
 def waking(worker: WebhookWorker | None, announce: Announce) -> Announce:

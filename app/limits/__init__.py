@@ -1,7 +1,7 @@
 """Public limits per client address: reads, new streams, and open streams.
 
 Counts use the `limits` package with fixed windows: one counter per address
-and window (an INCR with expiry in Redis; app/rate_limit_memory.py in one
+and window (an INCR with expiry in Redis; app/limits/counters.py in one
 process), so an address costs a few bytes and one round trip, and
 `Retry-After` is exact: the end of the window. The price is that a client may
 spend a whole window's allowance at the end of one window and again at the
@@ -24,7 +24,6 @@ from an address already over its limit.
 """
 
 import asyncio
-import ipaddress
 import logging
 import math
 import time
@@ -38,7 +37,8 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from app.config import Settings
-from app.rate_limit_memory import MemoryWindowCounters
+from app.limits.addresses import bearer_secret, client_key
+from app.limits.counters import MemoryWindowCounters
 from app.tokens import TokenStore, hash_secret
 
 logger = logging.getLogger("bulletin.rate_limits")
@@ -60,38 +60,6 @@ class Refusal:
 
     message: str
     retry_after: int
-
-
-def client_key(host: str | None) -> str:
-    """The address a limit counts against: IPv4 as it is, IPv6 by its /64.
-
-    One subscriber usually holds a whole /64, so counting single IPv6 addresses
-    would let one client appear as billions.
-    """
-    if not host:
-        return "unknown"
-    if ":" not in host:
-        return host[:64]  # IPv4 (or a name), as the socket or a trusted proxy gave it
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-def bearer_secret(authorization: str | None) -> str | None:
-    """The secret of an `Authorization: Bearer ...` header, if that is what was sent."""
-    if not authorization:
-        return None
-    scheme, _, secret = authorization.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        return None
-    return secret
 
 
 class LiveTokens:

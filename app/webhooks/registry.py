@@ -13,17 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import Database
 from app.errors import BulletinError, InvalidInput, NotFound
-from app.models import Blog, Webhook, WebhookDelivery, utc_now
+from app.models import MAX_INT, Blog, Webhook, WebhookDelivery, utc_now
 from app.queries import find_blog
 from app.schemas import (
-    MAX_INT,
     WebhookCreate,
     WebhookDeliveryPublic,
     WebhookPublic,
     WebhookUpdate,
 )
-from app.webhook_signing import SecretBox, message_id
-from app.webhook_targets import TargetRefused, resolve_target
+from app.webhooks.signing import SecretBox, message_id
+from app.webhooks.targets import TargetRefused, resolve_target
 
 PAUSED_REASON = "paused by an admin"
 

@@ -5,17 +5,15 @@ connection ends however it ends; every other request counts against the read
 limit. Static files and the operations endpoints (health, metrics) are never
 limited: browsers fetch the former with every page and probes poll the latter
 from one address. WebSocket streams on Bulletin's own edge never pass through
-here: the edge asks the same RateLimits itself (app/realtime/edge.py).
+here: the edge asks the same RateLimits itself (app/realtime/uvicorn_edge.py).
 """
-
-import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_response
-from app.rate_limits import RateLimits, Refusal
+from app.limits import RateLimits, Refusal
+from app.paths import STREAM
 
-STREAM_PATH = re.compile(r"^/api/v1/blogs/[^/]+/(?:ws|sse)$")
 UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
 
 
@@ -47,7 +45,7 @@ class RateLimitGuard:
         client = scope.get("client")
         host = client[0] if client else None
         authorization = _header(scope, b"authorization")
-        if STREAM_PATH.match(path) and (kind == "websocket" or scope["method"] == "GET"):
+        if STREAM.match(path) and (kind == "websocket" or scope["method"] == "GET"):
             admission = await self.rate_limits.admit_stream(host, authorization)
             if isinstance(admission, Refusal):
                 await self._refuse(admission, scope, receive, send)

@@ -45,15 +45,15 @@ class Broker(Protocol):
 def create_broker(url: str) -> Broker:
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        from app.realtime.broker_memory import MemoryBroker
+        from app.realtime.broker.memory import MemoryBroker
 
         return MemoryBroker()
     if scheme in {"redis", "rediss", "unix"}:
-        from app.realtime.broker_redis import RedisBroker
+        from app.realtime.broker.redis import RedisBroker
 
         return RedisBroker(url)
     if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
-        from app.realtime.broker_postgres import PostgresBroker
+        from app.realtime.broker.postgres import PostgresBroker
 
         return PostgresBroker(url)
     raise ValueError(

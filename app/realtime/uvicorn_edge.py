@@ -16,7 +16,6 @@ upgrade (tests/realtime run every stream test through it).
 
 import asyncio
 import json
-import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -28,12 +27,11 @@ from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
 from app.errors import error_body
-from app.rate_limits import RateLimits, Refusal, StreamPass
+from app.limits import RateLimits, Refusal, StreamPass
+from app.paths import WEBSOCKET_STREAM
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Form, Hub
 from app.realtime.streams import attach_websocket_reader
-
-STREAM_PATH = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):
@@ -57,7 +55,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         raw_path, _, query = event.path.partition("?")
-        match = STREAM_PATH.match(unquote(raw_path))
+        match = WEBSOCKET_STREAM.match(unquote(raw_path))
         hub: Hub | None = self.app_state.get("hub")
         if match is None or hub is None:
             super().handle_connect(event)

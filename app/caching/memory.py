@@ -1,18 +1,15 @@
 """This process's bounded memory of blog versions and of the answers it gave per URL.
 
-app/caching.py fills it (`respond`) and answers from it (`CachedReads`).
+app/caching.py fills it and `CachedReads` (app/caching/middleware.py) answers from it.
 """
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from app.caching.validators import BlogVersion, Representation, Validators
 from app.models import Blog
 from app.realtime.hub import Channel
-
-if TYPE_CHECKING:
-    from app.caching import BlogVersion, Representation, Validators
 
 
 @dataclass(slots=True)
@@ -20,8 +17,8 @@ class Answer:
     """What this process last answered for one URL, and at which seq of the blog."""
 
     seq: int
-    validators: "Validators"
-    representation: "Representation | None"
+    validators: Validators
+    representation: Representation | None
     # The hub's channel that followed the blog when this was answered: only it vouches for
     # the answer. A channel loaded later (the blog recreated or restored) does not.
     channel: Channel | None = None
@@ -101,12 +98,12 @@ class ReadCache:
         self._popular = AnswerSegment(max_answers, max_bodies)
         self._new = AnswerSegment(max_new_answers, max_new_bodies)
 
-    def version(self, blog: Blog) -> "BlogVersion | None":
+    def version(self, blog: Blog) -> BlogVersion | None:
         """The blog's version at its head, if this process has seen it."""
         version = self._versions.get(blog.slug)
         return version if version is not None and version.names(blog) else None
 
-    def remember_version(self, slug: str, version: "BlogVersion") -> None:
+    def remember_version(self, slug: str, version: BlogVersion) -> None:
         self._versions[slug] = version
         self._versions.move_to_end(slug)
         while len(self._versions) > self.max_blogs:

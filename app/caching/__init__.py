@@ -1,0 +1,169 @@
+"""HTTP caching of public reads: validators from the blog's head seq, 304s from memory.
+
+Everything a public read of a blog shows is a function of its change log up to the
+head `seq`, so the head names the state. The ETag is the head plus the request's
+variant (its path and query, or what the route names); Last-Modified is the end of the
+second in which the head change was logged, sent only once LAST_MODIFIED_DELAY has passed
+after it. A change is stamped with its writer's clock before it commits, so a later change
+may carry a date inside a second already over; the delay, longer than a commit plus the
+clock skew between processes, keeps such a change from hiding behind a date already sent.
+Both are the same for every client: pollers and CDNs share one cached answer.
+
+Routes answer through `respond`, which reads the blog's row, answers 304 when the
+caller's copy is current and builds the body only when it is not. Each answer is
+remembered per URL with the seq it was made at and the hub's channel that followed the
+blog then; `CachedReads`, a middleware in front of routing, then answers a repeat of that
+URL (GET, or HEAD where the route answers HEAD) from memory while that channel (kept
+current by the broker and the periodic check) still follows the blog at that head: a 304
+costs no query and no routing, and a kept body (feeds, pages) no rendering. Entry rows
+are read only to build a 200.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Match
+
+from app.caching.memory import Answer, ReadCache
+from app.caching.middleware import request_url
+from app.caching.validators import (
+    LAST_MODIFIED_DELAY,
+    PRIVATE_CACHE_CONTROL,
+    BlogVersion,
+    Representation,
+    Validators,
+    is_current,
+    validators,
+)
+from app.models import Blog, utc_now
+from app.queries import find_blog, head_changed_at
+from app.realtime.hub import Channel, Hub
+
+logger = logging.getLogger("bulletin.caching")
+
+# OpenAPI `responses` entry for every cached read.
+NOT_MODIFIED_RESPONSE: dict[int | str, dict[str, object]] = {
+    304: {
+        "description": "Not modified: the copy named by If-None-Match or If-Modified-Since "
+        "is current."
+    }
+}
+
+
+def is_not_modified(request: Request, checked: Validators, *, now: datetime) -> bool:
+    headers = request.headers
+    return is_current(headers.get("if-none-match"), headers.get("if-modified-since"), checked, now)
+
+
+def not_modified(checked: Validators, *, now: datetime) -> Response:
+    return Response(status_code=304, headers=checked.headers(now=now, not_modified=True))
+
+
+def full(representation: Representation, checked: Validators, *, now: datetime) -> Response:
+    return Response(
+        representation.body, media_type=representation.media_type, headers=checked.headers(now=now)
+    )
+
+
+def private(representation: Representation) -> Response:
+    """A response that depends on the caller's token: never stored by anyone else."""
+    return Response(
+        representation.body,
+        media_type=representation.media_type,
+        headers={"Cache-Control": PRIVATE_CACHE_CONTROL},
+    )
+
+
+def _answers_head(request: Request) -> bool:
+    """Whether a HEAD of this request's URL reaches a route."""
+    if request.method == "HEAD":
+        return True
+    scope = {**request.scope, "method": "HEAD"}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
+Build = Callable[[AsyncSession, Blog], Awaitable[Representation]]
+
+
+async def respond(
+    request: Request,
+    slug: str,
+    build: Build,
+    *,
+    variant: str | None = None,
+    keep_body: bool = False,
+    vary: str | None = None,
+    private_to_caller: bool = False,
+) -> Response:
+    """Answer a public read of one blog with validators and cache headers: one call per route.
+
+    `build(session, blog)` makes the 200's body; it runs only when the caller's copy is
+    not current, and may raise any BulletinError. `variant` names what besides the blog's
+    state the body depends on; it defaults to the request's path and query. The reader
+    page, for example:
+
+        return await caching.respond(request, slug, build_page, keep_body=True)
+
+    `keep_body` keeps the built body in memory until the blog next changes (for costly,
+    popular bodies: feeds, pages); `CachedReads` then serves repeats without the route.
+    `private_to_caller` is for answers that depend on the caller's token: built fresh,
+    `Cache-Control: private, no-store`, never remembered.
+    """
+    state = request.app.state
+    if private_to_caller:
+        async with state.database.read_session() as session:
+            return private(await build(session, await find_blog(session, slug)))
+
+    cache: ReadCache = state.read_cache
+    url = request_url(request.scope)
+    now = utc_now()
+    async with state.database.read_session() as session:
+        blog = await find_blog(session, slug)
+        version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
+        checked = validators(version, variant or url, vary=vary)
+        built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
+    cache.remember_version(slug, version)
+    channel = state.hub.channels.get(slug)
+    if channel is None and version.live:
+        channel = await _follow(state.hub, slug)
+    if channel is not None and channel.blog_id != blog.id:
+        channel = None  # the hub still follows an earlier blog of this slug
+    kept = cache.answer(slug, url)
+    if built is None and kept is not None and kept.seq == version.seq:
+        body = kept.representation  # a 304 keeps the body already kept
+    else:
+        body = built if keep_body else None
+    answers_head = kept.answers_head if kept is not None else _answers_head(request)
+    cache.remember_answer(
+        slug, url, Answer(version.seq, checked, body, channel, answers_head=answers_head)
+    )
+    if built is None:
+        return not_modified(checked, now=now)
+    return full(built, checked, now=now)
+
+
+async def _follow(hub: Hub, slug: str) -> Channel | None:
+    """Have the hub follow a live blog, so repeat reads are answered from memory."""
+    try:
+        return await hub.channel(slug)
+    except Exception:
+        # Only the speed of later requests depends on it: they go to the routes instead.
+        logger.warning("could not follow %s for cached reads", slug, exc_info=True)
+        return None
+
+
+__all__ = [
+    "LAST_MODIFIED_DELAY",
+    "NOT_MODIFIED_RESPONSE",
+    "BlogVersion",
+    "Representation",
+    "full",
+    "is_not_modified",
+    "not_modified",
+    "request_url",
+    "respond",
+    "validators",
+]

@@ -1,0 +1,69 @@
+"""`CachedReads`: repeat public reads of a blog answered from memory, before routing."""
+
+import asyncio
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.caching.memory import ReadCache
+from app.caching.validators import is_current
+from app.models import utc_now
+from app.paths import BLOG_READ
+
+
+def request_url(scope: Scope) -> str:
+    """The path and query as sent: what a CDN keys on, and what this process remembers."""
+    query = scope.get("query_string", b"")
+    return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
+
+
+class CachedReads:
+    """Answers a repeated public read of a blog from memory, before routing.
+
+    A GET (or a HEAD, where the route answers HEAD) without a token whose URL this
+    process answered at the blog's current head gets a 304 (when the caller's copy is
+    current) or the kept body (headers only for HEAD), exactly as the route answered it;
+    anything else goes on to the routes. Installed inside the rate limits.
+    """
+
+    def __init__(self, app: ASGIApp, cache: ReadCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            match = BLOG_READ.match(scope["path"])
+            if match is not None and await self._answer(scope, match.group(1), send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, slug: str, send: Send) -> bool:
+        answer = self.cache.answer(slug, request_url(scope))
+        if answer is None or answer.channel is None:
+            return False
+        head = scope["method"] == "HEAD"
+        if head and not answer.answers_head:
+            return False  # the route refuses HEAD: let it say so
+        if_none_match = if_modified_since = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                if_modified_since = value.decode("latin-1")
+            elif name == b"authorization":
+                return False  # the route decides what a token may see
+        # A commit in this process hands its seq to the hub with call_soon: let that land first.
+        await asyncio.sleep(0)
+        channel = scope["app"].state.hub.channels.get(slug)
+        if channel is not answer.channel or channel.last_seq != answer.seq:
+            return False
+        now = utc_now()
+        if is_current(if_none_match, if_modified_since, answer.validators, now):
+            status, headers, body = 304, answer.encoded("304", now), b""
+        elif answer.representation is not None:
+            status, headers = 200, answer.encoded("200", now)
+            body = b"" if head else answer.representation.body
+        else:
+            return False
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True

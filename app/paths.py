@@ -1,0 +1,20 @@
+"""The URL paths that more than one layer must recognise, defined once.
+
+The stream router mounts these routes; the rate limits, the uvicorn edge and the
+HTTP cache recognise them from a raw path before routing.
+"""
+
+import re
+
+API_PREFIX = "/api/v1"
+# A blog's streams: the router's prefix and the two transports under it.
+STREAMS_PREFIX = API_PREFIX + "/blogs/{slug}"
+WEBSOCKET_ROUTE = "/ws"
+SSE_ROUTE = "/sse"
+
+# Either stream of any blog (the slug is checked by the route).
+STREAM = re.compile(r"^/api/v1/blogs/[^/]+/(?:ws|sse)$")
+# The WebSocket stream, with the (still percent-encoded) slug as group 1.
+WEBSOCKET_STREAM = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
+# The public reads of one blog, the API's and the pages', with its slug as group 1.
+BLOG_READ = re.compile(r"^/(?:api/v1/)?blogs/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/|$)")
