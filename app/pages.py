@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
+from app.api.deps import RendererDep, ServicesDep
 from app.cursors import InvalidCursor, cursor_including
 from app.errors import BulletinError
 from app.models import Blog
@@ -139,12 +140,12 @@ def _html(body: str) -> caching.Representation:
 @router.get("/blogs/{slug}", response_class=HTMLResponse)
 async def read_page(
     request: Request,
+    services: ServicesDep,
     slug: str,
     before: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The reader page: complete without JavaScript, kept live by bulletin.js."""
-    renderer: Renderer = request.app.state.renderer
-    settings = request.app.state.settings
+    renderer, settings = services.renderer, services.settings
     base_url = settings.public_base_url.rstrip("/")
     page_url = f"{base_url}/blogs/{slug}"
 
@@ -176,10 +177,9 @@ async def read_page(
 
 
 @router.get("/blogs/{slug}/embed", response_class=HTMLResponse)
-async def read_embed(request: Request, slug: str) -> Response:
+async def read_embed(request: Request, services: ServicesDep, slug: str) -> Response:
     """The live part of the page as an HTML fragment, for the embed script on other sites."""
-    renderer: Renderer = request.app.state.renderer
-    settings = request.app.state.settings
+    renderer, settings = services.renderer, services.settings
     base_url = settings.public_base_url.rstrip("/")
 
     async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
@@ -202,9 +202,8 @@ async def read_embed(request: Request, slug: str) -> Response:
 
 
 @router.get("/newsroom", response_class=HTMLResponse)
-async def read_newsroom(request: Request) -> HTMLResponse:
+async def read_newsroom(renderer: RendererDep) -> HTMLResponse:
     """A small composer for reporters: publish, edit and delete through the public API."""
-    renderer: Renderer = request.app.state.renderer
     body = renderer.environment.get_template("newsroom.html").render()
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 

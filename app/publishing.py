@@ -7,7 +7,7 @@ at all. Each event's wire form is built here, once, and stored with it.
 """
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,11 +39,9 @@ from app.schemas import (
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
 
-Announce = Callable[[Sequence[Announcement]], Awaitable[None]]
-
-
-async def _announce_nothing(_events: Sequence[Announcement]) -> None:
-    return None
+# Told about every committed event, in seq order per blog, before the write returns.
+# A listener must not wait or fail: it hands the events on (the hub, the webhook worker).
+CommitListener = Callable[[Sequence[Announcement]], None]
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -54,11 +52,18 @@ class Publisher:
     """Creates, edits, deletes and pins; appends the numbered event for each change."""
 
     def __init__(
-        self, database: Database, renderer: Renderer, announce: Announce = _announce_nothing
+        self,
+        database: Database,
+        renderer: Renderer,
+        listeners: Sequence[CommitListener] = (),
     ) -> None:
         self.database = database
         self.renderer = renderer
-        self.announce = announce
+        self.listeners = tuple(listeners)
+
+    def _committed(self, events: Sequence[Announcement]) -> None:
+        for listener in self.listeners:
+            listener(events)
 
     # --- blogs -------------------------------------------------------------
 
@@ -124,7 +129,7 @@ class Publisher:
                 event = EventPublic(seq=seq, type=event_type, blog=slug, details=details)
                 committed.append(_store_event(session, blog, event))
             public = await to_blog_public(session, blog)
-        await self.announce(committed)
+        self._committed(committed)
         return public
 
     # --- entries -----------------------------------------------------------
@@ -182,7 +187,7 @@ class Publisher:
             if entry.status == "published":
                 committed.append(self._entry_event(session, blog, "entry.created", entry))
             public = to_entry_public(entry, slug)
-        await self.announce(committed)
+        self._committed(committed)
         return public, False
 
     async def update_entry(self, slug: str, entry_id: int, data: EntryUpdate) -> EntryPublic:
@@ -230,7 +235,7 @@ class Publisher:
                     event_type = "entry.pinned" if entry.pinned else "entry.unpinned"
                 committed.append(self._entry_event(session, blog, event_type, entry))
             public = to_entry_public(entry, slug)
-        await self.announce(committed)
+        self._committed(committed)
         return public
 
     async def delete_entry(self, slug: str, entry_id: int) -> None:
@@ -258,7 +263,7 @@ class Publisher:
             entry.version += 1
             if was_public:
                 committed.append(self._tombstone_event(session, blog, entry, now))
-        await self.announce(committed)
+        self._committed(committed)
 
     # --- events ------------------------------------------------------------
 

@@ -122,7 +122,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture
 async def publish_headers(app: FastAPI) -> dict[str, str]:
     """Headers carrying a fresh token with the `publish` scope."""
-    _token, secret = await app.state.token_store.create("desk", "publish")
+    _token, secret = await app.state.services.tokens.create("desk", "publish")
     return {"Authorization": f"Bearer {secret}"}
 
 

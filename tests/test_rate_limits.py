@@ -121,7 +121,7 @@ def token_queries(app: FastAPI) -> Iterator[list[str]]:
         if "FROM tokens" in statement:
             seen.append(statement)
 
-    engine = app.state.database.engine.sync_engine
+    engine = app.state.services.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)
@@ -131,7 +131,7 @@ async def test_made_up_tokens_from_an_address_over_its_limit_cost_no_query(
     app: FastAPI, token_queries: list[str]
 ) -> None:
     # However long the requests take, the tokens read below are not read again.
-    app.state.rate_limits.live_tokens.unknown_seconds = 3600
+    app.state.services.rate_limits.live_tokens.unknown_seconds = 3600
     async with client_from(app, "203.0.113.5") as guesser:
         await use_up_reads(guesser, BOGUS)
         token_queries.clear()
@@ -145,10 +145,10 @@ async def test_made_up_tokens_from_an_address_over_its_limit_cost_no_query(
 async def test_a_token_made_after_the_tokens_were_read_is_exempt_once_they_are_read_again(
     app: FastAPI,
 ) -> None:
-    app.state.rate_limits.live_tokens.unknown_seconds = 0  # read again at once
+    app.state.services.rate_limits.live_tokens.unknown_seconds = 0  # read again at once
     async with client_from(app, "203.0.113.5") as newsroom:
         await use_up_reads(newsroom, BOGUS)
-        _token, secret = await app.state.token_store.create("late shift", "publish")
+        _token, secret = await app.state.services.tokens.create("late shift", "publish")
         response = await newsroom.get(
             f"/api/v1/blogs/{SLUG}", headers={"Authorization": f"Bearer {secret}"}
         )
@@ -157,9 +157,9 @@ async def test_a_token_made_after_the_tokens_were_read_is_exempt_once_they_are_r
 
 
 async def test_a_revoked_token_is_limited_again(app: FastAPI) -> None:
-    token, secret = await app.state.token_store.create("freelancer", "publish")
+    token, secret = await app.state.services.tokens.create("freelancer", "publish")
     headers = {"Authorization": f"Bearer {secret}"}
-    await app.state.token_store.revoke(token.id)
+    await app.state.services.tokens.revoke(token.id)
     async with client_from(app, "203.0.113.5") as former:
         await use_up_reads(former, headers)
         assert_rate_limited(await former.get(f"/api/v1/blogs/{SLUG}", headers=headers))
@@ -294,7 +294,7 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def open_streams(server: LiveServer) -> dict[str, int]:
-    return server.app.state.rate_limits.slots.open  # type: ignore[attr-defined]
+    return server.app.state.services.rate_limits.slots.open  # type: ignore[attr-defined]
 
 
 async def until(condition: Callable[[], bool]) -> None:

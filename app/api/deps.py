@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from app.config import Settings
 from app.db import Database
@@ -12,29 +13,50 @@ from app.errors import Forbidden, Unauthorised
 from app.models import Blog, Token
 from app.publishing import Publisher
 from app.queries import find_blog
+from app.realtime.hub import Hub
+from app.rendering import Renderer
+from app.services import Services
 from app.tokens import TokenStore, scope_allows
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_services(request: HTTPConnection) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-def get_database(request: Request) -> Database:
-    return request.app.state.database
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_publisher(request: Request) -> Publisher:
-    return request.app.state.publisher
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
 
 
-def get_token_store(request: Request) -> TokenStore:
-    return request.app.state.token_store
+def get_database(services: ServicesDep) -> Database:
+    return services.database
+
+
+def get_publisher(services: ServicesDep) -> Publisher:
+    return services.publisher
+
+
+def get_token_store(services: ServicesDep) -> TokenStore:
+    return services.tokens
+
+
+def get_hub(services: ServicesDep) -> Hub:
+    return services.hub
+
+
+def get_renderer(services: ServicesDep) -> Renderer:
+    return services.renderer
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
 async def get_read_session(database: DatabaseDep):

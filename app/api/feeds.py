@@ -7,17 +7,14 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
+from app.api.deps import ServicesDep
 from app.caching import Representation
-from app.feeds import ATOM_MEDIA_TYPE, JSON_FEED_MEDIA_TYPE, FeedWriter, read_feed
+from app.feeds import ATOM_MEDIA_TYPE, JSON_FEED_MEDIA_TYPE, read_feed
 from app.models import Blog
 from app.schemas import error_responses
 
 router = APIRouter(prefix="/blogs/{slug}", tags=["feeds"])
 FEED_RESPONSES = {**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)}
-
-
-def _writer(request: Request) -> FeedWriter:
-    return request.app.state.feed_writer
 
 
 @router.head("/feed.atom", include_in_schema=False)
@@ -26,13 +23,13 @@ def _writer(request: Request) -> FeedWriter:
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}}, **FEED_RESPONSES},
 )
-async def read_atom_feed(slug: str, request: Request) -> Response:
+async def read_atom_feed(slug: str, request: Request, services: ServicesDep) -> Response:
     """The blog as an Atom feed: the newest 50 entries and recent deletions (tombstones)."""
-    base_url = request.app.state.settings.public_base_url
+    base_url, writer = services.settings.public_base_url, services.feed_writer
 
     async def build(session: AsyncSession, blog: Blog) -> Representation:
         feed = await read_feed(session, blog, base_url)
-        return Representation(_writer(request).atom(feed), ATOM_MEDIA_TYPE)
+        return Representation(writer.atom(feed), ATOM_MEDIA_TYPE)
 
     return await caching.respond(request, slug, build, keep_body=True)
 
@@ -43,12 +40,12 @@ async def read_atom_feed(slug: str, request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {JSON_FEED_MEDIA_TYPE: {}}}, **FEED_RESPONSES},
 )
-async def read_json_feed(slug: str, request: Request) -> Response:
+async def read_json_feed(slug: str, request: Request, services: ServicesDep) -> Response:
     """The blog as a JSON Feed 1.1: the newest 50 entries."""
-    base_url = request.app.state.settings.public_base_url
+    base_url, writer = services.settings.public_base_url, services.feed_writer
 
     async def build(session: AsyncSession, blog: Blog) -> Representation:
         feed = await read_feed(session, blog, base_url)
-        return Representation(_writer(request).json_feed(feed), JSON_FEED_MEDIA_TYPE)
+        return Representation(writer.json_feed(feed), JSON_FEED_MEDIA_TYPE)
 
     return await caching.respond(request, slug, build, keep_body=True)

@@ -1,6 +1,7 @@
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from app.api.deps import DatabaseDep, ServicesDep
 from app.errors import error_response
 from app.schemas import ErrorPublic
 
@@ -17,17 +18,17 @@ async def read_health() -> dict[str, str]:
     "/readyz",
     responses={503: {"model": ErrorPublic, "description": "The database does not answer."}},
 )
-async def read_readiness(request: Request) -> JSONResponse:
+async def read_readiness(database: DatabaseDep) -> JSONResponse:
     """The process can reach its database."""
     try:
-        await request.app.state.database.ping()
+        await database.ping()
     except Exception:
         return error_response(503, "database_unavailable", "The database does not answer.")
     return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def read_metrics(request: Request) -> Response:
+async def read_metrics(services: ServicesDep) -> Response:
     """Prometheus metrics of this process: readers, channels, deliveries, slow readers."""
-    metrics = request.app.state.metrics
+    metrics = services.metrics
     return Response(metrics.render(), media_type=metrics.content_type)

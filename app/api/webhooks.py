@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import AdminTokenDep, BlogDep
+from app.api.deps import AdminTokenDep, BlogDep, ServicesDep
 from app.schemas import (
     ErrorPublic,
     WebhookCreate,
@@ -25,8 +25,8 @@ WRITE_ERRORS = {**error_responses(400, 401, 403, 404, 413, 415, 422), **SECRET_K
 READ_ERRORS = error_responses(401, 403, 404, 422)
 
 
-def get_webhook_registry(request: Request) -> WebhookRegistry:
-    return request.app.state.webhook_registry
+def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
+    return services.webhooks
 
 
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]

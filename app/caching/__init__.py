@@ -21,14 +21,15 @@ are read only to build a 200.
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Match
 
-from app.caching.memory import Answer, ReadCache
-from app.caching.middleware import request_url
+from app.caching.memory import Answer
 from app.caching.validators import (
     LAST_MODIFIED_DELAY,
     PRIVATE_CACHE_CONTROL,
@@ -36,11 +37,15 @@ from app.caching.validators import (
     Representation,
     Validators,
     is_current,
+    request_url,
     validators,
 )
 from app.models import Blog, utc_now
 from app.queries import find_blog, head_changed_at
-from app.realtime.hub import Channel, Hub
+from app.realtime.hub import Hub, Position
+
+if TYPE_CHECKING:
+    from app.services import Services
 
 logger = logging.getLogger("bulletin.caching")
 
@@ -112,25 +117,28 @@ async def respond(
     `private_to_caller` is for answers that depend on the caller's token: built fresh,
     `Cache-Control: private, no-store`, never remembered.
     """
-    state = request.app.state
+    services: Services = request.app.state.services
     if private_to_caller:
-        async with state.database.read_session() as session:
+        async with services.database.read_session() as session:
             return private(await build(session, await find_blog(session, slug)))
 
-    cache: ReadCache = state.read_cache
+    cache = services.read_cache
     url = request_url(request.scope)
     now = utc_now()
-    async with state.database.read_session() as session:
+    async with services.database.read_session() as session:
         blog = await find_blog(session, slug)
         version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
         checked = validators(version, variant or url, vary=vary)
         built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
     cache.remember_version(slug, version)
-    channel = state.hub.channels.get(slug)
-    if channel is None and version.live:
-        channel = await _follow(state.hub, slug)
-    if channel is not None and channel.blog_id != blog.id:
-        channel = None  # the hub still follows an earlier blog of this slug
+    following = services.hub.position(slug)
+    if following is None and version.live:
+        following = await _follow(services.hub, slug)
+    position = None
+    if following is not None and following.blog_id == blog.id:
+        # Current while the hub stands at this version's seq, in this following of the blog
+        # (not while it still follows an earlier blog of this slug).
+        position = replace(following, seq=version.seq)
     kept = cache.answer(slug, url)
     if built is None and kept is not None and kept.seq == version.seq:
         body = kept.representation  # a 304 keeps the body already kept
@@ -138,17 +146,17 @@ async def respond(
         body = built if keep_body else None
     answers_head = kept.answers_head if kept is not None else _answers_head(request)
     cache.remember_answer(
-        slug, url, Answer(version.seq, checked, body, channel, answers_head=answers_head)
+        slug, url, Answer(version.seq, checked, body, position, answers_head=answers_head)
     )
     if built is None:
         return not_modified(checked, now=now)
     return full(built, checked, now=now)
 
 
-async def _follow(hub: Hub, slug: str) -> Channel | None:
+async def _follow(hub: Hub, slug: str) -> Position | None:
     """Have the hub follow a live blog, so repeat reads are answered from memory."""
     try:
-        return await hub.channel(slug)
+        return await hub.follow(slug)
     except Exception:
         # Only the speed of later requests depends on it: they go to the routes instead.
         logger.warning("could not follow %s for cached reads", slug, exc_info=True)

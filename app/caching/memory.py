@@ -9,7 +9,7 @@ from datetime import datetime
 
 from app.caching.validators import BlogVersion, Representation, Validators
 from app.models import Blog
-from app.realtime.hub import Channel
+from app.realtime.channel import Position
 
 
 @dataclass(slots=True)
@@ -19,9 +19,9 @@ class Answer:
     seq: int
     validators: Validators
     representation: Representation | None
-    # The hub's channel that followed the blog when this was answered: only it vouches for
-    # the answer. A channel loaded later (the blog recreated or restored) does not.
-    channel: Channel | None = None
+    # Where the hub stood on the blog when this was answered: the answer is current while
+    # the hub stands there. A following begun later (the blog recreated or restored) differs.
+    position: Position | None = None
     # Whether the URL's route answers HEAD too (FastAPI adds no HEAD to a GET route).
     answers_head: bool = False
     _encoded: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)

@@ -1,19 +1,11 @@
 """`CachedReads`: repeat public reads of a blog answered from memory, before routing."""
 
-import asyncio
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.caching.memory import ReadCache
-from app.caching.validators import is_current
+from app.caching.validators import is_current, request_url
 from app.models import utc_now
 from app.paths import BLOG_READ
-
-
-def request_url(scope: Scope) -> str:
-    """The path and query as sent: what a CDN keys on, and what this process remembers."""
-    query = scope.get("query_string", b"")
-    return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
+from app.services import services_of
 
 
 class CachedReads:
@@ -25,9 +17,8 @@ class CachedReads:
     anything else goes on to the routes. Installed inside the rate limits.
     """
 
-    def __init__(self, app: ASGIApp, cache: ReadCache) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -37,8 +28,8 @@ class CachedReads:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, slug: str, send: Send) -> bool:
-        answer = self.cache.answer(slug, request_url(scope))
-        if answer is None or answer.channel is None:
+        answer = services_of(scope).read_cache.answer(slug, request_url(scope))
+        if answer is None or answer.position is None:
             return False
         head = scope["method"] == "HEAD"
         if head and not answer.answers_head:
@@ -51,10 +42,8 @@ class CachedReads:
                 if_modified_since = value.decode("latin-1")
             elif name == b"authorization":
                 return False  # the route decides what a token may see
-        # A commit in this process hands its seq to the hub with call_soon: let that land first.
-        await asyncio.sleep(0)
-        channel = scope["app"].state.hub.channels.get(slug)
-        if channel is not answer.channel or channel.last_seq != answer.seq:
+        # A commit in this process moves the hub's position before its request returns.
+        if services_of(scope).hub.position(slug) != answer.position:
             return False
         now = utc_now()
         if is_current(if_none_match, if_modified_since, answer.validators, now):

@@ -7,8 +7,10 @@ cache policy, as values the middleware, the routes and the memory of answers sha
 import email.utils
 import hashlib
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app import __version__
 from app.models import Blog
@@ -105,3 +107,9 @@ def is_current(
     if since.tzinfo is None or since > now - LAST_MODIFIED_DELAY:
         return False  # a date later than any Last-Modified sent yet proves nothing
     return checked.modified_by <= since
+
+
+def request_url(scope: MutableMapping[str, Any]) -> str:
+    """The path and query as sent: what a CDN keys on, and what this process remembers."""
+    query = scope.get("query_string", b"")
+    return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]

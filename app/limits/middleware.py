@@ -11,8 +11,9 @@ here: the edge asks the same RateLimits itself (app/realtime/uvicorn_edge.py).
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_response
-from app.limits import RateLimits, Refusal
+from app.limits import Refusal
 from app.paths import STREAM
+from app.services import services_of
 
 UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
 
@@ -32,9 +33,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RateLimitGuard:
-    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.rate_limits = rate_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -42,11 +42,15 @@ class RateLimitGuard:
         if kind not in ("http", "websocket") or path.startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
+        rate_limits = services_of(scope).rate_limits
+        if rate_limits is None:
+            await self.app(scope, receive, send)
+            return
         client = scope.get("client")
         host = client[0] if client else None
         authorization = _header(scope, b"authorization")
         if STREAM.match(path) and (kind == "websocket" or scope["method"] == "GET"):
-            admission = await self.rate_limits.admit_stream(host, authorization)
+            admission = await rate_limits.admit_stream(host, authorization)
             if isinstance(admission, Refusal):
                 await self._refuse(admission, scope, receive, send)
                 return
@@ -55,7 +59,7 @@ class RateLimitGuard:
             finally:
                 admission.release()
             return
-        refusal = await self.rate_limits.admit_read(host, authorization)
+        refusal = await rate_limits.admit_read(host, authorization)
         if refusal is not None:
             await self._refuse(refusal, scope, receive, send)
             return

@@ -3,8 +3,17 @@
 import json
 import struct
 from dataclasses import dataclass
+from enum import Enum
 
 _TEXT_FIN = 0x81
+
+
+class Form(Enum):
+    """The bytes a reader takes: ASGI text, a ready WebSocket frame, or an SSE message."""
+
+    TEXT = "text"
+    WEBSOCKET_FRAME = "websocket_frame"
+    SSE = "sse"
 
 
 def websocket_text_frame(payload: bytes) -> bytes:
@@ -45,7 +54,60 @@ class Outgoing:
             sse=sse_message(seq, event_type, payload),
         )
 
+    def frame(self, form: Form) -> bytes | str:
+        """The event as a reader of this form takes it."""
+        if form is Form.WEBSOCKET_FRAME:
+            return self.websocket_frame
+        if form is Form.SSE:
+            return self.sse
+        return self.text
+
 
 def control_payload(message_type: str, seq: int) -> bytes:
     """`hello` and `heartbeat` messages: not events, they carry the head seq."""
     return b'{"type":"%s","seq":%d}' % (message_type.encode(), seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A heartbeat carrying the head seq, in every form."""
+
+    text: str
+    websocket_frame: bytes
+    # A named event, not a comment: scripts see it, so a browser can tell a dead stream.
+    # It has no `id:`, so it leaves EventSource's Last-Event-ID at the last real event.
+    sse: bytes
+
+    @classmethod
+    def at(cls, seq: int) -> "Heartbeat":
+        payload = control_payload("heartbeat", seq)
+        return cls(
+            text=payload.decode(),
+            websocket_frame=websocket_text_frame(payload),
+            sse=b"event: heartbeat\ndata: %s\n\n" % payload,
+        )
+
+    def frame(self, form: Form) -> bytes | str:
+        if form is Form.WEBSOCKET_FRAME:
+            return self.websocket_frame
+        if form is Form.SSE:
+            return self.sse
+        return self.text
+
+
+def replay_frame(form: Form, payload: bytes, seq: int) -> bytes | str:
+    """One event for one reader (replay, not the broadcast path)."""
+    if form is Form.TEXT:
+        return payload.decode()
+    if form is Form.WEBSOCKET_FRAME:
+        return websocket_text_frame(payload)
+    return Outgoing.build(seq, payload).sse
+
+
+def hello_frame(form: Form, head: int) -> bytes | str:
+    """The first message of a reader without `since`: the head it starts from."""
+    payload = control_payload("hello", head)
+    if form is Form.SSE:
+        # With the head as its id, an EventSource that reconnects resumes from there.
+        return sse_message(head, "hello", payload)
+    return replay_frame(form, payload, head)

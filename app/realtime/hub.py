@@ -17,17 +17,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Protocol
 
 from app.db import Database
 from app.errors import BulletinError, NotFound
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
+from app.realtime.channel import Channel, Position, Reader
 from app.realtime.codes import CloseCode
-from app.realtime.frames import Outgoing, control_payload, sse_message, websocket_text_frame
+from app.realtime.frames import Form, Heartbeat, Outgoing, hello_frame, replay_frame
 from app.supervision import supervise
 
 logger = logging.getLogger("bulletin.hub")
@@ -38,26 +36,6 @@ REORDER_GRACE_SECONDS = 0.05
 MAX_EARLY = 1000
 
 
-class Form(Enum):
-    """The bytes a reader takes: ASGI text, a ready WebSocket frame, or an SSE message."""
-
-    TEXT = "text"
-    WEBSOCKET_FRAME = "websocket_frame"
-    SSE = "sse"
-
-
-class Reader(Protocol):
-    form: Form
-
-    def write(self, data: bytes | str) -> bool:
-        """Queue data without waiting; False (and the reader closed) when over its limit."""
-
-    def close(self, code: CloseCode, reason: str) -> None: ...
-
-    async def wait_writable(self) -> bool:
-        """Wait until the buffer has room again; False if the reader was closed meanwhile."""
-
-
 class SinceAheadOfHead(BulletinError):
     status = 409
     code = "since_ahead_of_head"
@@ -65,52 +43,6 @@ class SinceAheadOfHead(BulletinError):
 
 class CatchUpFailed(Exception):
     """The process could not read the log up to a reader's resume point (database trouble)."""
-
-
-@dataclass(slots=True)
-class Heartbeat:
-    text: str
-    websocket_frame: bytes
-    # A named event, not a comment: scripts see it, so a browser can tell a dead stream.
-    # It has no `id:`, so it leaves EventSource's Last-Event-ID at the last real event.
-    sse: bytes
-
-    @classmethod
-    def at(cls, seq: int) -> "Heartbeat":
-        payload = control_payload("heartbeat", seq)
-        return cls(
-            text=payload.decode(),
-            websocket_frame=websocket_text_frame(payload),
-            sse=b"event: heartbeat\ndata: %s\n\n" % payload,
-        )
-
-
-@dataclass(eq=False)
-class Channel:
-    slug: str
-    blog_id: int
-    last_seq: int
-    tail: deque[Outgoing]
-    readers: dict[Form, dict[int, Reader]] = field(
-        default_factory=lambda: {form: {} for form in Form}
-    )
-    # The highest seq known to exist; above last_seq means a gap to fill from the log.
-    wanted: int = 0
-    filler: asyncio.Task[None] | None = None
-    # Announcements that arrived ahead of a missing seq, by seq.
-    early: dict[int, bytes] = field(default_factory=dict)
-    idle_since: float = field(default_factory=time.monotonic)
-
-    def reader_count(self) -> int:
-        return sum(len(group) for group in self.readers.values())
-
-    def tail_from(self, since: int) -> list[Outgoing] | None:
-        """The events after `since` from memory, or None when memory does not reach back."""
-        if since >= self.last_seq:
-            return []
-        if not self.tail or self.tail[0].seq > since + 1:
-            return None
-        return [event for event in self.tail if event.seq > since]
 
 
 class Hub:
@@ -132,16 +64,16 @@ class Hub:
         self.check_interval = check_interval
         self.heartbeat_interval = heartbeat_interval
         self.idle_channel_seconds = idle_channel_seconds
-        self.channels: dict[str, Channel] = {}
+        self._channels: dict[str, Channel] = {}
         self._loading: dict[str, asyncio.Future[Channel]] = {}
         self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
         self._tasks: list[asyncio.Task[None]] = []
         self._one_off: set[asyncio.Task[None]] = set()
         for form in Form:
             metrics.readers.labels(form=form.value).set_function(
-                lambda form=form: sum(len(c.readers[form]) for c in self.channels.values())
+                lambda form=form: sum(len(c.readers[form]) for c in self._channels.values())
             )
-        metrics.channels.set_function(lambda: len(self.channels))
+        metrics.channels.set_function(lambda: len(self._channels))
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -159,12 +91,12 @@ class Hub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for channel in self.channels.values():
+        for channel in self._channels.values():
             if channel.filler is not None:
                 channel.filler.cancel()
-            for reader in list(_all_readers(channel)):
+            for reader in channel.all_readers():
                 reader.close(CloseCode.SERVICE_RESTART, "server restarting")
-        self.channels.clear()
+        self._channels.clear()
         await self.broker.disconnect()
 
     def _supervised(
@@ -182,13 +114,20 @@ class Hub:
 
     # --- announcements in and out --------------------------------------------
 
-    async def announce(self, events: Sequence[Announcement]) -> None:
+    def announce(self, events: Sequence[Announcement]) -> None:
         """Called after a commit: deliver here at once, and tell the other processes.
 
         Never waits for readers or the broker: the request that published returns now.
+        The channel's position moves before this returns, so a read that follows the
+        commit is never answered from a memory of the blog before it; the fan-out runs
+        as soon as the publishing request yields the loop.
         """
+        loop = asyncio.get_running_loop()
         for event in events:
-            asyncio.get_running_loop().call_soon(self.receive, event)
+            channel = self._channels.get(event.blog)
+            if channel is not None:
+                channel.committed = max(channel.committed, event.seq)
+            loop.call_soon(self.receive, event)
             try:
                 self._outbox.put_nowait(event)
             except asyncio.QueueFull:
@@ -207,7 +146,7 @@ class Hub:
                 self.receive(announcement)
 
     def receive(self, announcement: Announcement) -> None:
-        channel = self.channels.get(announcement.blog)
+        channel = self._channels.get(announcement.blog)
         seq = announcement.seq
         if channel is None or seq <= channel.last_seq:
             return
@@ -234,7 +173,7 @@ class Hub:
         self.metrics.events_delivered.inc()
         for form, readers in channel.readers.items():
             if readers:
-                self._write_all(channel, readers, getattr(event, form.value))
+                self._write_all(channel, readers, event.frame(form))
 
     def _write_all(self, channel: Channel, readers: dict[int, Reader], data: bytes | str) -> None:
         refused = [key for key, reader in readers.items() if not reader.write(data)]
@@ -296,9 +235,9 @@ class Hub:
 
     async def check_heads(self) -> None:
         """Compare every channel with its blog's head in the database and fill any gap."""
-        if not self.channels:
+        if not self._channels:
             return
-        by_id = {channel.blog_id: channel for channel in self.channels.values()}
+        by_id = {channel.blog_id: channel for channel in self._channels.values()}
         async with self.database.read_session() as session:
             heads = await blog_heads(session, list(by_id))
         for blog_id, head in heads.items():
@@ -307,24 +246,39 @@ class Hub:
                 self._want(channel, head)
 
     def send_heartbeats(self) -> None:
-        for channel in self.channels.values():
+        for channel in self._channels.values():
             heartbeat = Heartbeat.at(channel.last_seq)
             for form, readers in channel.readers.items():
                 if readers:
-                    self._write_all(channel, readers, getattr(heartbeat, form.value))
+                    self._write_all(channel, readers, heartbeat.frame(form))
 
     def _forget_idle_channels(self, now: float) -> None:
-        for slug, channel in list(self.channels.items()):
+        for slug, channel in list(self._channels.items()):
             if channel.reader_count():
                 channel.idle_since = now
             elif now - channel.idle_since > self.idle_channel_seconds:
-                del self.channels[slug]
+                del self._channels[slug]
 
     # --- readers ---------------------------------------------------------------
 
-    async def channel(self, slug: str) -> Channel:
+    def position(self, slug: str) -> Position | None:
+        """Where this process stands on the blog, if it follows it (nothing is loaded)."""
+        channel = self._channels.get(slug)
+        return channel.position() if channel is not None else None
+
+    async def follow(self, slug: str) -> Position:
+        """Follow the blog (loading its head the first time) and say where this process stands."""
+        return (await self._channel(slug)).position()
+
+    def unfollow(self, slug: str) -> None:
+        """Forget a blog that has no readers: it is loaded again, as a new following, when asked."""
+        channel = self._channels.get(slug)
+        if channel is not None and not channel.reader_count():
+            del self._channels[slug]
+
+    async def _channel(self, slug: str) -> Channel:
         """The blog's channel, loading its head from the database the first time."""
-        channel = self.channels.get(slug)
+        channel = self._channels.get(slug)
         if channel is not None:
             return channel
         loading = self._loading.get(slug)
@@ -349,7 +303,7 @@ class Hub:
                 )
                 if blog.head_seq > last_seq:
                     self._want(channel, blog.head_seq)
-                self.channels[slug] = channel
+                self._channels[slug] = channel
                 loading.set_result(channel)
             except asyncio.CancelledError:
                 loading.cancel()
@@ -362,7 +316,7 @@ class Hub:
 
     async def check_resume(self, slug: str, since: int | None) -> Channel:
         """The blog's channel, if `since` can be served; raises NotFound or SinceAheadOfHead."""
-        channel = await self.channel(slug)
+        channel = await self._channel(slug)
         if since is not None and since > channel.last_seq:
             async with self.database.read_session() as session:
                 head = (await find_blog(session, slug)).head_seq
@@ -388,7 +342,7 @@ class Hub:
         channel = await self.check_resume(slug, since)
         form = reader.form
         if since is None:
-            if reader.write(_hello(form, channel.last_seq)):
+            if reader.write(hello_frame(form, channel.last_seq)):
                 channel.readers[form][id(reader)] = reader
             return
         cursor = since
@@ -397,7 +351,7 @@ class Hub:
             if recent is not None:
                 # From here to registration nothing awaits: no event can slip between.
                 for event in recent:
-                    if not reader.write(getattr(event, form.value)):
+                    if not reader.write(event.frame(form)):
                         return
                 channel.readers[form][id(reader)] = reader
                 return
@@ -406,38 +360,16 @@ class Hub:
             for seq, payload in rows:
                 if seq > channel.last_seq:
                     break  # the channel delivers this one itself
-                if not reader.write(_in_form(form, payload, seq)):
+                if not reader.write(replay_frame(form, payload, seq)):
                     return
                 cursor = seq
             if not await reader.wait_writable():
                 return  # closed while we waited
 
     def detach(self, slug: str, reader: Reader) -> None:
-        channel = self.channels.get(slug)
+        channel = self._channels.get(slug)
         if channel is not None:
             channel.readers[reader.form].pop(id(reader), None)
 
 
-def _all_readers(channel: Channel) -> list[Reader]:
-    return [reader for group in channel.readers.values() for reader in group.values()]
-
-
-def _in_form(form: Form, payload: bytes, seq: int) -> bytes | str:
-    """One event for one reader (replay, not the broadcast path)."""
-    if form is Form.TEXT:
-        return payload.decode()
-    if form is Form.WEBSOCKET_FRAME:
-        return websocket_text_frame(payload)
-    return Outgoing.build(seq, payload).sse
-
-
-def _hello(form: Form, head: int) -> bytes | str:
-    """The first message of a reader without `since`: the head it starts from."""
-    payload = control_payload("hello", head)
-    if form is Form.SSE:
-        # With the head as its id, an EventSource that reconnects resumes from there.
-        return sse_message(head, "hello", payload)
-    return _in_form(form, payload, head)
-
-
-__all__ = ["Form", "Hub", "NotFound", "Reader", "SinceAheadOfHead"]
+__all__ = ["Form", "Hub", "NotFound", "Position", "Reader", "SinceAheadOfHead"]

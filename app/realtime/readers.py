@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Form
+from app.realtime.frames import Form
 
 
 class BufferedReader:

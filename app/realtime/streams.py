@@ -6,9 +6,10 @@ import logging
 import random
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, WebSocket
 from fastapi.responses import StreamingResponse
 
+from app.api.deps import ServicesDep, get_services
 from app.errors import BulletinError, NotFound
 from app.models import MAX_INT
 from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
@@ -52,8 +53,8 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
 @router.websocket(WEBSOCKET_ROUTE)
 async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     """Every event of the blog as one JSON text message each; resume with `?since=SEQ`."""
-    hub: Hub = websocket.app.state.hub
-    settings = websocket.app.state.settings
+    services = get_services(websocket)
+    hub, settings = services.hub, services.settings
     await websocket.accept()
     reader = WebSocketReader(websocket, settings.reader_buffer_bytes)
     # The pump runs from the start: a long replay waits on it to drain the buffer.
@@ -95,7 +96,7 @@ async def _refuse_messages(
     },
 )
 async def stream_sse(
-    request: Request,
+    services: ServicesDep,
     slug: str,
     since: Annotated[str | None, Query(description="Resume after this seq")] = None,
     last_event_id: Annotated[
@@ -103,8 +104,7 @@ async def stream_sse(
     ] = None,
 ) -> StreamingResponse:
     """Every event as Server-Sent Events (`id:` is the seq); honours `Last-Event-ID`."""
-    hub: Hub = request.app.state.hub
-    settings = request.app.state.settings
+    hub, settings = services.hub, services.settings
     resume = parse_since(last_event_id) if last_event_id else parse_since(since)
     # Refuse an unknown blog or an impossible resume point with a JSON error, before streaming.
     await hub.check_resume(slug, resume)

@@ -30,8 +30,10 @@ from app.errors import error_body
 from app.limits import RateLimits, Refusal, StreamPass
 from app.paths import WEBSOCKET_STREAM
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Form, Hub
+from app.realtime.frames import Form
+from app.realtime.hub import Hub
 from app.realtime.streams import attach_websocket_reader
+from app.services import Services
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):
@@ -56,14 +58,15 @@ class StreamProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         raw_path, _, query = event.path.partition("?")
         match = WEBSOCKET_STREAM.match(unquote(raw_path))
-        hub: Hub | None = self.app_state.get("hub")
-        if match is None or hub is None:
+        services: Services | None = self.app_state.get("services")
+        if match is None or services is None:
             super().handle_connect(event)
             return
+        hub = services.hub
         self.request = event
         self.response = self.conn.accept(event)
         self.handshake_initiated = True
-        rate_limits: RateLimits | None = self.app_state.get("rate_limits")
+        rate_limits = services.rate_limits
         if rate_limits is None or self.response.status_code != 101:
             self.open_stream(hub, unquote(match.group(1)), query)
             return
@@ -119,7 +122,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             self.close_sent = True
             self.transport.close()
             return
-        self.limit_bytes = self.app_state["settings"].reader_buffer_bytes
+        self.limit_bytes = self.app_state["services"].settings.reader_buffer_bytes
         # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.
         self.transport.set_write_buffer_limits(
             high=self.limit_bytes // 2, low=self.limit_bytes // 4
@@ -176,6 +179,6 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         if self.stream_pass is not None:
             self.stream_pass.release()
         if self.stream_slug is not None:
-            hub: Hub | None = self.app_state.get("hub")
-            if hub is not None:
-                hub.detach(self.stream_slug, self)
+            services: Services | None = self.app_state.get("services")
+            if services is not None:
+                services.hub.detach(self.stream_slug, self)

@@ -21,7 +21,6 @@ from sqlalchemy import Select, delete, or_, select, update
 from app.config import Settings
 from app.db import Database
 from app.models import Blog, Webhook, WebhookDelivery, utc_now
-from app.publishing import Announce
 from app.queries import event_payloads_since
 from app.realtime.broker import Announcement
 from app.supervision import supervise
@@ -115,6 +114,10 @@ class WebhookWorker:
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""
         self._wakeup.set()
+
+    def committed(self, _events: Sequence[Announcement]) -> None:
+        """The publisher's listener: this process just committed events, so look now."""
+        self.wake()
 
     # --- claiming --------------------------------------------------------------
 
@@ -317,15 +320,3 @@ class WebhookWorker:
 
 def _destination(webhook: Webhook) -> Destination:
     return Destination(url=webhook.url, secret_ciphertext=bytes(webhook.secret_ciphertext))
-
-
-def waking(worker: WebhookWorker | None, announce: Announce) -> Announce:
-    """The publisher's announce hook, which also wakes this process's webhook worker."""
-    if worker is None:
-        return announce
-
-    async def announce_and_wake(events: Sequence[Announcement]) -> None:
-        await announce(events)
-        worker.wake()
-
-    return announce_and_wake

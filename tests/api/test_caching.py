@@ -2,6 +2,7 @@
 
 import email.utils
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,6 +13,7 @@ from sqlalchemy import delete, event, update
 from app import caching
 from app.caching.memory import ReadCache
 from app.models import Blog, Event
+from app.schemas import EntryCreate
 from tests.conftest import ADMIN
 
 SLUG = "vote-night"
@@ -49,7 +51,7 @@ def statements(app: FastAPI) -> Iterator[list[str]]:
     def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
         seen.append(statement)
 
-    engine = app.state.database.engine.sync_engine
+    engine = app.state.services.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)
@@ -92,7 +94,7 @@ async def _change(
 
 async def _age_the_log(app: FastAPI, moment: datetime) -> None:
     """Date the blogs and their log back to `moment`, as if written then."""
-    async with app.state.database.write_session() as session:
+    async with app.state.services.database.write_session() as session:
         await session.execute(update(Blog).values(created_at=moment))
         await session.execute(update(Event).values(created_at=moment))
 
@@ -495,7 +497,7 @@ async def test_a_blog_made_again_under_the_same_slug_at_the_same_seq_gets_new_et
     await _get(client, url)
     # The blog is deleted and made again (or a different database restored) while the
     # process runs: same slug, same head seq, another blog.
-    async with app.state.database.write_session() as session:
+    async with app.state.services.database.write_session() as session:
         await session.execute(delete(Blog).where(Blog.slug == SLUG))
     response = await client.post(
         "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
@@ -504,12 +506,43 @@ async def test_a_blog_made_again_under_the_same_slug_at_the_same_seq_gets_new_et
     await _publish(client, publish_headers, "<p>Another night.</p>")
     await end_if_asked()
     # The hub follows the blog now under that slug, as it does once it loads the slug again.
-    app.state.hub.channels.pop(SLUG, None)
+    app.state.services.hub.unfollow(SLUG)
     if status == "live":
-        await app.state.hub.channel(SLUG)
+        await app.state.services.hub.follow(SLUG)
 
     again = await _get(client, url, **{"If-None-Match": old.headers["etag"]})
     assert again.status_code == 200
     assert again.headers["etag"] != old.headers["etag"]
     assert again.headers["etag"].rsplit("-", 1)[1] == old.headers["etag"].rsplit("-", 1)[1]
     assert b"Another night" in again.content
+
+
+@pytest.mark.parametrize("path", BLOG_READS)
+async def test_a_read_right_after_a_publish_is_never_answered_from_the_memory_before_it(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict, publish_headers: dict, path: str
+) -> None:
+    url = _url(path, entry)
+    await _get(client, url)
+    old = await _get(client, url)  # asked twice: popular, answered from memory from now on
+    await _publish(client, publish_headers, "<p>Turnout at 61%.</p>")
+
+    again = await _get(client, url, **{"If-None-Match": old.headers["etag"]})
+
+    assert again.status_code == 200
+    old_seq = int(old.headers["etag"].strip('"').rsplit("-", 1)[1])
+    assert again.headers["etag"].strip('"').rsplit("-", 1)[1] == str(old_seq + 1)
+
+
+async def test_the_hubs_position_moves_before_the_publishing_call_returns(
+    app: FastAPI, client: httpx.AsyncClient, entry: dict
+) -> None:
+    services = app.state.services
+    await _get(client, f"/blogs/{SLUG}/feed.atom")  # the hub follows the live blog now
+    before = services.hub.position(SLUG)
+    assert before is not None
+
+    await services.publisher.create_entry(SLUG, EntryCreate(body="<p>Exit polls.</p>"))
+    # No await since: the fan-out has not run, yet the position already names the new seq.
+    after = services.hub.position(SLUG)
+
+    assert after == replace(before, seq=before.seq + 1)

@@ -119,7 +119,7 @@ def reader(client: httpx.AsyncClient, path: str) -> Callable[[], Awaitable[dict]
 
 
 async def stored_payloads(app: FastAPI) -> dict[int, bytes]:
-    async with app.state.database.read_session() as session:
+    async with app.state.services.database.read_session() as session:
         return {
             seq: bytes(payload)
             for seq, payload in await session.execute(select(Event.seq, Event.payload))
@@ -342,7 +342,7 @@ async def test_pausing_stops_a_batch_under_way_after_the_attempt_in_flight(
     receiver.released.set()
 
     async def lease() -> dict:
-        async with app.state.database.read_session() as session:
+        async with app.state.services.database.read_session() as session:
             webhook = await session.get(Webhook, hook["id"])
             assert webhook is not None
             return {"delivered_seq": webhook.delivered_seq, "owner": webhook.lease_owner}
@@ -357,7 +357,7 @@ async def stored_webhook(
     app: FastAPI, url: str, secret: str, delivered_seq: int, waiting_since: timedelta
 ) -> int:
     """A webhook row as the registry stores it, due since `waiting_since` ago."""
-    async with app.state.database.write_session() as session:
+    async with app.state.services.database.write_session() as session:
         blog_id = await session.scalar(select(Blog.id).where(Blog.slug == "vote-night"))
         webhook = Webhook(
             blog_id=blog_id,
@@ -381,7 +381,7 @@ async def test_webhooks_with_backlogs_give_their_slots_back_so_a_waiting_webhook
     # The app runs no worker (it has no secret key); this one has two slots, and waits for
     # an answer longer than a receiver holds one, so no slot is freed by a timeout.
     worker = WebhookWorker(
-        app.state.database,
+        app.state.services.database,
         webhook_settings(database_url, webhook_read_timeout_seconds=WAIT_SECONDS * 2),
         SecretBox(SECRET_KEY),
         parallel=2,
@@ -409,7 +409,7 @@ async def test_webhooks_with_backlogs_give_their_slots_back_so_a_waiting_webhook
         served = await asyncio.to_thread(fast.wait_for_accepted, 1, WAIT_SECONDS / 3)
         assert [a.seq for a in served] == [6]
 
-        async with app.state.database.read_session() as session:
+        async with app.state.services.database.read_session() as session:
             cursors = (
                 await session.scalars(select(Webhook.delivered_seq).where(Webhook.id.in_(slow_ids)))
             ).all()
@@ -435,7 +435,7 @@ async def test_a_target_that_resolves_to_a_private_address_is_refused_at_deliver
     client: httpx.AsyncClient, app: FastAPI, blog: dict, receiver: Receiver, secret: str
 ) -> None:
     # Stored as if the name had pointed at a public address when it was registered.
-    async with app.state.database.write_session() as session:
+    async with app.state.services.database.write_session() as session:
         blog_id = await session.scalar(select(Blog.id).where(Blog.slug == "vote-night"))
         webhook = Webhook(
             blog_id=blog_id,
@@ -674,7 +674,7 @@ async def test_the_secret_is_never_returned_logged_or_stored_in_plain_text(
         assert first not in answer.text and rotated not in answer.text
         assert "secret" not in answer.text
     assert first not in caplog.text and rotated not in caplog.text
-    async with app.state.database.read_session() as session:
+    async with app.state.services.database.read_session() as session:
         stored = bytes(await session.scalar(select(Webhook.secret_ciphertext)))
     for plain in (first, rotated):
         assert plain.encode() not in stored

@@ -50,13 +50,10 @@ async def logged(database_url: str) -> AsyncIterator[tuple[Hub, list[Announcemen
     database = Database(database_url)
     committed: list[Announcement] = []
 
-    async def keep(events: list[Announcement]) -> None:
-        committed.extend(events)
-
-    publisher = Publisher(database, Renderer(), announce=keep)
+    publisher = Publisher(database, Renderer(), listeners=[committed.extend])
     await publisher.create_blog(BlogCreate(slug="order", title="Order"))
     hub = Hub(database, MemoryBroker(), Metrics())
-    await hub.channel("order")  # the hub follows the blog from seq 0
+    await hub.follow("order")  # the hub follows the blog from seq 0
     for number in range(5):
         await publisher.create_entry("order", EntryCreate(body=f"<p>{number}</p>"))
     try:

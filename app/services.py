@@ -1,0 +1,105 @@
+"""`Services`: everything a running Bulletin holds, built and closed in one place.
+
+`open_services(settings)` builds them in dependency order and closes them in reverse.
+The app's lifespan keeps the result as `app.state.services` (routes reach it through
+app/api/deps.py, middleware through `services_of(scope)`), and hands it to uvicorn's
+protocols as lifespan state (`app_state["services"]`), which is how the stream edge
+finds the hub without a global.
+
+What happens after a commit is wired here, once: the publisher tells its listeners
+(the hub, then this process's webhook worker) about every committed event.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from app.caching.memory import ReadCache
+from app.config import Settings
+from app.db import Database
+from app.feeds import FeedWriter
+from app.limits import RateLimits
+from app.metrics import Metrics
+from app.publishing import Publisher
+from app.realtime.broker import create_broker
+from app.realtime.hub import Hub
+from app.rendering import Renderer
+from app.tokens import TokenStore
+from app.webhooks.registry import WebhookRegistry
+from app.webhooks.signing import SecretBox
+from app.webhooks.worker import WebhookWorker
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    database: Database
+    tokens: TokenStore
+    renderer: Renderer
+    metrics: Metrics
+    hub: Hub
+    publisher: Publisher
+    read_cache: ReadCache
+    feed_writer: FeedWriter
+    webhooks: WebhookRegistry
+    # None when turned off: rate limits by settings, webhook delivery without a secret key.
+    rate_limits: RateLimits | None
+    webhook_worker: WebhookWorker | None
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Build, start and finally stop every service of one app."""
+    database = Database(settings.database_url)
+    tokens = TokenStore(database)
+    renderer = Renderer()
+    metrics = Metrics()
+    # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
+    secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
+    rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    hub = Hub(
+        database,
+        create_broker(settings.broker_url),
+        metrics,
+        check_interval=settings.hub_check_seconds,
+        heartbeat_interval=settings.heartbeat_seconds,
+    )
+    webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
+    listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
+    services = Services(
+        settings=settings,
+        database=database,
+        tokens=tokens,
+        renderer=renderer,
+        metrics=metrics,
+        hub=hub,
+        publisher=Publisher(database, renderer, listeners=listeners),
+        read_cache=ReadCache(),
+        feed_writer=FeedWriter(),
+        webhooks=WebhookRegistry(database, settings, secret_box),
+        rate_limits=rate_limits,
+        webhook_worker=webhook_worker,
+    )
+    try:
+        if rate_limits is not None:
+            await rate_limits.start(tokens)
+        if settings.admin_token is not None:
+            await tokens.adopt_environment_token(settings.admin_token.get_secret_value())
+        await hub.start()
+        if webhook_worker is not None:
+            await webhook_worker.start()
+        yield services
+    finally:
+        if webhook_worker is not None:
+            await webhook_worker.stop()
+        await hub.stop()
+        if rate_limits is not None:
+            await rate_limits.stop()
+        await database.dispose()
+
+
+def services_of(scope: dict[str, Any]) -> Services:
+    """The services of the app serving this ASGI scope (for middleware, before routing)."""
+    services: Services = scope["app"].state.services
+    return services
