@@ -5,12 +5,11 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-import uvicorn
-
 from app import migrating
 from app.config import Settings
 from app.db import Database
 from app.errors import BulletinError
+from app.serving import uvicorn_options
 from app.tokens import TokenStore
 
 
@@ -18,27 +17,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.migrate_on_start:
         # Once, here, before any worker starts: workers never race to migrate.
         migrating.upgrade(settings.database_url)
+    import uvicorn  # only serving needs the server
+
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level,
-        # Broadcasts are written once to every reader: never compress per connection.
-        ws_per_message_deflate=False,
-        # Stream connections are served by Bulletin's own edge, without an ASGI task each.
-        ws="app.realtime.uvicorn_edge:StreamProtocol",
-        # Readers never send: anything bigger than a small frame is junk.
-        ws_max_size=4096,
-        # Pings find dead peers; well under the 60 s idle timeout of common proxies.
-        ws_ping_interval=settings.heartbeat_seconds,
-        ws_ping_timeout=settings.heartbeat_seconds,
-        proxy_headers=True,
-        # X-Forwarded-For is believed only from these proxies (None: uvicorn's default).
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
-        timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -10,8 +10,9 @@ RESUME instead of being waited for. Every other WebSocket path goes through
 the application as usual.
 
 This reaches into uvicorn's protocol state (`conn`, `transport`, `close_sent`,
-the keepalive timers), so uvicorn is pinned and this edge is tested on every
-upgrade (tests/realtime run every stream test through it).
+the keepalive timers), so uvicorn and websockets are pinned, importing this module
+with other versions fails, and tests/realtime/test_uvicorn_edge_contract.py lists
+every inherited name it uses (every stream test also runs through it).
 """
 
 import asyncio
@@ -19,6 +20,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import uvicorn
+import websockets
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -34,6 +37,15 @@ from app.realtime.frames import Form
 from app.realtime.hub import Hub
 from app.realtime.streams import attach_websocket_reader
 from app.services import Services
+
+# The versions this edge was audited against: see the contract test before changing them.
+AUDITED = {"uvicorn": "0.54.0", "websockets": "17.4"}
+_INSTALLED = {"uvicorn": uvicorn.__version__, "websockets": websockets.__version__}
+if _INSTALLED != AUDITED:
+    raise ImportError(
+        f"app/realtime/uvicorn_edge.py was audited against {AUDITED}, but {_INSTALLED} is "
+        "installed: re-audit it (tests/realtime/test_uvicorn_edge_contract.py) and update AUDITED."
+    )
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):

@@ -1,6 +1,6 @@
 """The reference for the feeds benchmark: a bare FastAPI endpoint returning a constant.
 
-Served by uvicorn with the options `bulletin serve` uses (app/cli.py), in one process, so
+Served by uvicorn with the options `bulletin serve` uses (app/serving.py), in one process, so
 that a ratio to it measures what Bulletin's read paths add to routing and a response.
 
     .venv/bin/python bench/peers/bare.py --port 8001     # GET /constant
@@ -10,6 +10,9 @@ import argparse
 
 import uvicorn
 from fastapi import FastAPI
+
+from app.config import Settings
+from app.serving import uvicorn_options
 
 app = FastAPI()
 
@@ -25,22 +28,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--log-level", default="info", help="as BULLETIN_LOG_LEVEL")
     args = parser.parse_args()
-    # The same options as `bulletin serve` (app/cli.py), the heartbeat at its default.
-    uvicorn.run(
-        "bare:app",
-        host=args.host,
-        port=args.port,
-        workers=1,
-        log_level=args.log_level,
-        ws_per_message_deflate=False,
-        ws="app.realtime.uvicorn_edge:StreamProtocol",
-        ws_max_size=4096,
-        ws_ping_interval=15.0,
-        ws_ping_timeout=15.0,
-        proxy_headers=True,
-        forwarded_allow_ips=None,
-        timeout_graceful_shutdown=5,
-    )
+    # The same options as `bulletin serve`, the heartbeat at its default.
+    options = uvicorn_options(Settings(log_level=args.log_level))
+    uvicorn.run("bare:app", host=args.host, port=args.port, workers=1, **options)
 
 
 if __name__ == "__main__":

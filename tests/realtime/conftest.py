@@ -15,6 +15,7 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
+from app.serving import STREAM_EDGE, uvicorn_options
 from tests.conftest import ADMIN_TOKEN, fresh_database
 
 REDIS_URL = os.environ.get("BULLETIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -30,25 +31,21 @@ class LiveServer:
 
 
 # Bulletin's own edge (what `bulletin serve` runs) and uvicorn's stock ASGI WebSocket path.
-EDGES = {"edge": "app.realtime.uvicorn_edge:StreamProtocol", "asgi": "websockets-sansio"}
+EDGES = {"edge": STREAM_EDGE, "asgi": "websockets-sansio"}
 
 
 @asynccontextmanager
 async def live_server(
-    settings: Settings, ws: str = EDGES["edge"], ping_seconds: float = 20.0
+    settings: Settings, ws: str = EDGES["edge"], ping_seconds: float | None = None
 ) -> AsyncIterator[LiveServer]:
-    """Serve `create_app(settings)` with uvicorn, as `bulletin serve` does, on a free port."""
+    """Serve `create_app(settings)` with uvicorn on a free port, with the options of
+    `bulletin serve` (app/serving.py) but for the WebSocket implementation, the log level
+    and, where a test asks, the ping interval."""
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        ws=ws,
-        ws_per_message_deflate=False,
-        ws_ping_interval=ping_seconds,
-        ws_ping_timeout=ping_seconds,
-        log_level="warning",
-    )
+    options = {**uvicorn_options(settings), "ws": ws, "log_level": "warning"}
+    if ping_seconds is not None:
+        options |= {"ws_ping_interval": ping_seconds, "ws_ping_timeout": ping_seconds}
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **options)
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

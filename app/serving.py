@@ -1,0 +1,31 @@
+"""How uvicorn serves Bulletin: one set of options for `bulletin serve`, every test server
+and the benchmarks, so what is tested at the socket level is what production runs."""
+
+from typing import Any
+
+from app.config import Settings
+
+# Stream connections are served by Bulletin's own edge, without an ASGI task each.
+STREAM_EDGE = "app.realtime.uvicorn_edge:StreamProtocol"
+# Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+# Readers never send: anything bigger than a small frame is junk.
+WS_MAX_BYTES = 4096
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config`, less the app and the address."""
+    return {
+        "log_level": settings.log_level,
+        "ws": STREAM_EDGE,
+        # Broadcasts are written once to every reader: never compress per connection.
+        "ws_per_message_deflate": False,
+        "ws_max_size": WS_MAX_BYTES,
+        # Pings find dead peers; well under the 60 s idle timeout of common proxies.
+        "ws_ping_interval": settings.heartbeat_seconds,
+        "ws_ping_timeout": settings.heartbeat_seconds,
+        "proxy_headers": True,
+        # X-Forwarded-For is believed only from these proxies (None: uvicorn's default).
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }

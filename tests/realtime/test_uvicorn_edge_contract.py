@@ -1,0 +1,143 @@
+"""What the stream edge takes from uvicorn and websockets, named, and checked against them.
+
+app/realtime/uvicorn_edge.py subclasses uvicorn's sans-I/O WebSocket protocol, which has
+no public extension contract. These tests list every inherited name the edge uses and
+fail, naming the file to re-audit, when an upgrade renames or drops one of them.
+"""
+
+import ast
+import inspect
+from pathlib import Path
+
+import uvicorn
+import websockets
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.server import ServerProtocol
+
+from app.config import Settings
+from app.main import create_app
+from app.realtime import uvicorn_edge
+from app.realtime.uvicorn_edge import AUDITED, StreamProtocol
+from app.serving import uvicorn_options
+
+RE_AUDIT = (
+    f"re-audit app/realtime/uvicorn_edge.py for uvicorn {uvicorn.__version__} / "
+    f"websockets {websockets.__version__}"
+)
+
+# Every attribute and method of uvicorn's protocol that the edge reads, writes or calls.
+INHERITED = {
+    "app": "the loaded app, ProxyHeadersMiddleware outermost when proxy headers are on",
+    "app_state": "the lifespan state, where the edge finds the services",
+    "client": "the peer's address, before proxy headers",
+    "close_sent": "set when the edge sends its own close frame",
+    "close_timeout": "how long to wait for the peer's close frame",
+    "close_timer": "the timer that drops a peer that never answers a close",
+    "conn": "the websockets ServerProtocol, replaced to decline deflate",
+    "disconnected": "whether the transport is gone",
+    "handshake_complete": "set once the edge sent the handshake response",
+    "handshake_initiated": "set once the edge takes the handshake over",
+    "logger": "uvicorn's error logger, passed to the ServerProtocol",
+    "loop": "the event loop for the edge's tasks and timers",
+    "on_task_complete": "the callback that removes a finished task from `tasks`",
+    "request": "the handshake request",
+    "response": "the handshake response",
+    "start_keepalive": "starts uvicorn's pings on a stream connection",
+    "tasks": "the server's set of tasks, awaited at shutdown",
+    "transport": "the asyncio transport frames are written to",
+    "writable": "the event uvicorn sets and clears with pause/resume_writing",
+}
+OVERRIDDEN = ("handle_connect", "handle_text", "handle_bytes", "connection_lost")
+# The ServerProtocol methods the edge calls to answer the handshake and to close.
+SERVER_PROTOCOL = ("accept", "reject", "send_response", "data_to_send", "send_close")
+
+
+def _names_the_edge_takes_from_its_base() -> set[str]:
+    tree = ast.parse(Path(uvicorn_edge.__file__).read_text())
+    edge = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == StreamProtocol.__name__
+    )
+    used = {
+        node.attr
+        for node in ast.walk(edge)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+    defined = {
+        node.name for node in edge.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    defined |= {
+        target.id
+        for node in edge.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    init = next(
+        node for node in edge.body if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+    )
+    # Attributes the edge's own __init__ creates (other than `conn`, which it replaces).
+    created = {
+        target.attr
+        for node in ast.walk(init)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute) and target.attr != "conn"
+    }
+    return used - defined - created
+
+
+def test_the_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
+    taken = _names_the_edge_takes_from_its_base()
+    assert taken == set(INHERITED), f"{RE_AUDIT}: list the names it now takes ({sorted(taken)})"
+
+
+def test_every_listed_name_is_still_defined_by_uvicorns_protocol() -> None:
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    missing = [
+        name
+        for name in INHERITED
+        if not hasattr(WebSocketsSansIOProtocol, name) and f"self.{name} =" not in source
+    ]
+    assert not missing, f"{RE_AUDIT}: uvicorn no longer defines {missing}"
+
+
+def test_the_overridden_methods_keep_their_signatures() -> None:
+    for name in (*OVERRIDDEN, "__init__"):
+        base = inspect.signature(getattr(WebSocketsSansIOProtocol, name))
+        edge = inspect.signature(getattr(StreamProtocol, name))
+        assert list(base.parameters) == list(edge.parameters), f"{RE_AUDIT}: {name}{base}"
+
+
+async def test_a_protocol_built_with_the_served_options_has_every_listed_attribute() -> None:
+    config = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    config.load()
+    protocol = StreamProtocol(config, ServerState(), app_state={})
+    set_later = {"client", "request", "response", "transport", "close_timer"}
+    missing = [name for name in set(INHERITED) - set_later if not hasattr(protocol, name)]
+    assert not missing, f"{RE_AUDIT}: a new protocol lacks {missing}"
+    assert isinstance(protocol.conn, ServerProtocol)
+    for name in SERVER_PROTOCOL:
+        assert callable(getattr(protocol.conn, name, None)), f"{RE_AUDIT}: ServerProtocol.{name}"
+
+
+def test_proxy_headers_wrap_the_app_outermost_with_the_trusted_hosts_the_edge_asks() -> None:
+    settings = Settings(forwarded_allow_ips="10.0.0.1")
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
+    config.load()
+    proxy = config.loaded_app
+    assert isinstance(proxy, ProxyHeadersMiddleware), f"{RE_AUDIT}: proxy middleware moved"
+    assert "10.0.0.1" in proxy.trusted_hosts
+    assert "10.0.0.2" not in proxy.trusted_hosts
+    host, _port = proxy.trusted_hosts.get_trusted_client_address("203.0.113.9, 10.0.0.1")
+    assert host == "203.0.113.9"
+
+
+def test_the_installed_versions_are_the_audited_ones() -> None:
+    installed = {"uvicorn": uvicorn.__version__, "websockets": websockets.__version__}
+    assert installed == AUDITED, RE_AUDIT
