@@ -5,7 +5,6 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from app import migrating
 from app.config import Settings
 from app.db import Database
 from app.errors import BulletinError
@@ -14,6 +13,8 @@ from app.tokens import TokenStore
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from app import migrating  # alembic is only needed to migrate
+
     if settings.migrate_on_start:
         # Once, here, before any worker starts: workers never race to migrate.
         migrating.upgrade(settings.database_url)
@@ -31,6 +32,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from app import migrating  # alembic is only needed to migrate
+
     migrating.upgrade(settings.database_url)
     print("database is up to date")
     return 0

@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -79,6 +78,8 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         # "600/minute", or several that all apply: "20/second;600/minute".
+        import limits  # only settings with limits need the parser (not every CLI command)
+
         limits.parse_many(value)
         return value
 

@@ -11,9 +11,9 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__, pages
 from app.api import blogs, entries, events, feeds, health, tokens
 from app.api import webhooks as webhooks_api
+from app.api.errors import install_error_handlers
 from app.caching.middleware import CachedReads
 from app.config import Settings
-from app.errors import install_error_handlers
 from app.limits.bodies import RequestGuards
 from app.limits.middleware import RateLimitGuard
 from app.realtime import streams

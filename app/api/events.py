@@ -5,16 +5,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
 from app.caching import Representation
-from app.errors import Conflict
+from app.errors import SinceAheadOfHead
 from app.models import MAX_INT, Blog
 from app.queries import event_payloads_since
 from app.schemas import EventsPublic, error_responses
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"])
-
-
-class SinceAheadOfHead(Conflict):
-    code = "since_ahead_of_head"
 
 
 @router.get(

@@ -2,7 +2,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import DatabaseDep, ServicesDep
-from app.errors import error_response
+from app.api.errors import error_response
+from app.errors import DatabaseUnavailable
 from app.schemas import ErrorPublic
 
 router = APIRouter(tags=["health"])
@@ -23,7 +24,7 @@ async def read_readiness(database: DatabaseDep) -> JSONResponse:
     try:
         await database.ping()
     except Exception:
-        return error_response(503, "database_unavailable", "The database does not answer.")
+        return error_response(DatabaseUnavailable("The database does not answer."))
     return JSONResponse({"status": "ready"})
 
 

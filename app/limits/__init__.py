@@ -37,6 +37,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from app.config import Settings
+from app.errors import RateLimited
 from app.limits.addresses import bearer_secret, client_key
 from app.limits.counters import MemoryWindowCounters
 from app.tokens import TokenStore, hash_secret
@@ -60,6 +61,9 @@ class Refusal:
 
     message: str
     retry_after: int
+
+    def error(self) -> RateLimited:
+        return RateLimited(self.message, retry_after=self.retry_after)
 
 
 class LiveTokens:

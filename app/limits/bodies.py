@@ -8,7 +8,8 @@ no request can make the server buffer more than `max_body_bytes`.
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
+from app.api.errors import error_response
+from app.errors import PayloadTooLarge, UnsupportedMediaType
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -33,9 +34,7 @@ class RequestGuards:
         }
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            response = error_response(
-                413, "payload_too_large", f"The body may be at most {self.max_body_bytes} bytes."
-            )
+            response = error_response(self._too_large())
             await response(scope, receive, send)
             return
         has_body = (declared is not None and declared != "0") or "transfer-encoding" in headers
@@ -44,12 +43,13 @@ class RequestGuards:
             and has_body
             and not _is_json(headers.get("content-type", ""))
         ):
-            response = error_response(
-                415, "unsupported_media_type", "Send the body as application/json."
-            )
+            response = error_response(UnsupportedMediaType("Send the body as application/json."))
             await response(scope, receive, send)
             return
         await self.app(scope, self._counting(receive), send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The body may be at most {self.max_body_bytes} bytes.")
 
     def _counting(self, receive: Receive) -> Receive:
         received = 0
@@ -60,10 +60,9 @@ class RequestGuards:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    # FastAPI re-raises HTTPException from body reading; our handler renders it.
-                    raise HTTPException(
-                        413, f"The body may be at most {self.max_body_bytes} bytes."
-                    )
+                    # FastAPI re-raises only an HTTPException from body reading (anything else
+                    # becomes a 400); the handler gives it the code of PayloadTooLarge.
+                    raise HTTPException(PayloadTooLarge.status, self._too_large().message)
             return message
 
         return counted_receive

@@ -8,9 +8,10 @@ from one address. WebSocket streams on Bulletin's own edge never pass through
 here: the edge asks the same RateLimits itself (app/realtime/uvicorn_edge.py).
 """
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import error_response
+from app.api.errors import error_response
 from app.limits import Refusal
 from app.paths import STREAM
 from app.services import services_of
@@ -18,11 +19,9 @@ from app.services import services_of
 UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
 
 
-def refusal_response(refusal: Refusal):
+def refusal_response(refusal: Refusal) -> JSONResponse:
     """The 429 for a refusal, with `Retry-After`."""
-    return error_response(
-        429, "rate_limited", refusal.message, headers={"Retry-After": str(refusal.retry_after)}
-    )
+    return error_response(refusal.error())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

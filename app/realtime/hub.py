@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from app.db import Database
-from app.errors import BulletinError, NotFound
+from app.errors import NotFound, SinceAheadOfHead, Unavailable
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
@@ -36,13 +36,10 @@ REORDER_GRACE_SECONDS = 0.05
 MAX_EARLY = 1000
 
 
-class SinceAheadOfHead(BulletinError):
-    status = 409
-    code = "since_ahead_of_head"
-
-
-class CatchUpFailed(Exception):
+class CatchUpFailed(Unavailable):
     """The process could not read the log up to a reader's resume point (database trouble)."""
+
+    code = "catching_up"
 
 
 class Hub:

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Header, Query, WebSocket
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ServicesDep, get_services
-from app.errors import BulletinError, NotFound
+from app.errors import BulletinError, NotFound, SinceAheadOfHead, Unavailable
 from app.models import MAX_INT
 from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Hub, Reader, SinceAheadOfHead
+from app.realtime.hub import Hub, Reader
 from app.realtime.readers import SseReader, WebSocketReader
 from app.schemas import error_responses
 
@@ -45,6 +45,9 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
         reader.close(CloseCode.RESET, error.message)
     except InvalidSince as error:
         reader.close(CloseCode.INVALID_REQUEST, error.message)
+    except Unavailable as error:
+        logger.warning("a reader of %s could not be attached: %s", slug, error.message)
+        reader.close(CloseCode.SERVICE_RESTART, error.message)
     except Exception:
         logger.exception("attaching a reader of %s failed", slug)
         reader.close(CloseCode.INTERNAL_ERROR, "internal error")

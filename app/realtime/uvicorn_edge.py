@@ -29,7 +29,6 @@ from uvicorn.server import ServerState
 from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
-from app.errors import error_body
 from app.limits import RateLimits, Refusal, StreamPass
 from app.paths import WEBSOCKET_STREAM
 from app.realtime.codes import CloseCode
@@ -101,11 +100,12 @@ class StreamProtocol(WebSocketsSansIOProtocol):
                 admission.release()
             return
         if isinstance(admission, Refusal):
-            body = json.dumps(error_body("rate_limited", admission.message))
-            self.response = self.conn.reject(429, body)
+            error = admission.error()
+            self.response = self.conn.reject(error.status, json.dumps(error.body()))
             del self.response.headers["Content-Type"]
             self.response.headers["Content-Type"] = "application/json"
-            self.response.headers["Retry-After"] = str(admission.retry_after)
+            for name, value in error.headers().items():
+                self.response.headers[name] = value
         else:
             self.stream_pass = admission
         self.open_stream(hub, slug, query)
