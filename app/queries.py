@@ -5,6 +5,7 @@ Routes, pages, feeds and the real-time hub all read through here.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,16 @@ from app.cursors import (
 )
 from app.errors import NotFound
 from app.models import MAX_INT, Blog, Entry, Event
-from app.schemas import BlogPublic, EntriesPublic, EntryPublic, is_slug
+from app.schemas import (
+    AuthorPublic,
+    BlogPublic,
+    BlogStatus,
+    EntriesPublic,
+    EntryPublic,
+    EntryState,
+    MediaPublic,
+    is_slug,
+)
 
 
 def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
@@ -26,11 +36,11 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         blog=blog_slug,
         headline=entry.headline,
         body=entry.body_html,
-        authors=entry.authors,
-        media=entry.media,
+        authors=[AuthorPublic(**author) for author in entry.authors],
+        media=[MediaPublic(**item) for item in entry.media],
         key_event=entry.key_event,
         pinned=entry.pinned,
-        status=entry.status,
+        status=cast(EntryState, entry.status),
         published_at=entry.published_at,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
@@ -60,7 +70,7 @@ async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
         slug=blog.slug,
         title=blog.title,
         summary=blog.summary_html,
-        status=blog.status,
+        status=cast(BlogStatus, blog.status),
         timezone=blog.timezone,
         coverage_start=blog.coverage_start,
         coverage_end=blog.coverage_end,
@@ -228,4 +238,5 @@ async def recent_deletions(
         .group_by(Event.entry_id)
         .order_by(when.desc(), Event.entry_id.desc())
     )
-    return [(entry_id, moment) for entry_id, moment in rows]
+    # Deletion events always name their entry.
+    return [(entry_id, moment) for entry_id, moment in rows if entry_id is not None]

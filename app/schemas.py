@@ -52,6 +52,8 @@ PlainText = Annotated[str, StringConstraints(max_length=1000)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 BlogStatus = Literal["live", "ended"]
 EntryStatus = Literal["draft", "published"]
+# What a stored entry can be: a deleted one is a tombstone.
+EntryState = Literal["draft", "published", "deleted"]
 
 
 def _contains_nul(value: object) -> bool:
@@ -158,7 +160,7 @@ class EntryPublic(BaseModel):
     media: list[MediaPublic]
     key_event: bool
     pinned: bool
-    status: Literal["draft", "published", "deleted"]
+    status: EntryState
     published_at: UtcDatetime
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -10,7 +10,7 @@ What happens after a commit is wired here, once: the publisher tells its listene
 (the hub, then this process's webhook worker) about every committed event.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +99,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await database.dispose()
 
 
-def services_of(scope: dict[str, Any]) -> Services:
+def services_of(scope: MutableMapping[str, Any]) -> Services:
     """The services of the app serving this ASGI scope (for middleware, before routing)."""
     services: Services = scope["app"].state.services
     return services

@@ -1,5 +1,6 @@
 """Typed dependencies, so routes read like plain functions."""
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends
@@ -59,7 +60,7 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
-async def get_read_session(database: DatabaseDep):
+async def get_read_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     async with database.read_session() as session:
         yield session
 
@@ -90,7 +91,7 @@ async def get_optional_token(credentials: BearerDep, tokens: TokenStoreDep) -> T
 OptionalTokenDep = Annotated[Token | None, Depends(get_optional_token)]
 
 
-def require_scope(scope: str):
+def require_scope(scope: str) -> Callable[[Token | None], Awaitable[Token]]:
     async def check(token: OptionalTokenDep) -> Token:
         if token is None:
             raise Unauthorised("Send 'Authorization: Bearer <token>'.")

@@ -15,7 +15,7 @@ from app.webhooks.registry import WebhookRegistry
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"])
 
-SECRET_KEY_MISSING = {
+SECRET_KEY_MISSING: dict[int | str, dict[str, object]] = {
     503: {
         "model": ErrorPublic,
         "description": "The server has no BULLETIN_SECRET_KEY to encrypt signing secrets with.",

@@ -156,7 +156,8 @@ def _storage(settings: Settings) -> tuple[Storage, redis.ConnectionPool | None]:
         implementation="redispy",
         key_prefix=settings.rate_limit_key_prefix,
         wrap_exceptions=True,
-        connection_pool=pool,
+        # limits annotates its storage options as scalars; redis-py takes a pool here.
+        connection_pool=pool,  # type: ignore[arg-type]
     )
     return storage, pool
 

@@ -27,7 +27,7 @@ def refusal_response(refusal: Refusal) -> JSONResponse:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 

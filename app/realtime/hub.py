@@ -17,6 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from app.db import Database
 from app.errors import NotFound, SinceAheadOfHead, Unavailable
@@ -67,10 +68,11 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._one_off: set[asyncio.Task[None]] = set()
         for form in Form:
-            metrics.readers.labels(form=form.value).set_function(
-                lambda form=form: sum(len(c.readers[form]) for c in self._channels.values())
-            )
+            metrics.readers.labels(form=form.value).set_function(partial(self._reader_count, form))
         metrics.channels.set_function(lambda: len(self._channels))
+
+    def _reader_count(self, form: Form) -> int:
+        return sum(len(channel.readers[form]) for channel in self._channels.values())
 
     # --- lifecycle ---------------------------------------------------------
 

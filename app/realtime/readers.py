@@ -81,6 +81,7 @@ class WebSocketReader(BufferedReader):
         try:
             async for batch in self.batches():
                 for text in batch:
+                    # This reader takes Form.TEXT: the hub only ever gives it str.
                     await self.websocket.send_text(text)  # type: ignore[arg-type]
             if self.closing is not None and self.websocket.client_state == WebSocketState.CONNECTED:
                 code, reason = self.closing
@@ -102,4 +103,5 @@ class SseReader(BufferedReader):
         # `retry` sets how long EventSource waits before it reconnects with Last-Event-ID.
         yield b"retry: %d\n\n" % retry_ms
         async for batch in self.batches():
+            # This reader takes Form.SSE: the hub only ever gives it bytes.
             yield b"".join(batch)  # type: ignore[arg-type]

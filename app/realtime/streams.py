@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, WebSocket
@@ -74,7 +75,7 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
 
 
 async def _refuse_messages(
-    websocket: WebSocket, reader: WebSocketReader, pump: asyncio.Task
+    websocket: WebSocket, reader: WebSocketReader, pump: asyncio.Task[None]
 ) -> None:
     """Wait for the client to leave; a client that sends anything is closed."""
     receiving = asyncio.ensure_future(websocket.receive())
@@ -113,7 +114,7 @@ async def stream_sse(
     await hub.check_resume(slug, resume)
     reader = SseReader(settings.reader_buffer_bytes)
 
-    async def body():
+    async def body() -> AsyncIterator[bytes]:
         attaching = asyncio.create_task(hub.attach(slug, reader, resume))
         attaching.add_done_callback(lambda task: _close_if_failed(task, reader))
         try:

@@ -17,11 +17,11 @@ every inherited name it uses (every stream test also runs through it).
 
 import asyncio
 import json
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import uvicorn
-import websockets
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -39,7 +39,7 @@ from app.services import Services
 
 # The versions this edge was audited against: see the contract test before changing them.
 AUDITED = {"uvicorn": "0.54.0", "websockets": "17.4"}
-_INSTALLED = {"uvicorn": uvicorn.__version__, "websockets": websockets.__version__}
+_INSTALLED = {"uvicorn": uvicorn.__version__, "websockets": version("websockets")}
 if _INSTALLED != AUDITED:
     raise ImportError(
         f"app/realtime/uvicorn_edge.py was audited against {AUDITED}, but {_INSTALLED} is "
@@ -156,6 +156,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         if transport.get_write_buffer_size() + len(data) > self.limit_bytes:
             self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
             return False
+        # This reader takes Form.WEBSOCKET_FRAME: the hub only ever gives it bytes.
         transport.write(data)  # type: ignore[arg-type]
         return True
 

@@ -150,7 +150,7 @@ class WebhookWorker:
             )
         self.wake()
 
-    def _candidates(self, now: datetime) -> Select[tuple[int, datetime]]:
+    def _candidates(self, now: datetime) -> Select[int, datetime]:
         """Active webhooks with undelivered events that no live process holds, soonest first.
 
         A webhook that just gave its slot back was due most recently, so it queues behind

@@ -54,5 +54,5 @@ class RedisBroker:
 
             yield messages()
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
             await connection.aclose()
