@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import MAX_INT, Blog, Entry, Event, utc_now
-from app.queries import find_blog, find_entry, to_blog_public, to_entry_public
+from app.models import Blog, Entry, Event, utc_now
+from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
 from app.rendering import Renderer
 from app.sanitising import sanitise_html
@@ -243,15 +243,7 @@ class Publisher:
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
-            entry = (
-                await session.scalar(
-                    select(Entry).where(Entry.id == entry_id, Entry.blog_id == blog.id)
-                )
-                if 0 < entry_id <= MAX_INT
-                else None
-            )
-            if entry is None:
-                raise NotFound(f"Blog '{slug}' has no entry {entry_id}.")
+            entry = await find_in_blog(session, Entry, blog, entry_id, what="entry")
             if entry.status == "deleted":
                 return
             was_public = entry.status == "published"

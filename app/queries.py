@@ -5,7 +5,7 @@ Routes, pages, feeds and the real-time hub all read through here.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from app.cursors import (
     entry_cursor,
 )
 from app.errors import NotFound
-from app.models import MAX_INT, Blog, Entry, Event
+from app.models import MAX_INT, Blog, Entry, Event, Webhook
 from app.schemas import (
     AuthorPublic,
     BlogPublic,
@@ -28,6 +28,8 @@ from app.schemas import (
     MediaPublic,
     is_slug,
 )
+
+OfBlog = TypeVar("OfBlog", Entry, Webhook)
 
 
 def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
@@ -130,6 +132,20 @@ async def list_entries(
         items=[to_entry_public(entry, blog.slug) for entry in entries[:limit]],
         next_cursor=next_cursor,
     )
+
+
+async def find_in_blog(
+    session: AsyncSession, kind: type[OfBlog], blog: Blog, item_id: int, *, what: str
+) -> OfBlog:
+    """The blog's entry or webhook with this id; NotFound for any other (or impossible) id."""
+    found = (
+        await session.scalar(select(kind).where(kind.id == item_id, kind.blog_id == blog.id))
+        if 0 < item_id <= MAX_INT
+        else None
+    )
+    if found is None:
+        raise NotFound(f"Blog '{blog.slug}' has no {what} {item_id}.")
+    return found
 
 
 async def find_entry(

@@ -8,13 +8,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthorised
 from app.models import Blog, Token
 from app.publishing import Publisher
 from app.queries import find_blog
-from app.realtime.hub import Hub
 from app.rendering import Renderer
 from app.services import Services
 from app.tokens import TokenStore, scope_allows
@@ -26,10 +24,6 @@ def get_services(request: HTTPConnection) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
 
 
 def get_database(services: ServicesDep) -> Database:
@@ -44,19 +38,13 @@ def get_token_store(services: ServicesDep) -> TokenStore:
     return services.tokens
 
 
-def get_hub(services: ServicesDep) -> Hub:
-    return services.hub
-
-
 def get_renderer(services: ServicesDep) -> Renderer:
     return services.renderer
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
-HubDep = Annotated[Hub, Depends(get_hub)]
 RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 

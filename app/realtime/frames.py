@@ -34,14 +34,28 @@ def sse_message(seq: int, event_type: str, payload: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One event in every form a reader may need."""
+class Framed:
+    """One message in every form a reader may take, each built once."""
 
-    seq: int
-    payload: bytes
     text: str
     websocket_frame: bytes
     sse: bytes
+
+    def frame(self, form: Form) -> bytes | str:
+        """The message as a reader of this form takes it."""
+        if form is Form.WEBSOCKET_FRAME:
+            return self.websocket_frame
+        if form is Form.SSE:
+            return self.sse
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing(Framed):
+    """One event of the log, framed."""
+
+    seq: int
+    payload: bytes
 
     @classmethod
     def build(cls, seq: int, payload: bytes) -> "Outgoing":
@@ -54,14 +68,6 @@ class Outgoing:
             sse=sse_message(seq, event_type, payload),
         )
 
-    def frame(self, form: Form) -> bytes | str:
-        """The event as a reader of this form takes it."""
-        if form is Form.WEBSOCKET_FRAME:
-            return self.websocket_frame
-        if form is Form.SSE:
-            return self.sse
-        return self.text
-
 
 def control_payload(message_type: str, seq: int) -> bytes:
     """`hello` and `heartbeat` messages: not events, they carry the head seq."""
@@ -69,14 +75,10 @@ def control_payload(message_type: str, seq: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """A heartbeat carrying the head seq, in every form."""
-
-    text: str
-    websocket_frame: bytes
-    # A named event, not a comment: scripts see it, so a browser can tell a dead stream.
-    # It has no `id:`, so it leaves EventSource's Last-Event-ID at the last real event.
-    sse: bytes
+class Heartbeat(Framed):
+    """A heartbeat carrying the head seq. Its SSE form is a named event, not a comment:
+    scripts see it, so a browser can tell a dead stream; it has no `id:`, so it leaves
+    EventSource's Last-Event-ID at the last real event."""
 
     @classmethod
     def at(cls, seq: int) -> "Heartbeat":
@@ -86,13 +88,6 @@ class Heartbeat:
             websocket_frame=websocket_text_frame(payload),
             sse=b"event: heartbeat\ndata: %s\n\n" % payload,
         )
-
-    def frame(self, form: Form) -> bytes | str:
-        if form is Form.WEBSOCKET_FRAME:
-            return self.websocket_frame
-        if form is Form.SSE:
-            return self.sse
-        return self.text
 
 
 def replay_frame(form: Form, payload: bytes, seq: int) -> bytes | str:

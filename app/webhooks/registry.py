@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import Database
-from app.errors import BulletinError, InvalidInput, NotFound
-from app.models import MAX_INT, Blog, Webhook, WebhookDelivery, utc_now
-from app.queries import find_blog
+from app.errors import BulletinError, InvalidInput
+from app.models import Blog, Webhook, WebhookDelivery, utc_now
+from app.queries import find_blog, find_in_blog
 from app.schemas import (
     WebhookCreate,
     WebhookDeliveryPublic,
@@ -197,13 +197,4 @@ class WebhookRegistry:
 
 async def _find(session: AsyncSession, slug: str, webhook_id: int) -> tuple[Blog, Webhook]:
     blog = await find_blog(session, slug)
-    webhook = (
-        await session.scalar(
-            select(Webhook).where(Webhook.id == webhook_id, Webhook.blog_id == blog.id)
-        )
-        if 0 < webhook_id <= MAX_INT
-        else None
-    )
-    if webhook is None:
-        raise NotFound(f"Blog '{slug}' has no webhook {webhook_id}.")
-    return blog, webhook
+    return blog, await find_in_blog(session, Webhook, blog, webhook_id, what="webhook")
