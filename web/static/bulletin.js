@@ -42,7 +42,7 @@
     return template.content.firstElementChild;
   }
 
-  function newer(a, b) { // does article a sort before (is newer than) article b?
+  function newer(a, b) { // does entry a (an article, a key-event line) sort before entry b?
     const ta = a.dataset.publishedAt, tb = b.dataset.publishedAt;
     return ta !== tb ? ta > tb : Number(a.dataset.entryId) > Number(b.dataset.entryId);
   }
@@ -251,8 +251,7 @@
         if (!this.find(id)) item.querySelector("a").href = old.querySelector("a").href;
         old.replaceWith(item);
       } else {
-        const next = [...this.keyList.children]
-          .find((li) => li.dataset.publishedAt < item.dataset.publishedAt);
+        const next = [...this.keyList.children].find((li) => newer(item, li));
         this.keyList.insertBefore(item, next || null);
         // As many as the server lists: the newest key events.
         while (this.keyList.children.length > this.maxKeyEvents) this.keyList.lastElementChild.remove();
