@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.realtime.codes import CloseCode
 from tests.browser.conftest import Bulletin
 
 
@@ -98,6 +99,42 @@ def test_the_client_works_as_an_es_module_from_another_origin(
     assert f'id="entry-{entry["id"]}"' in event["html"]
     page.evaluate("window.live.close()")
     assert page.evaluate("window.live.state") == "disconnected"
+
+
+def test_a_custom_client_is_told_why_it_stops(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"module-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    (directory / "stops.html").write_text(
+        "<!doctype html><html><head><title>Partner app</title></head><body>"
+        '<script type="module">'
+        f'import {{ Bulletin }} from "{bulletin.url}/static/bulletin.mjs";'
+        "window.states = { missing: [], live: [] }; window.asked = [];"
+        "const watch = (live, name) => "
+        "  live.addEventListener('state', (e) => states[name].push(e.detail));"
+        # Over SSE, which cannot say why it failed, the client asks the log through `fetch`.
+        f'watch(Bulletin.connect({{ url: "{bulletin.url}", blog: "no-such-blog",'
+        " transports: ['sse'], fetch: (url, init) => (asked.push(url), fetch(url, init)) }),"
+        " 'missing');"
+        f'window.live = Bulletin.connect({{ url: "{bulletin.url}", blog: "{slug}" }});'
+        "watch(window.live, 'live');"
+        "</script></body></html>"
+    )
+    page.goto(f"{origin}/stops.html")
+    page.wait_for_function("states.missing.some((s) => s.newState === 'disconnected')")
+    [stopped] = page.evaluate("states.missing.filter((s) => s.newState !== 'connecting')")
+    assert (stopped["newState"], stopped["code"]) == ("disconnected", CloseCode.BLOG_NOT_FOUND)
+    assert page.evaluate("asked") == [
+        f"{bulletin.url}/api/v1/blogs/no-such-blog/events?limit=1&since=0"
+    ]
+
+    page.wait_for_function("window.live.state === 'connected'")
+    assert page.evaluate("states.live.at(-1).transport") == "websocket"
+    page.evaluate("window.live.close()")
+    last = page.evaluate("states.live.at(-1)")
+    assert (last["newState"], last["code"], last["reason"]) == ("disconnected", 1000, "closed")
 
 
 def test_an_embed_ahead_of_a_restored_log_refetches_once_and_then_stops(
