@@ -8,14 +8,14 @@
  * default). On Bulletin's own reader page the server-rendered blog is enhanced in place.
  *
  *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState, maxEntries,
- *     transports: ["websocket", "sse"], WebSocket, EventSource, fetch });  // the last three for tests
- *   live.close();   live.state: one of Bulletin.STATE, "disconnected" | "connecting" | "connected"
- *   live.addEventListener("state", e => e.detail)   // {oldState, newState, code, reason, transport}
- *   live.addEventListener("connecting", e => e.detail)  // {code, reason, delay}: next try in delay ms
- *   live.addEventListener("event", e => e.detail)   // each change-log event, once, in seq order
- * code and reason say why: a close code (1006: the connection was lost; 0: the client's own
- * decision) and its text. It ends "disconnected" for good only after close() (1000) or when
- * the server refuses (Bulletin.CODES, 4500-4999). On "connected", transport is the one in use.
+ *     transports: ["websocket", "sse"], WebSocket, EventSource, fetch });  // last three: tests
+ *   live.close();   live.state: a Bulletin.STATE, "disconnected" | "connecting" | "connected"
+ *   live.addEventListener("state", e => e.detail) // {oldState, newState, code, reason, transport}
+ *   live.addEventListener("connecting", e => e.detail) // {code, reason, delay}: next try, in ms
+ *   live.addEventListener("event", e => e.detail)  // each change-log event, once, in seq order
+ * code and reason say why: the server's close code and reason, 1006 for a lost connection, or
+ * 0 and the client's own ("no heartbeat", "missed events"). "disconnected" is for good: after
+ * close() (1000) or a refusal (Bulletin.CODES, 4500-4999). transport: on "connected" only.
  * As an ES module: import { Bulletin } from "https://HOST/static/bulletin.mjs".
  */
 (function (global) {
@@ -103,7 +103,7 @@
 
     /** Shows the reader the connection of `live`, and starts afresh after a reset. */
     follow(live) {
-      live.page = this;
+      live.page = this; // close() stops this page's timers too
       const show = (detail) => {
         const state = detail.newState;
         if (detail.code === CODES.RESET) return this.restart(live);
@@ -254,7 +254,8 @@
         const next = [...this.keyList.children].find((li) => newer(item, li));
         this.keyList.insertBefore(item, next || null);
         // As many as the server lists: the newest key events.
-        while (this.keyList.children.length > this.maxKeyEvents) this.keyList.lastElementChild.remove();
+        const lines = this.keyList.children;
+        while (lines.length > this.maxKeyEvents) lines[lines.length - 1].remove();
       }
       this.keyList.parentNode.hidden = !this.keyList.children.length;
     }
