@@ -1,13 +1,15 @@
 """What bulletin.js and the README repeat from the server must stay equal to it.
 
 The page hands the client its numbers (heartbeat, caps) as data-bulletin-* attributes; what a
-script must know before it has a page (close codes, SSE event names) is pinned here instead.
+script must know without a page (close codes, SSE event names, the default heartbeat) is
+pinned here instead.
 """
 
 import re
 from pathlib import Path
 from typing import get_args
 
+from app.config import Settings
 from app.realtime.codes import CloseCode, should_reconnect
 from app.schemas import EventType
 
@@ -57,3 +59,8 @@ def test_the_readme_lists_every_close_code_and_what_the_client_does() -> None:
 def test_the_client_listens_for_every_event_type_the_server_sends_over_sse() -> None:
     [listed] = re.findall(r"const SSE_TYPES = \[([^\]]*)\]", CLIENT)
     assert set(re.findall(r'"([\w.]+)"', listed)) == {"hello", "heartbeat", *get_args(EventType)}
+
+
+def test_a_client_without_a_page_expects_heartbeats_as_often_as_the_server_sends_them() -> None:
+    [seconds] = re.findall(r"options\.heartbeatSeconds \|\| (\d+)", CLIENT)
+    assert float(seconds) == Settings.model_fields["heartbeat_seconds"].default

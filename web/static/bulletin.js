@@ -10,6 +10,7 @@
  *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState, maxEntries,
  *     transports: ["websocket", "sse"], WebSocket, EventSource, fetch });  // last three: tests
  *   live.close();   live.state: a Bulletin.STATE, "disconnected" | "connecting" | "connected"
+ *   live.seq: the newest seq applied (null until the server's hello); resume with since: seq
  *   live.addEventListener("state", e => e.detail) // {oldState, newState, code, reason, transport}
  *   live.addEventListener("connecting", e => e.detail) // {code, reason, delay}: next try, in ms
  *   live.addEventListener("event", e => e.detail)  // each change-log event, once, in seq order
@@ -290,6 +291,7 @@
       this.attempt = 0;
       this.opened = 0;
       this.state = STATE.DISCONNECTED;
+      // The page says how often the server beats; without a page, its default (pinned by a test).
       this.heartbeatMs = (options.heartbeatSeconds || 15) * 1000;
       this.WebSocket = options.WebSocket || global.WebSocket;
       this.EventSource = options.EventSource || global.EventSource;
