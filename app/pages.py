@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
 from app.api.deps import RendererDep, ServicesDep
+from app.config import Settings
 from app.cursors import InvalidCursor, cursor_including
 from app.errors import BulletinError
 from app.models import Blog
@@ -33,6 +34,8 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PAGE_SIZE = 20
 KEY_EVENTS_SHOWN = 30
+# A live page open all day keeps this many entries; older ones stay a link away.
+ENTRIES_KEPT = 200
 DESCRIPTION_CHARS = 300
 
 
@@ -127,6 +130,17 @@ def live_blog_json_ld(content: PageContent, page_url: str) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
+def _live_part(settings: Settings, renderer: Renderer) -> dict[str, Any]:
+    """What partials/live.html needs; bulletin.js reads these numbers from the page it renders."""
+    return {
+        "heartbeat_seconds": settings.heartbeat_seconds,
+        "max_entries": ENTRIES_KEPT,
+        "max_key_events": KEY_EVENTS_SHOWN,
+        "render_entry": renderer.render_entry,
+        "render_key_event": renderer.render_key_event,
+    }
+
+
 def _html_error(renderer: Renderer, status: int, title: str, message: str) -> HTMLResponse:
     body = renderer.environment.get_template("error.html").render(title=title, message=message)
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -160,8 +174,7 @@ async def read_page(
                 or content.blog.title,
                 og_image=_first_image(content),
                 json_ld=live_blog_json_ld(content, page_url),
-                heartbeat_seconds=settings.heartbeat_seconds,
-                render_entry=renderer.render_entry,
+                **_live_part(settings, renderer),
             )
         )
 
@@ -188,8 +201,7 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
             renderer.environment.get_template("embed.html").render(
                 content=content,
                 page_url=f"{base_url}/blogs/{slug}",
-                heartbeat_seconds=settings.heartbeat_seconds,
-                render_entry=renderer.render_entry,
+                **_live_part(settings, renderer),
             )
         )
 

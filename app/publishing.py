@@ -286,6 +286,9 @@ class Publisher:
             blog=blog.slug,
             entry=public,
             html=self.renderer.render_entry(public, blog.timezone),
+            key_event_html=self.renderer.render_key_event(public, blog.timezone)
+            if public.key_event
+            else None,
         )
         return _store_event(session, blog, event, entry_id=entry.id)
 
@@ -318,7 +321,8 @@ def _next_seq(blog: Blog) -> int:
 def _store_event(
     session: AsyncSession, blog: Blog, event: EventPublic, entry_id: int | None = None
 ) -> Announcement:
-    absent = {name for name in ("entry", "html", "details") if getattr(event, name) is None}
+    optional = ("entry", "html", "key_event_html", "details")
+    absent = {name for name in optional if getattr(event, name) is None}
     payload = event.model_dump_json(exclude=absent).encode()
     session.add(
         Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)

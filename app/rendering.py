@@ -1,7 +1,7 @@
-"""The one entry template and the blog's local-time formatting.
+"""The one entry template, the key-events line and the blog's local-time formatting.
 
-Pages, feeds and the `html` field of change-log events all render entries here,
-so a reader's page and a live update can never disagree.
+Pages, feeds and the `html` and `key_event_html` fields of change-log events all
+render here, so a reader's page and a live update can never disagree.
 """
 
 import re
@@ -75,6 +75,13 @@ class Renderer:
             entry.published_at, entry.id
         )
         self._entry_template = self.environment.get_template("partials/entry.html")
+        self._key_event_template = self.environment.get_template("partials/key_event.html")
 
     def render_entry(self, entry: EntryPublic, time_zone: str) -> str:
         return self._entry_template.render(entry=entry, time_zone=time_zone).strip()
+
+    def render_key_event(self, entry: EntryPublic, time_zone: str, href: str | None = None) -> str:
+        """The entry's line in the key-events list, linking to `href` (its anchor by default)."""
+        return self._key_event_template.render(
+            entry=entry, time_zone=time_zone, href=href or f"#entry-{entry.id}"
+        ).strip()

@@ -252,6 +252,9 @@ class EventPublic(BaseModel):
     blog: str = Field(description="The blog's slug.")
     entry: EntryPublic | EntryTombstone | None = Field(None, description="On entry.* events.")
     html: str | None = Field(None, description="The entry rendered as on the reader page.")
+    key_event_html: str | None = Field(
+        None, description="On entry.* events of a key event: its line in the key-events list."
+    )
     details: BlogPublic | None = Field(None, description="On blog.* events: the blog as now.")
 
 

@@ -12,6 +12,7 @@ import rjsmin
 
 from app.config import Settings
 from app.main import create_app
+from app.pages import ENTRIES_KEPT, KEY_EVENTS_SHOWN
 from tests.conftest import ADMIN, read_log
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -178,6 +179,41 @@ async def test_the_page_renders_each_entry_exactly_as_its_live_event_does(
     html = (await client.get(PAGE)).text
     assert event["html"] in html
     assert f'id="entry-{entry["id"]}"' in event["html"]
+
+
+async def test_the_page_lists_each_key_event_exactly_as_its_live_event_does(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    headline = await post(client, publish_headers, headline="Polls close", key_event=True)
+    long_body = "<p>" + "A result that takes many words to tell. " * 5 + "</p>"
+    body_only = await post(client, publish_headers, body=long_body, key_event=True)
+    await post(client, publish_headers, headline="Not a key event")
+    unmarked = await client.patch(
+        f"{ENTRIES}/{headline['id']}", json={"key_event": False}, headers=publish_headers
+    )
+    assert unmarked.status_code == 200
+    with_headline, body_only_event, plain, unmarked_event = await read_log(client, "vote-night")
+
+    # The line the client puts in the list is the one the page renders, cut the same way.
+    html = (await client.get(PAGE)).text
+    line = body_only_event["key_event_html"]
+    assert line in html
+    assert f'href="#entry-{body_only["id"]}"' in line
+    assert "A result that takes many words to tell." in line and "...</span>" in line
+    assert "Polls close</span>" in with_headline["key_event_html"]
+    # No line for an entry that is not (or no longer) a key event: the client removes it.
+    assert "key_event_html" not in plain
+    assert "key_event_html" not in unmarked_event
+
+
+async def test_the_page_hands_the_client_the_caps_the_server_keeps_to(
+    client: httpx.AsyncClient, blog: dict
+) -> None:
+    for path in (PAGE, f"{PAGE}/embed"):
+        html = (await client.get(path)).text
+        assert f'data-bulletin-max-entries="{ENTRIES_KEPT}"' in html
+        assert f'data-bulletin-max-key-events="{KEY_EVENTS_SHOWN}"' in html
+        assert 'data-bulletin-heartbeat="' in html
 
 
 async def test_an_unknown_blog_or_a_broken_page_link_gets_an_html_error(

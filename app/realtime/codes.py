@@ -1,4 +1,8 @@
-"""Close codes for streams, in one table. 4000-4499: reconnect and resume; 4500-4999: do not."""
+"""Close codes for streams, in one table. 4000-4499: reconnect and resume; 4500-4999: do not.
+
+bulletin.js's CODES and the README's table repeat them; tests/test_client_contract.py fails
+when either drifts from this table.
+"""
 
 from enum import IntEnum
 
@@ -18,5 +22,6 @@ class CloseCode(IntEnum):
 
 
 def should_reconnect(code: int) -> bool:
+    """Whether a client resumes with its last seq after the server closed with `code`."""
     reconnecting = (CloseCode.GOING_AWAY, CloseCode.INTERNAL_ERROR, CloseCode.SERVICE_RESTART)
     return code in reconnecting or 4000 <= code < 4500

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.realtime.codes import CloseCode
 from tests.browser.conftest import Bulletin
 
 
@@ -98,6 +99,57 @@ def test_the_client_works_as_an_es_module_from_another_origin(
     assert f'id="entry-{entry["id"]}"' in event["html"]
     page.evaluate("window.live.close()")
     assert page.evaluate("window.live.state") == "disconnected"
+
+
+CLIENTS_THAT_STOP = """
+import { Bulletin } from "BASE/static/bulletin.mjs";
+window.states = {};
+window.asked = [];
+const follow = (name, options) => {
+  states[name] = [];
+  const live = Bulletin.connect(Object.assign({ url: "BASE" }, options));
+  live.addEventListener("state", (e) => states[name].push(e.detail));
+  return live;
+};
+// Over SSE, which cannot say why it failed, a client asks the log (through its own fetch).
+const fetch = (url, init) => (asked.push(url), window.fetch(url, init));
+follow("missing", { blog: "no-such-blog", transports: ["sse"], fetch });
+follow("ahead", { blog: "SLUG", since: 999, transports: ["sse"], fetch });
+window.live = follow("live", { blog: "SLUG" });
+"""
+
+
+def test_a_custom_client_is_told_why_it_stops(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"module-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    script = CLIENTS_THAT_STOP.replace("BASE", bulletin.url).replace("SLUG", slug)
+    (directory / "stops.html").write_text(
+        "<!doctype html><html><head><title>Partner app</title></head><body>"
+        f'<script type="module">{script}</script></body></html>'
+    )
+    page.goto(f"{origin}/stops.html")
+
+    def last_state(name: str, state: str) -> dict:
+        page.wait_for_function(f"states.{name}.at(-1)?.newState === '{state}'")
+        return page.evaluate(f"states.{name}.at(-1)")
+
+    missing, ahead = last_state("missing", "disconnected"), last_state("ahead", "disconnected")
+    assert missing["code"] == CloseCode.BLOG_NOT_FOUND
+    assert ahead["code"] == CloseCode.RESET
+    blogs = f"{bulletin.url}/api/v1/blogs"
+    probes = [
+        f"{blogs}/no-such-blog/events?limit=1&since=0",
+        f"{blogs}/{slug}/events?limit=1&since=999",
+    ]
+    assert sorted(page.evaluate("asked")) == sorted(probes)  # once each
+
+    assert last_state("live", "connected")["transport"] == "websocket"
+    page.evaluate("window.live.close()")
+    closed = last_state("live", "disconnected")
+    assert (closed["code"], closed["reason"]) == (1000, "closed")
 
 
 def test_an_embed_ahead_of_a_restored_log_refetches_once_and_then_stops(

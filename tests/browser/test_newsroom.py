@@ -70,6 +70,32 @@ def test_the_newsroom_page_explains_a_refused_request(page: Page, bulletin: Bull
     assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
 
 
+def test_the_newsroom_page_explains_an_error_page_from_a_proxy(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = f"desk-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click('[data-form="token"] button[type="submit"]')
+    # A proxy between the desk and the server fails with its own HTML page.
+    page.route(
+        f"**/api/v1/blogs/{slug}/entries",
+        lambda route: (
+            route.fulfill(
+                status=502, content_type="text/html", body="<html><h1>502 Bad Gateway</h1></html>"
+            )
+            if route.request.method == "POST"
+            else route.fallback()
+        ),
+    )
+    page.fill("#headline", "Through a broken proxy")
+    page.click("[data-submit]")
+    notice = page.locator("[data-notice]")
+    expect(notice).to_have_text("The server answered 502 Bad Gateway; try again in a moment.")
+    expect(notice).to_have_attribute("data-kind", "error")
+
+
 def test_editing_in_the_newsroom_keeps_what_the_form_cannot_show(
     page: Page, bulletin: Bulletin
 ) -> None:

@@ -3,11 +3,13 @@
 import re
 import secrets
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
+from app.pages import KEY_EVENTS_SHOWN
 from tests.browser.conftest import Bulletin, screenshot, server_process
 
 ENTRY = "article[data-entry-id]"
@@ -17,6 +19,18 @@ def new_blog(bulletin: Bulletin, **fields) -> str:
     slug = f"page-{secrets.token_hex(4)}"
     bulletin.create_blog(slug, timezone="America/New_York", **fields)
     return slug
+
+
+# Records the public events of the page's client from the moment the page starts it.
+WATCH_LIVE = """
+window.liveEvents = [];
+Object.defineProperty(window, "bulletinPage", { configurable: true, set(live) {
+  for (const type of ["state", "connecting", "event"]) {
+    live.addEventListener(type, (e) => liveEvents.push([type, e.detail]));
+  }
+  Object.defineProperty(window, "bulletinPage", { value: live, writable: true });
+} });
+"""
 
 
 def open_live(page: Page, url: str) -> None:
@@ -31,6 +45,10 @@ def flow_ids(page: Page) -> list[int]:
             "els => els.map(el => el.dataset.entryId)"
         )
     ]
+
+
+def key_event_line(page: Page, entry: dict) -> Locator:
+    return page.locator(f'[data-bulletin-key-events] li[data-entry-id="{entry["id"]}"]')
 
 
 def test_the_page_is_complete_without_javascript(browser: Browser, bulletin: Bulletin) -> None:
@@ -99,6 +117,74 @@ def test_edits_pins_key_events_and_deletes_are_applied_in_place(
     bulletin.api.patch(f"/blogs/{slug}", json={"status": "ended", "title": "Count over"})
     expect(page.locator("[data-bulletin-status]")).to_have_text("Coverage ended")
     expect(page.locator("h1")).to_have_text("Count over")
+
+
+def test_moving_the_pin_returns_the_entry_pinned_before_as_the_server_now_renders_it(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    first = bulletin.publish(slug, headline="Pinned first", pinned=True)
+    second = bulletin.publish(slug, headline="Pinned next")
+    page.add_init_script(WATCH_LIVE)
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+
+    bulletin.edit(slug, second["id"], pinned=True)
+
+    expect(page.locator(f"[data-bulletin-pinned] #entry-{second['id']}")).to_be_visible()
+    returned = page.locator(f"[data-bulletin-entries] #entry-{first['id']}")
+    expect(returned).to_be_visible()
+    # The publisher unpins the first before it pins the second: the page applies both.
+    applied = page.evaluate(
+        "liveEvents.filter(([kind]) => kind === 'event').map(([, e]) => [e.type, e.entry.id])"
+    )
+    assert applied == [["entry.unpinned", first["id"]], ["entry.pinned", second["id"]]]
+    # What came back is the entry.unpinned rendering, not the old article stripped of its flag.
+    unpinned = bulletin.api.get(f"/blogs/{slug}/entries/{first['id']}").json()
+    expect(returned).to_have_attribute("data-version", str(unpinned["version"]))
+    expect(returned).not_to_have_class(re.compile(r"entry--pinned"))
+    expect(returned.locator(".entry__flag--pinned")).to_have_count(0)
+    expect(page.locator("[data-bulletin-pinned] article")).to_have_count(1)
+    assert flow_ids(page) == [first["id"]]
+
+
+def test_a_key_event_published_live_is_listed_as_a_fresh_page_lists_it(
+    browser: Browser, page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    body = "<p>" + "Counting goes on through the night in every ward. " * 4 + "</p>"
+    entry = bulletin.publish(slug, body=body, key_event=True)
+    line = key_event_line(page, entry)
+    expect(line).to_contain_text("Counting goes on")
+    shown_live = line.evaluate("el => el.outerHTML")
+
+    # The server's own rendering, in a browser with no cache and no script of its own.
+    context = browser.new_context(java_script_enabled=False)
+    fresh = context.new_page()
+    fresh.goto(f"{bulletin.url}/blogs/{slug}")
+    assert key_event_line(fresh, entry).evaluate("el => el.outerHTML") == shown_live
+    context.close()
+
+
+def test_the_key_events_list_keeps_as_many_as_the_server_lists_newest_first(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    # All in one second: the list orders them as the page does, by time and then by id.
+    moment = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
+    oldest, *_ = [
+        bulletin.publish(slug, headline=f"Key event {n}", key_event=True, published_at=moment)
+        for n in range(KEY_EVENTS_SHOWN)
+    ]
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    lines = page.locator("[data-bulletin-key-events] li")
+    expect(lines).to_have_count(KEY_EVENTS_SHOWN)
+
+    newest = bulletin.publish(slug, headline="Key event, live", key_event=True, published_at=moment)
+
+    expect(lines.first).to_have_attribute("data-entry-id", str(newest["id"]))
+    expect(lines).to_have_count(KEY_EVENTS_SHOWN)
+    expect(key_event_line(page, oldest)).to_have_count(0)
 
 
 def test_a_reader_who_scrolled_down_stays_put_and_gets_a_new_updates_button(
@@ -171,11 +257,14 @@ def test_the_page_falls_back_to_server_sent_events_when_websockets_are_blocked(
 ) -> None:
     # A proxy that accepts the upgrade and then drops the connection at once.
     page.route_web_socket(re.compile(r"/ws(\?|$)"), lambda socket: socket.close())
+    page.add_init_script(WATCH_LIVE)
     slug = new_blog(bulletin)
     page.goto(f"{bulletin.url}/blogs/{slug}")
-    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible(timeout=20_000)
-    transport = "window.bulletinPage.transports[window.bulletinPage.transport]"
-    assert page.evaluate(transport) == "sse"
+    page.wait_for_function(
+        "liveEvents.some(([, e]) => e.newState === 'connected' && e.transport === 'sse')",
+        timeout=20_000,
+    )
+    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible()
 
     entry = bulletin.publish(slug, headline="Over SSE")
     expect(page.locator(f"#entry-{entry['id']} .entry__headline")).to_have_text("Over SSE")
@@ -236,20 +325,25 @@ def test_coming_back_reconnects_at_once_instead_of_waiting_out_the_back_off(
     try:
         slug = new_blog(bulletin)
         open_live(page, f"{readers_server.http}/blogs/{slug}")
-        readers_server.stop()
-        page.wait_for_function("window.bulletinPage.retryAt - Date.now() > 6000", timeout=30_000)
-        readers_server.start()
-        entry = bulletin.publish(slug, headline="Back online")
         page.evaluate(
             """() => { const live = window.bulletinPage;
-                 window.scheduled = live.retryAt;
+                 window.nextTry = null;
+                 live.addEventListener("connecting", (e) => {
+                   window.nextTry = Date.now() + e.detail.delay;
+                 });
                  live.addEventListener("state", (e) => {
                    if (e.detail.newState === "connected") window.connectedAt = Date.now();
                  }); }"""
         )
+        readers_server.stop()
+        # Until the back-off has grown: the next try is more than 6 s away.
+        page.wait_for_function("window.nextTry - Date.now() > 6000", timeout=30_000)
+        scheduled = page.evaluate("window.nextTry")
+        readers_server.start()
+        entry = bulletin.publish(slug, headline="Back online")
         COME_BACK[how](page)
         expect(page.locator(f"#entry-{entry['id']}")).to_be_visible()
-        assert page.evaluate("window.connectedAt < window.scheduled")
+        assert page.evaluate("window.connectedAt") < scheduled
     finally:
         readers_server.stop()
 

@@ -4,21 +4,28 @@
  *   <script src="https://HOST/static/bulletin.js" async></script>
  * fills the div with the blog (from HOST/blogs/SLUG/embed) and keeps it live; optional
  * attributes: data-bulletin-url (the server, when the script is loaded as a module),
- * data-bulletin-max-entries (entries kept in the page, 200 by default). On Bulletin's own
- * reader page the server-rendered blog is enhanced in place.
+ * data-bulletin-max-entries (entries kept in the page; as many as the server's page keeps by
+ * default). On Bulletin's own reader page the server-rendered blog is enhanced in place.
  *
- *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState,
- *                                   transports: ["websocket", "sse"], maxEntries: 200 });
- *   live.close();          live.state: "disconnected" | "connecting" | "connected"
- *   live.addEventListener("state", e => e.detail)   // {oldState, newState}
- *   live.addEventListener("event", e => e.detail)   // each change-log event, once, in seq order
+ *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState, maxEntries,
+ *     transports: ["websocket", "sse"], WebSocket, EventSource, fetch });  // last three: tests
+ *   live.close();   live.state: a Bulletin.STATE, "disconnected" | "connecting" | "connected"
+ *   live.seq: the newest seq applied (null until the server's hello); resume with since: seq
+ *   live.addEventListener("state", e => e.detail) // {oldState, newState, code, reason, transport}
+ *   live.addEventListener("connecting", e => e.detail) // {code, reason, delay}: next try, in ms
+ *   live.addEventListener("event", e => e.detail)  // each change-log event, once, in seq order
+ * code and reason say why: the server's close code and reason, 1006 for a lost connection, or
+ * 0 and the client's own ("no heartbeat", "missed events"). "disconnected" is for good: after
+ * close() (1000) or a refusal (Bulletin.CODES, 4500-4999). transport: on "connected" only.
  * As an ES module: import { Bulletin } from "https://HOST/static/bulletin.mjs".
  */
 (function (global) {
   "use strict";
   const doc = global.document;
-  // Close codes (app/realtime/codes.py): resume after these; stop after 4500-4999.
-  const CODES = { RESUME_MIN: 4000, TERMINAL_MIN: 4500, RESET: 4509, NOT_FOUND: 4504 };
+  // Close codes (app/realtime/codes.py; tests/test_client_contract.py keeps them equal): stop for
+  // good after 4500-4999, resume from our seq after any other.
+  const CODES = { TERMINAL_MIN: 4500, TERMINAL_MAX: 4999, BLOG_NOT_FOUND: 4504, RESET: 4509 };
+  const STATE = { DISCONNECTED: "disconnected", CONNECTING: "connecting", CONNECTED: "connected" };
   const SSE_TYPES = ["hello", "heartbeat", "entry.created", "entry.updated", "entry.deleted",
     "entry.pinned", "entry.unpinned", "blog.updated", "blog.ended"];
   const script = doc && doc.currentScript;
@@ -36,7 +43,7 @@
     return template.content.firstElementChild;
   }
 
-  function newer(a, b) { // does article a sort before (is newer than) article b?
+  function newer(a, b) { // does entry a (an article, a key-event line) sort before entry b?
     const ta = a.dataset.publishedAt, tb = b.dataset.publishedAt;
     return ta !== tb ? ta > tb : Number(a.dataset.entryId) > Number(b.dataset.entryId);
   }
@@ -57,11 +64,14 @@
     }
   }
 
-  /** DOM work: applies events to one rendered blog. The server renders every entry. */
+  /** DOM work: applies events to one rendered blog. The server renders all its markup. */
   class Page {
     constructor(root, options) {
       this.root = root;
-      this.max = options.maxEntries || 200;
+      this.container = options.container;
+      // The caps come with the page (a page cached from before they did keeps everything).
+      this.max = options.maxEntries || Number(root.dataset.bulletinMaxEntries) || Infinity;
+      this.maxKeyEvents = Number(root.dataset.bulletinMaxKeyEvents) || Infinity;
       this.isDocument = options.isDocument;
       const find = (name) => root.querySelector("[data-bulletin-" + name + "]");
       this.flow = find("entries");
@@ -86,10 +96,40 @@
       global.removeEventListener("scroll", this.onScroll);
     }
 
-    setState(state, text) {
+    showState(state, text) {
       this.stateLabel.hidden = false;
       this.stateLabel.dataset.bulletinState = state;
       this.stateLabel.textContent = text;
+    }
+
+    /** Shows the reader the connection of `live`, and starts afresh after a reset. */
+    follow(live) {
+      live.page = this; // close() stops this page's timers too
+      const show = (detail) => {
+        const state = detail.newState;
+        if (detail.code === CODES.RESET) return this.restart(live);
+        this.showState(state, state === STATE.DISCONNECTED && detail.code >= CODES.TERMINAL_MIN
+          ? "Updates stopped; reload the page" : LABELS[state]);
+      };
+      live.addEventListener("state", (e) => show(e.detail));
+      show({ newState: live.state });
+    }
+
+    // The log was reset (a restored database): start afresh, but once a minute at most, or a
+    // page cached with the old head would reload for ever.
+    restart(live) {
+      const key = "bulletin.reset." + this.root.dataset.bulletinBlog;
+      let due;
+      try {
+        due = Date.now() - (Number(sessionStorage.getItem(key)) || 0) > 60000;
+        if (due) sessionStorage.setItem(key, Date.now());
+      } catch (error) {
+        due = false; // no storage to remember the last time in: a reload could loop
+      }
+      if (!due) return this.showState(STATE.DISCONNECTED, "Reload the page");
+      if (this.isDocument) return global.location.reload();
+      live.close();
+      embed(this.container, 0, true); // bypassing any cached copy
     }
 
     atTop() { // is the top of the list in view? Only then may new entries push it down
@@ -107,7 +147,7 @@
       if (type === "entry.deleted") {
         this.pending.delete(id);
         this.keep(() => { const el = this.find(id); if (el) el.remove(); });
-        this.syncKeyEvent(id, null);
+        this.syncKeyEvent(id);
         return this.showCount();
       }
       const existing = this.find(id) || this.pending.get(id);
@@ -119,7 +159,7 @@
       else if (existing || event.entry.pinned) this.keep(() => this.place(article, existing));
       else if (this.atTop()) this.keep(() => this.insert(article));
       else if (this.inWindow(article)) this.hold(id, article);
-      this.syncKeyEvent(id, event.entry.key_event ? article : null);
+      this.syncKeyEvent(id, event.key_event_html); // the server sends it for key events only
       this.showCount();
     }
 
@@ -138,16 +178,9 @@
       }
     }
 
+    // The entry pinned before has left the pinned place already: its entry.unpinned comes first.
     place(article, existing) {
       if (article.classList.contains("entry--pinned")) {
-        const current = this.pinned.querySelector("article");
-        if (current && current !== existing) {
-          current.remove();
-          current.classList.remove("entry--pinned");
-          const flag = current.querySelector(".entry__flag--pinned");
-          if (flag) flag.remove();
-          this.insert(current);
-        }
         if (existing) existing.remove();
         this.pinned.append(article);
       } else if (existing && existing.parentNode === this.flow) {
@@ -208,30 +241,22 @@
       if (this.isDocument) doc.title = (count ? "(" + count + ") " : "") + this.baseTitle;
     }
 
-    syncKeyEvent(id, article) {
+    syncKeyEvent(id, markup) { // markup: the entry's line, rendered by the server; none: remove
       if (!this.keyList) return;
       const old = this.keyList.querySelector('li[data-entry-id="' + id + '"]');
-      if (!article) {
+      const item = markup && html(markup);
+      if (!item) {
         if (old) old.remove();
+      } else if (old) {
+        // An entry paged out keeps the way to the page that has it.
+        if (!this.find(id)) item.querySelector("a").href = old.querySelector("a").href;
+        old.replaceWith(item);
       } else {
-        // The link is made of the server-rendered entry's own time and headline.
-        const item = doc.createElement("li");
-        const link = item.appendChild(doc.createElement("a"));
-        const headline = article.querySelector(".entry__headline, .entry__body");
-        item.dataset.entryId = id;
-        item.dataset.publishedAt = article.dataset.publishedAt;
-        const away = old && !this.find(id) && old.querySelector("a");
-        link.href = away ? away.href : "#entry-" + id; // keep the way to an entry paged out
-        link.append(article.querySelector("time").cloneNode(true), " ",
-          (headline ? headline.textContent : "").trim().slice(0, 80));
-        if (old) old.replaceWith(item);
-        else {
-          const next = [...this.keyList.children]
-            .find((li) => li.dataset.publishedAt < item.dataset.publishedAt);
-          this.keyList.insertBefore(item, next || null);
-          // As many as the server lists: the newest key events.
-          while (this.keyList.children.length > 30) this.keyList.lastElementChild.remove();
-        }
+        const next = [...this.keyList.children].find((li) => newer(item, li));
+        this.keyList.insertBefore(item, next || null);
+        // As many as the server lists: the newest key events.
+        const lines = this.keyList.children;
+        while (lines.length > this.maxKeyEvents) lines[lines.length - 1].remove();
       }
       this.keyList.parentNode.hidden = !this.keyList.children.length;
     }
@@ -261,144 +286,151 @@
       this.base = (options.url || scriptOrigin || global.location.origin).replace(/\/$/, "");
       this.seq = options.since === undefined || options.since === null ? null : options.since;
       this.transports = options.transports || ["websocket", "sse"];
-      this.transport = 0;
+      this.choice = 0; // the transport to try next
       this.failures = 0;
       this.attempt = 0;
       this.opened = 0;
-      this.state = "disconnected";
+      this.state = STATE.DISCONNECTED;
+      // The page says how often the server beats; without a page, its default (pinned by a test).
       this.heartbeatMs = (options.heartbeatSeconds || 15) * 1000;
       this.WebSocket = options.WebSocket || global.WebSocket;
       this.EventSource = options.EventSource || global.EventSource;
+      this.fetch = options.fetch || ((url, init) => global.fetch(url, init));
       // Back online, or back to the tab: reconnect now rather than after the back-off.
-      this.now = () => {
-        if (this.state === "connected" || this.closed || this.stopped) return;
+      this.reconnectNow = () => {
+        if (this.state !== STATE.CONNECTING) return; // live already, or stopped for good
         this.opened++; // a probe still on its way no longer decides
-        this.transport = 0;
-        this.reconnect(0);
+        this.choice = 0;
+        this.reconnect(0, 0, "reconnect now");
       };
       this.onVisible = () => {
         if (doc.hidden) return;
         // After a sleep a socket can look open and be dead: one that missed its heartbeat is.
         const open = this.socket || this.source;
-        if (open && Date.now() - this.heard > this.heartbeatMs + 5000) this.drop();
-        else this.now();
+        if (open && Date.now() - this.heard > this.heartbeatMs + 5000) this.drop("no heartbeat");
+        else this.reconnectNow();
       };
-      global.addEventListener("online", this.now);
+      global.addEventListener("online", this.reconnectNow);
       doc.addEventListener("visibilitychange", this.onVisible);
+      this.setState(STATE.CONNECTING, 0, "connect");
       this.open();
     }
 
-    setState(newState) {
+    setState(newState, code, reason, transport) {
       const oldState = this.state;
       if (oldState === newState) return;
       this.state = newState;
-      if (this.options.onState) this.options.onState({ oldState, newState });
-      this.dispatchEvent(new CustomEvent("state", { detail: { oldState, newState } }));
+      const detail = { oldState, newState, code, reason, transport };
+      if (this.options.onState) this.options.onState(detail);
+      this.emit("state", detail);
     }
 
-    path(kind) {
-      const since = this.seq === null ? "" : "?since=" + this.seq;
-      return this.base + "/api/v1/blogs/" + encodeURIComponent(this.options.blog) + "/" + kind + since;
+    emit(type, detail) {
+      this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+
+    url(kind, query) {
+      return this.base + "/api/v1/blogs/" + encodeURIComponent(this.options.blog) + "/" + kind +
+        (query === undefined ? (this.seq === null ? "" : "?since=" + this.seq) : query);
     }
 
     open() {
       this.stop();
-      this.setState("connecting");
       this.received = false;
       this.opened++;
-      const kind = this.transports[this.transport];
-      if (kind === "sse" || !this.WebSocket) return this.openSse();
-      const socket = this.socket = new this.WebSocket(this.path("ws").replace(/^http/, "ws"));
+      if (this.transports[this.choice] === "sse" || !this.WebSocket) return this.openSse();
+      const socket = this.socket = new this.WebSocket(this.url("ws").replace(/^http/, "ws"));
       socket.onopen = () => this.alive(false);
       socket.onmessage = (message) => this.receive(message.data);
       socket.onclose = (close) => {
         if (this.socket !== socket) return;
         this.socket = null;
-        this.ended(close.code);
+        this.ended(close.code, close.reason);
       };
     }
 
     openSse() {
-      const source = this.source = new this.EventSource(this.path("sse"));
+      const source = this.source = new this.EventSource(this.url("sse"));
       const handler = (message) => this.receive(message.data);
       for (const type of SSE_TYPES) source.addEventListener(type, handler);
       source.onopen = () => this.alive(true);
       // EventSource would retry on its own; we resume with our own seq and back-off instead.
-      source.onerror = () => { if (this.source === source) { this.stop(); this.ended(1006); } };
+      source.onerror = () => {
+        if (this.source === source) { this.stop(); this.ended(1006, "connection lost"); }
+      };
     }
 
-    alive(heard) { // heard: the server has spoken, so this transport works here
+    alive(spoke) { // spoke: the server has sent something, so this transport works here
       this.heard = Date.now();
-      if (heard && !this.received) {
+      if (spoke && !this.received) {
         this.received = true;
         this.attempt = 0;
         this.failures = 0;
       }
-      this.setState("connected");
+      this.setState(STATE.CONNECTED, 0, "", this.socket ? "websocket" : "sse");
       clearTimeout(this.watchdog);
       // A stream that stops talking is dead, whatever the socket says (heartbeats included).
       if (this.socket || this.source) {
-        this.watchdog = setTimeout(() => this.drop(), this.heartbeatMs * 2 + 5000);
+        this.watchdog = setTimeout(() => this.drop("no heartbeat"), this.heartbeatMs * 2 + 5000);
       }
     }
 
     receive(data) {
       let message;
-      try { message = JSON.parse(data); } catch (error) { return this.drop(); }
+      try { message = JSON.parse(data); } catch (error) { return this.drop("bad message"); }
       this.alive(true);
       const seq = message.seq;
       if (message.type === "hello") { if (this.seq === null) this.seq = seq; return; }
-      if (message.type === "heartbeat") return seq > this.seq ? this.drop() : undefined;
+      // A heartbeat ahead of us, or a gap: an event went missing. Resume from our seq.
+      if (message.type === "heartbeat") return seq > this.seq ? this.drop("missed events") : 0;
       if (this.seq !== null && seq <= this.seq) return; // have it already
-      if (this.seq !== null && seq > this.seq + 1) return this.drop(); // a gap: resume
+      if (this.seq !== null && seq > this.seq + 1) return this.drop("missed events");
       this.seq = seq;
       if (this.options.onEvent) this.options.onEvent(message);
-      this.dispatchEvent(new CustomEvent("event", { detail: message }));
+      this.emit("event", message);
     }
 
-    drop() { // close this stream and resume from our seq
+    drop(reason) { // close this stream and resume from our seq
       this.stop();
-      this.reconnect(0);
+      this.reconnect(0, 0, reason);
     }
 
-    ended(code) {
-      if (this.closed) return;
-      if (code === CODES.RESET || code === CODES.NOT_FOUND ||
-          (code >= CODES.TERMINAL_MIN && code < 5000)) return this.terminal(code);
+    ended(code, reason) {
+      if (this.state === STATE.DISCONNECTED) return;
+      if (code >= CODES.TERMINAL_MIN && code <= CODES.TERMINAL_MAX) {
+        return this.terminal(code, reason);
+      }
       if (this.received) {
-        this.transport = 0; // a stream that worked and ended: start again from WebSocket
-        return this.reconnect(0);
+        this.choice = 0; // a stream that worked and ended: start again from WebSocket
+        return this.reconnect(0, code, reason);
       }
       // It failed before the server spoke. Ask the log over plain HTTP why: the server may
       // be down (wait), may refuse our seq (SSE cannot say so), or WebSocket is blocked.
-      this.setState("connecting");
+      this.setState(STATE.CONNECTING, code, reason);
       const opened = this.opened;
-      const url = this.base + "/api/v1/blogs/" + encodeURIComponent(this.options.blog) +
-        "/events?limit=1&since=" + (this.seq || 0);
-      fetch(url, { cache: "no-store" }).then((r) => r.status, () => 0).then((status) => {
-        if (this.closed || opened !== this.opened) return;
-        if (status === 409) return this.terminal(CODES.RESET);
-        if (status === 404) return this.terminal(CODES.NOT_FOUND);
-        if (status === 200 && ++this.failures >= 2 &&
-            this.transport < this.transports.length - 1) {
-          this.transport++; // the server answers, WebSocket does not get through: a proxy?
+      const probe = this.url("events", "?limit=1&since=" + (this.seq || 0));
+      this.fetch(probe, { cache: "no-store" }).then((r) => r.status, () => 0).then((status) => {
+        if (this.state === STATE.DISCONNECTED || opened !== this.opened) return;
+        if (status === 409) return this.terminal(CODES.RESET, "since is ahead of the log");
+        if (status === 404) return this.terminal(CODES.BLOG_NOT_FOUND, "no such blog");
+        if (status === 200 && ++this.failures >= 2 && this.choice < this.transports.length - 1) {
+          this.choice++; // the server answers, WebSocket does not get through: a proxy?
           this.failures = 0;
         }
-        this.reconnect(this.attempt++);
+        this.reconnect(this.attempt++, code, reason);
       });
     }
 
-    terminal(code) {
-      this.stopped = true; // the server said no: coming back online will not change that
-      this.setState("disconnected");
-      this.dispatchEvent(new CustomEvent("terminal", { detail: { code } }));
+    terminal(code, reason) { // the server said no: coming back online will not change that
+      this.stop();
+      this.setState(STATE.DISCONNECTED, code, reason);
     }
 
-    reconnect(step) {
+    reconnect(step, code, reason) {
       clearTimeout(this.retry);
-      this.setState("connecting");
+      this.setState(STATE.CONNECTING, code, reason);
       const delay = step ? backoff(step, 500, 30000) : 50 + backoff(1, 100, 500);
-      this.retryAt = Date.now() + delay;
+      this.emit("connecting", { code, reason, delay });
       this.retry = setTimeout(() => this.open(), delay);
     }
 
@@ -412,12 +444,11 @@
     }
 
     close() {
-      this.closed = true;
       this.stop();
-      global.removeEventListener("online", this.now);
+      global.removeEventListener("online", this.reconnectNow);
       doc.removeEventListener("visibilitychange", this.onVisible);
       if (this.page) this.page.destroy();
-      this.setState("disconnected");
+      this.setState(STATE.DISCONNECTED, 1000, "closed");
     }
   }
 
@@ -436,32 +467,7 @@
       settings.onEvent = (event) => { page.apply(event); if (options.onEvent) options.onEvent(event); };
     }
     const live = new Live(settings);
-    live.page = page;
-    if (page) {
-      const show = () => page.setState(live.state, LABELS[live.state]);
-      live.addEventListener("state", show);
-      show();
-      live.addEventListener("terminal", (e) => {
-        if (e.detail.code !== CODES.RESET) {
-          page.setState("disconnected", "Updates stopped; reload the page");
-        } else if (options.isDocument) {
-          // The log was reset (a restored database): start afresh, but only once a minute,
-          // or a page cached with the old head would reload for ever.
-          const key = "bulletin.reset." + settings.blog;
-          const last = Number(sessionStorage.getItem(key)) || 0;
-          if (Date.now() - last < 60000) return page.setState("disconnected", "Reload the page");
-          sessionStorage.setItem(key, String(Date.now()));
-          global.location.reload();
-        } else if (Date.now() - (options.container.bulletinReset || 0) > 60000) {
-          // As for the page: start afresh once a minute at most, bypassing any cached copy.
-          options.container.bulletinReset = Date.now();
-          live.close();
-          embed(options.container, 0, true);
-        } else {
-          page.setState("disconnected", "Reload the page");
-        }
-      });
-    }
+    if (page) page.follow(live);
     return live;
   }
 
@@ -496,7 +502,7 @@
     }
   }
 
-  global.Bulletin = { connect, embed, backoff, CODES };
+  global.Bulletin = { connect, embed, backoff, CODES, STATE };
   if (doc && !global.BULLETIN_MANUAL) {
     if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", start);
     else start();

@@ -32,12 +32,14 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 204) return null;
-    const data = await response.json();
-    if (!response.ok) {
-      const error = data.error || {};
+    // A proxy in front may answer with a page of its own (an HTML 502, say), not our JSON.
+    const data = await response.json().catch(() => null);
+    if (!response.ok || !data) {
+      const error = (data && data.error) || {};
       const fields = error.fields ? " (" + Object.entries(error.fields)
         .map(([name, problem]) => name + ": " + problem).join("; ") + ")" : "";
-      throw new Error((error.message || response.statusText) + fields);
+      throw new Error((error.message || "The server answered " + response.status + " " +
+        response.statusText + "; try again in a moment.") + fields);
     }
     return data;
   }
