@@ -1,5 +1,6 @@
 """Bulletin's settings: one object, read from `BULLETIN_*` environment variables."""
 
+import resource
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -67,7 +68,24 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = None
     # Origins whose pages may read the public API, feeds and embed (the embed script).
     cors_origins: list[str] = ["*"]
+    # A request's line and headers (a WebSocket handshake too); more is answered 414 or 431.
+    max_request_head_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 32 * 1024
+    # A request head must arrive within this long; a body may pause for this long at most.
+    request_head_seconds: Annotated[float, Field(gt=0)] = 10.0
+    request_body_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Open connections (HTTP and streams) per process; unset: 90% of its open-file limit.
+    max_connections: Annotated[int, Field(gt=0)] | None = None
     log_level: str = "info"
+
+    def connection_cap(self) -> int:
+        """The most connections this process holds before it refuses new ones (503)."""
+        if self.max_connections is not None:
+            return self.max_connections
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return 1_000_000
+        # The rest is left for the database, the broker, log files and the listening socket.
+        return max(1, int(soft * 0.9))
 
     @field_validator("database_url")
     @classmethod

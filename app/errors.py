@@ -53,6 +53,11 @@ class MethodNotAllowed(BulletinError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(BulletinError):
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(BulletinError):
     status = 409
     code = "conflict"
@@ -74,6 +79,11 @@ class UnsupportedMediaType(BulletinError):
     code = "unsupported_media_type"
 
 
+class UrlTooLong(BulletinError):
+    status = 414
+    code = "url_too_long"
+
+
 class InvalidInput(BulletinError):
     status = 422
     code = "invalid_input"
@@ -91,6 +101,11 @@ class RateLimited(BulletinError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class HeadersTooLarge(BulletinError):
+    status = 431
+    code = "headers_too_large"
+
+
 class Unavailable(BulletinError):
     """Something this process depends on does not answer yet; the client may retry."""
 
@@ -100,6 +115,13 @@ class Unavailable(BulletinError):
 
 class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
+
+
+class ServerBusy(Unavailable):
+    code = "server_busy"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:

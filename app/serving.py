@@ -1,22 +1,45 @@
 """How uvicorn serves Bulletin: one set of options for `bulletin serve`, every test server
 and the benchmarks, so what is tested at the socket level is what production runs."""
 
+from importlib.metadata import version
 from typing import Any
 
 from app.config import Settings
 
 # Stream connections are served by Bulletin's own edge, without an ASGI task each.
 STREAM_EDGE = "app.realtime.uvicorn_edge:StreamProtocol"
+GUARDED_HTTP = "app.limits.connections:GuardedHttpProtocol"
 # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
 GRACEFUL_SHUTDOWN_SECONDS = 5
 # Readers never send: anything bigger than a small frame is junk.
 WS_MAX_BYTES = 4096
 
 
+# The versions the protocol subclasses (the stream edge, the guarded HTTP protocol) were
+# audited against: see tests/realtime/test_uvicorn_edge_contract.py before changing them.
+AUDITED = {"uvicorn": "0.54.0", "websockets": "17.4"}
+
+
+def installed_versions() -> dict[str, str]:
+    return {name: version(name) for name in AUDITED}
+
+
+def require_audited_versions(module_file: str) -> None:
+    """Refuse to import a module that reaches into uvicorn with versions not audited for it."""
+    installed = installed_versions()
+    if installed != AUDITED:
+        raise ImportError(
+            f"{module_file} was audited against {AUDITED}, but {installed} is installed: "
+            "re-audit it (tests/realtime/test_uvicorn_edge_contract.py) and update AUDITED."
+        )
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`, less the app and the address."""
     return {
         "log_level": settings.log_level,
+        # Bounded request heads, head and body deadlines, a connection cap (app/limits).
+        "http": GUARDED_HTTP,
         "ws": STREAM_EDGE,
         # Broadcasts are written once to every reader: never compress per connection.
         "ws_per_message_deflate": False,

@@ -17,11 +17,9 @@ every inherited name it uses (every stream test also runs through it).
 
 import asyncio
 import json
-from importlib.metadata import version
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-import uvicorn
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -36,15 +34,9 @@ from app.realtime.frames import Form
 from app.realtime.hub import Hub
 from app.realtime.streams import attach_websocket_reader
 from app.services import Services
+from app.serving import require_audited_versions
 
-# The versions this edge was audited against: see the contract test before changing them.
-AUDITED = {"uvicorn": "0.54.0", "websockets": "17.4"}
-_INSTALLED = {"uvicorn": uvicorn.__version__, "websockets": version("websockets")}
-if _INSTALLED != AUDITED:
-    raise ImportError(
-        f"app/realtime/uvicorn_edge.py was audited against {AUDITED}, but {_INSTALLED} is "
-        "installed: re-audit it (tests/realtime/test_uvicorn_edge_contract.py) and update AUDITED."
-    )
+require_audited_versions(__file__)
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):

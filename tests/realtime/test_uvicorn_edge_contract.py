@@ -12,20 +12,22 @@ from pathlib import Path
 import uvicorn
 import websockets
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.server import ServerProtocol
 
 from app.config import Settings
+from app.limits.connections import GuardedHttpProtocol
 from app.main import create_app
-from app.realtime import uvicorn_edge
-from app.realtime.uvicorn_edge import AUDITED, StreamProtocol
-from app.serving import uvicorn_options
+from app.realtime.uvicorn_edge import StreamProtocol
+from app.serving import AUDITED, installed_versions, uvicorn_options
 
 RE_AUDIT = (
     f"re-audit app/realtime/uvicorn_edge.py for uvicorn {uvicorn.__version__} / "
     f"websockets {websockets.__version__}"
 )
+RE_AUDIT_HTTP = f"re-audit app/limits/connections.py for uvicorn {uvicorn.__version__}"
 
 # Every attribute and method of uvicorn's protocol that the edge reads, writes or calls.
 INHERITED = {
@@ -54,12 +56,13 @@ OVERRIDDEN = ("handle_connect", "handle_text", "handle_bytes", "connection_lost"
 SERVER_PROTOCOL = ("accept", "reject", "send_response", "data_to_send", "send_close")
 
 
-def _names_the_edge_takes_from_its_base() -> set[str]:
-    tree = ast.parse(Path(uvicorn_edge.__file__).read_text())
+def _names_taken_from_the_base(subclass: type) -> set[str]:
+    """The `self.` names a subclass uses that neither it nor its own __init__ defines."""
+    tree = ast.parse(Path(inspect.getfile(subclass)).read_text())
     edge = next(
         node
         for node in tree.body
-        if isinstance(node, ast.ClassDef) and node.name == StreamProtocol.__name__
+        if isinstance(node, ast.ClassDef) and node.name == subclass.__name__
     )
     used = {
         node.attr
@@ -93,7 +96,7 @@ def _names_the_edge_takes_from_its_base() -> set[str]:
 
 
 def test_the_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
-    taken = _names_the_edge_takes_from_its_base()
+    taken = _names_taken_from_the_base(StreamProtocol)
     assert taken == set(INHERITED), f"{RE_AUDIT}: list the names it now takes ({sorted(taken)})"
 
 
@@ -139,5 +142,44 @@ def test_proxy_headers_wrap_the_app_outermost_with_the_trusted_hosts_the_edge_as
 
 
 def test_the_installed_versions_are_the_audited_ones() -> None:
-    installed = {"uvicorn": uvicorn.__version__, "websockets": websockets.__version__}
-    assert installed == AUDITED, RE_AUDIT
+    assert installed_versions() == AUDITED, RE_AUDIT
+
+
+# What the guarded HTTP protocol takes from uvicorn's httptools protocol.
+HTTP_INHERITED = {
+    "connections": "the server's set of open connections, for the connection cap",
+    "cycle": "the request in progress: whether its answer has started",
+    "loop": "the event loop for the deadlines",
+    "transport": "the asyncio transport refusals are written to",
+}
+HTTP_OVERRIDDEN = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "on_message_begin",
+    "on_header",
+    "on_headers_complete",
+    "on_message_complete",
+    "on_response_complete",
+    "handle_websocket_upgrade",
+)
+# What the refusal reads and sets on the request in progress.
+CYCLE_ATTRIBUTES = ("response_started", "disconnected", "message_event")
+
+
+def test_the_guarded_http_protocol_uses_no_inherited_name_that_is_not_listed_here() -> None:
+    taken = _names_taken_from_the_base(GuardedHttpProtocol)
+    assert taken == set(HTTP_INHERITED), f"{RE_AUDIT_HTTP}: it now takes {sorted(taken)}"
+
+
+def test_the_guarded_http_protocol_overrides_methods_uvicorn_still_calls() -> None:
+    source = inspect.getsource(HttpToolsProtocol)
+    for name in HTTP_OVERRIDDEN:
+        base = inspect.signature(getattr(HttpToolsProtocol, name))
+        guarded = inspect.signature(getattr(GuardedHttpProtocol, name))
+        assert list(base.parameters) == list(guarded.parameters), f"{RE_AUDIT_HTTP}: {name}"
+    missing = [name for name in HTTP_INHERITED if f"self.{name}" not in source]
+    assert not missing, f"{RE_AUDIT_HTTP}: uvicorn no longer defines {missing}"
+    cycle = inspect.getsource(RequestResponseCycle)
+    missing = [name for name in CYCLE_ATTRIBUTES if f"self.{name} =" not in cycle]
+    assert not missing, f"{RE_AUDIT_HTTP}: the request cycle no longer has {missing}"
