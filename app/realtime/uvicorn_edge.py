@@ -159,7 +159,8 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         # The peer should answer with its own close frame; stop waiting after close_timeout.
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+        # Abort, not close: a peer that stopped reading would hold a close's flush for ever.
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
     async def wait_writable(self) -> bool:
         await self.writable.wait()
@@ -178,6 +179,24 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             super().handle_bytes(event)
         else:
             self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
+
+    def handle_ping(self) -> None:
+        """Answer a reader's ping, within the same buffer limit as the events it is sent."""
+        if self.stream_slug is None:
+            super().handle_ping()
+            return
+        pong = b"".join(self.conn.data_to_send())
+        if self.transport.get_write_buffer_size() + len(pong) > self.limit_bytes:
+            # It pings and never reads what it is sent: drop it at once, buffer and all.
+            self.transport.abort()
+            return
+        self.transport.write(pong)
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        if self.stream_slug is not None:
+            # No pong in time: the peer is gone or not reading, so nothing needs flushing.
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -51,7 +51,14 @@ INHERITED = {
     "transport": "the asyncio transport frames are written to",
     "writable": "the event uvicorn sets and clears with pause/resume_writing",
 }
-OVERRIDDEN = ("handle_connect", "handle_text", "handle_bytes", "connection_lost")
+OVERRIDDEN = (
+    "handle_connect",
+    "handle_text",
+    "handle_bytes",
+    "handle_ping",
+    "keepalive_timeout",
+    "connection_lost",
+)
 # The ServerProtocol methods the edge calls to answer the handshake and to close.
 SERVER_PROTOCOL = ("accept", "reject", "send_response", "data_to_send", "send_close")
 
