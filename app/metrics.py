@@ -38,6 +38,11 @@ class Metrics:
             "Broker publish or subscribe failures (peers catch up from the log).",
             registry=self.registry,
         )
+        self.broker_refused = Counter(
+            "bulletin_broker_refused",
+            "Broker messages dropped because this installation did not sign them.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -195,3 +196,20 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Installation(Base):
+    """Who this installation is: one row, shared by every process on this database.
+
+    The id namespaces the broker's channel, so installations that share a Redis never
+    hear each other; the key signs every announcement, so a message that did not come
+    from a process of this installation is refused (see app/realtime/broker/).
+    """
+
+    __tablename__ = "installation"
+    __table_args__ = (CheckConstraint("singleton = 1", name="ck_installation_singleton"),)
+
+    singleton: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(32))
+    broker_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -327,7 +327,7 @@ def _store_event(
     session.add(
         Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)
     )
-    return Announcement(blog=blog.slug, seq=event.seq, payload=payload)
+    return Announcement(blog=blog.slug, blog_id=blog.id, seq=event.seq, payload=payload)
 
 
 async def _previous_blog_id(session: AsyncSession, previous_slug: str | None) -> int | None:

@@ -19,6 +19,7 @@ from app.caching.memory import ReadCache
 from app.config import Settings
 from app.db import Database
 from app.feeds import FeedWriter
+from app.installation import load_identity
 from app.limits import RateLimits
 from app.metrics import Metrics
 from app.publishing import Publisher
@@ -58,9 +59,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
     rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    try:
+        identity = await load_identity(database)
+    except BaseException:
+        await database.dispose()
+        raise
     hub = Hub(
         database,
-        create_broker(settings.broker_url),
+        create_broker(settings.broker_url, identity, refused=metrics.broker_refused.inc),
         metrics,
         check_interval=settings.hub_check_seconds,
         heartbeat_interval=settings.heartbeat_seconds,

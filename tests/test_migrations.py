@@ -17,7 +17,15 @@ from app import migrating
 from app.db import Database
 from app.tokens import TokenStore
 
-APP_TABLES = {"blogs", "entries", "events", "tokens", "webhooks", "webhook_deliveries"}
+APP_TABLES = {
+    "blogs",
+    "entries",
+    "events",
+    "tokens",
+    "webhooks",
+    "webhook_deliveries",
+    "installation",
+}
 POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 

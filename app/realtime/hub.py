@@ -147,7 +147,8 @@ class Hub:
     def receive(self, announcement: Announcement) -> None:
         channel = self._channels.get(announcement.blog)
         seq = announcement.seq
-        if channel is None or seq <= channel.last_seq:
+        # Another blog under this slug (recreated, or a restored database) is not this one.
+        if channel is None or channel.blog_id != announcement.blog_id or seq <= channel.last_seq:
             return
         if not announcement.payload:  # a doorbell only: the event is in the log
             self._want(channel, seq)

@@ -18,7 +18,6 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from app.realtime.broker.redis import CHANNEL
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database, read_log
 from tests.realtime.processes import RedisProcess, ServerProcess
 
@@ -271,11 +270,14 @@ def two_workers(
 
 
 async def subscribers(redis_url: str) -> int:
-    """How many processes are subscribed to the announcements channel (0 if Redis is away)."""
+    """How many processes are subscribed to announcements on this (test's own) Redis, 0 if
+    it is away."""
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
     try:
-        [(_channel, count)] = await client.pubsub_numsub(CHANNEL)
-        return count
+        channels = await client.pubsub_channels("bulletin:*:events")
+        if not channels:
+            return 0
+        return sum(count for _channel, count in await client.pubsub_numsub(*channels))
     except redis.ConnectionError:
         return 0
     finally:

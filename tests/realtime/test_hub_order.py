@@ -94,6 +94,6 @@ async def test_a_doorbell_without_payload_delivers_from_the_log(
     hub, events = logged
     reader = CollectingReader()
     await hub.attach("order", reader, since=None)
-    hub.receive(Announcement(events[4].blog, events[4].seq, b""))
+    hub.receive(Announcement(events[4].blog, events[4].blog_id, events[4].seq, b""))
     await asyncio.wait_for(reader.has(5), 10)
     assert reader.seqs == [1, 2, 3, 4, 5]

@@ -3,13 +3,31 @@
 A broker may lose or repeat messages (Redis pub/sub is at-most-once); the hub
 recovers from the database log, so nothing here has to be reliable. Backends
 are chosen by URL scheme, each in its own module, imported only when used.
+
+A broker is not trusted either. Each installation has its own channel (Redis pub/sub
+ignores the database number, so installations sharing a Redis would otherwise hear each
+other), and every announcement that crosses a process boundary is signed with the
+installation's broker key (HMAC-SHA256, the key kept in its database): one that anybody
+else wrote to the channel — a raw PUBLISH, or a NOTIFY from any role that can connect —
+is dropped and counted, never delivered.
 """
 
-from collections.abc import AsyncIterator
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
+
+from app.installation import Identity
+
+logger = logging.getLogger("bulletin.broker")
+
+MAC_HEX = 32  # 128 bits of HMAC-SHA256
+REFUSAL_LOG_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,16 +35,47 @@ class Announcement:
     """A committed event: its blog, its seq and its wire bytes (empty: read it from the log)."""
 
     blog: str
+    blog_id: int
     seq: int
     payload: bytes
 
-    def encode(self) -> bytes:
-        return b"%s\n%d\n%s" % (self.blog.encode(), self.seq, self.payload)
 
-    @classmethod
-    def decode(cls, raw: bytes) -> "Announcement":
-        blog, seq, payload = raw.split(b"\n", 2)
-        return cls(blog.decode(), int(seq), payload)
+class Seal:
+    """Signs this installation's announcements; opens only announcements it signed."""
+
+    def __init__(self, key: bytes, refused: Callable[[], None] | None = None) -> None:
+        self._key = key
+        self._refused = refused
+        self._logged_at = -REFUSAL_LOG_SECONDS
+
+    def _mac(self, head: bytes, payload: bytes) -> bytes:
+        digest = hmac.new(self._key, head + payload, hashlib.sha256).hexdigest()
+        return digest[:MAC_HEX].encode()
+
+    def encode(self, announcement: Announcement) -> bytes:
+        head = b"%s\n%d\n%d\n" % (
+            announcement.blog.encode(),
+            announcement.blog_id,
+            announcement.seq,
+        )
+        return self._mac(head, announcement.payload) + b"\n" + head + announcement.payload
+
+    def decode(self, raw: bytes) -> Announcement | None:
+        """The announcement, or None (counted, and logged now and then) if it is not ours."""
+        try:
+            mac, blog, blog_id, seq, payload = raw.split(b"\n", 4)
+            head = b"%s\n%s\n%s\n" % (blog, blog_id, seq)
+            if hmac.compare_digest(mac, self._mac(head, payload)):
+                return Announcement(blog.decode(), int(blog_id), int(seq), payload)
+        except ValueError:
+            pass
+        if self._refused is not None:
+            self._refused()
+        now = time.monotonic()
+        if now - self._logged_at >= REFUSAL_LOG_SECONDS:
+            self._logged_at = now
+            logger.warning("dropped a broker message this installation did not sign")
+        return None
 
 
 class Broker(Protocol):
@@ -42,20 +91,24 @@ class Broker(Protocol):
         ...
 
 
-def create_broker(url: str) -> Broker:
+def create_broker(
+    url: str, identity: Identity, refused: Callable[[], None] | None = None
+) -> Broker:
+    """The broker for this URL, on this installation's channel, sealed with its key."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         from app.realtime.broker.memory import MemoryBroker
 
-        return MemoryBroker()
+        return MemoryBroker()  # one process: nothing crosses a boundary
+    seal = Seal(identity.broker_key, refused)
     if scheme in {"redis", "rediss", "unix"}:
-        from app.realtime.broker.redis import RedisBroker
+        from app.realtime.broker.redis import RedisBroker, redis_channel
 
-        return RedisBroker(url)
+        return RedisBroker(url, redis_channel(identity), seal)
     if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
-        from app.realtime.broker.postgres import PostgresBroker
+        from app.realtime.broker.postgres import PostgresBroker, notify_channel
 
-        return PostgresBroker(url)
+        return PostgresBroker(url, notify_channel(identity), seal)
     raise ValueError(
         f"unknown broker URL scheme {scheme!r}: use memory://, redis:// or postgresql://"
     )

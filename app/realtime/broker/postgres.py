@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from app.realtime.broker import Announcement
+from app.installation import Identity
+from app.realtime.broker import Announcement, Seal
 
-CHANNEL = "bulletin_events"
 MAX_NOTIFY_BYTES = 7900
 IDLE_CHECK_SECONDS = 15
 
@@ -24,9 +24,15 @@ def asyncpg_dsn(url: str) -> str:
     return url
 
 
+def notify_channel(identity: Identity) -> str:
+    return f"bulletin_{identity.id}"  # an identifier: at most 63 characters
+
+
 class PostgresBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str, seal: Seal) -> None:
         self.dsn = asyncpg_dsn(url)
+        self.channel = channel
+        self.seal = seal
         self._pool: asyncpg.Pool | None = None
 
     async def connect(self) -> None:
@@ -40,10 +46,11 @@ class PostgresBroker:
     async def publish(self, announcement: Announcement) -> None:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL broker is not connected")
-        message = announcement.encode()
+        message = self.seal.encode(announcement)
         if len(message) > MAX_NOTIFY_BYTES:
-            message = Announcement(announcement.blog, announcement.seq, b"").encode()
-        await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, message.decode())
+            doorbell = Announcement(announcement.blog, announcement.blog_id, announcement.seq, b"")
+            message = self.seal.encode(doorbell)
+        await self._pool.execute("SELECT pg_notify($1, $2)", self.channel, message.decode())
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Announcement]]:
@@ -51,10 +58,11 @@ class PostgresBroker:
         queue: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
 
         def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
-            if not queue.full():  # a dropped doorbell is recovered from the log
-                queue.put_nowait(Announcement.decode(payload.encode()))
+            opened = self.seal.decode(payload.encode())
+            if opened is not None and not queue.full():  # a dropped one is read from the log
+                queue.put_nowait(opened)
 
-        await connection.add_listener(CHANNEL, on_notify)
+        await connection.add_listener(self.channel, on_notify)
 
         async def messages() -> AsyncIterator[Announcement]:
             while True:

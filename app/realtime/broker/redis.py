@@ -1,19 +1,25 @@
-"""Redis pub/sub broker: one channel carries every blog's announcements to every process."""
+"""Redis pub/sub broker: one channel per installation carries every blog's announcements."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as redis
 
-from app.realtime.broker import Announcement
+from app.installation import Identity
+from app.realtime.broker import Announcement, Seal
 
-CHANNEL = "bulletin:events"
 IDLE_PING_SECONDS = 15
 
 
+def redis_channel(identity: Identity) -> str:
+    return f"bulletin:{identity.id}:events"
+
+
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str, seal: Seal) -> None:
         self.url = url
+        self.channel = channel
+        self.seal = seal
         self._client: redis.Redis | None = None
 
     async def connect(self) -> None:
@@ -33,7 +39,7 @@ class RedisBroker:
         return self._client
 
     async def publish(self, announcement: Announcement) -> None:
-        await self.client.publish(CHANNEL, announcement.encode())
+        await self.client.publish(self.channel, self.seal.encode(announcement))
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Announcement]]:
@@ -41,7 +47,7 @@ class RedisBroker:
         connection = redis.Redis.from_url(self.url, socket_connect_timeout=2)
         pubsub = connection.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(self.channel)
 
             async def messages() -> AsyncIterator[Announcement]:
                 while True:
@@ -50,7 +56,9 @@ class RedisBroker:
                         # Quiet for a while: a ping raises if the connection has died.
                         await pubsub.ping()
                     elif message["type"] == "message":
-                        yield Announcement.decode(message["data"])
+                        opened = self.seal.decode(message["data"])
+                        if opened is not None:
+                            yield opened
 
             yield messages()
         finally:
