@@ -3,14 +3,17 @@
 SQLite is the embedded default and PostgreSQL the production store. On SQLite we
 issue our own `BEGIN`, so a write session can take the write lock up front
 (`BEGIN IMMEDIATE`): two writers then queue on the busy timeout instead of
-failing when a read transaction tries to upgrade.
+failing when a read transaction tries to upgrade. Within one process, SQLite writers
+also queue for their turn before taking a connection, so a writer held up by another
+process's lock never starves reads of connections.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,12 +51,47 @@ def create_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
+# PostgreSQL error classes that mean "the database is not available", not "the request is
+# wrong": connection exceptions, insufficient resources (disk full, too many connections),
+# operator intervention (shutting down, cannot connect now) and system errors (I/O).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+# A database that does not accept connections (ALLOW_CONNECTIONS false, or being created).
+_OUTAGE_SQLSTATES = {"55000"}
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether this failure is the database being unreachable, locked or out of space,
+    rather than a fault of the request or of the code: somebody may retry it later."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | exc.TimeoutError | exc.OperationalError):
+            return True  # refused or reset connections, pool timeouts, SQLite locked or I/O
+        if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate in _OUTAGE_SQLSTATES
+        ):
+            return True
+        if type(current).__name__ in ("ConnectionDoesNotExistError", "InterfaceError"):
+            return True  # asyncpg: the connection went away under a query
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class Database:
     """Owns the engine; hands out read sessions and serialised write sessions."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = create_engine(database_url)
         self.is_sqlite = database_url.startswith("sqlite")
+        # SQLite has one writer at a time. Writers of this process queue here, holding no
+        # connection, instead of each holding one while it waits on the file lock: the
+        # pool stays free for reads, probes and new streams while a writer is held up.
+        self._writer_turn = asyncio.Semaphore(1) if self.is_sqlite else None
+        self.writers_waiting = 0
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         writer_bind = (
             self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
@@ -70,8 +108,20 @@ class Database:
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        if self._writer_turn is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        self.writers_waiting += 1
+        try:
+            await self._writer_turn.acquire()
+        finally:
+            self.writers_waiting -= 1
+        try:
+            async with self._writer() as session, session.begin():
+                yield session
+        finally:
+            self._writer_turn.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

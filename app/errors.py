@@ -6,6 +6,9 @@ CLI raise these without loading one. app/api/errors.py renders them as HTTP answ
 
 from typing import Any
 
+# How long a client is asked to wait before it retries while the database is away.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
 
 class BulletinError(Exception):
     """A refusal the client can act on; subclasses fix the status and code."""
@@ -115,6 +118,9 @@ class Unavailable(BulletinError):
 
 class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
 
 
 class ServerBusy(Unavailable):

@@ -38,6 +38,11 @@ class Metrics:
             "Broker publish or subscribe failures (peers catch up from the log).",
             registry=self.registry,
         )
+        self.writers_waiting = Gauge(
+            "bulletin_writers_waiting",
+            "Writes queued for this process's turn to write (SQLite has one writer).",
+            registry=self.registry,
+        )
         self.broker_refused = Counter(
             "bulletin_broker_refused",
             "Broker messages dropped because this installation did not sign them.",

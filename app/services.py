@@ -59,6 +59,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
     rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    metrics.writers_waiting.set_function(lambda: database.writers_waiting)
     try:
         identity = await load_identity(database)
     except BaseException:

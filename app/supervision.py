@@ -5,6 +5,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from app.db import is_outage
+
 logger = logging.getLogger("bulletin")
 
 FIRST_DELAY_SECONDS = 0.1
@@ -33,8 +35,15 @@ async def supervise(
             logger.warning("%s stopped; restarting", name)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.warning("%s failed; restarting in %.1fs", name, delay, exc_info=True)
+        except Exception as error:
+            # An outage is one line a restart; anything else is a fault worth a traceback.
+            logger.warning(
+                "%s failed; restarting in %.1fs: %s",
+                name,
+                delay,
+                f"{type(error).__name__}: {str(error)[:200]}",
+                exc_info=not is_outage(error),
+            )
             if on_failure is not None:
                 on_failure()
         if time.monotonic() - started > HEALTHY_SECONDS:

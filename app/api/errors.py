@@ -1,16 +1,20 @@
 """HTTP rendering of the error family: one handler per kind of failure, one JSON shape."""
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db import is_outage
 from app.errors import (
     BulletinError,
     Conflict,
+    DatabaseUnavailable,
     Forbidden,
     InvalidInput,
     MalformedJson,
@@ -19,11 +23,14 @@ from app.errors import (
     PayloadTooLarge,
     RateLimited,
     Unauthorised,
+    Unavailable,
     UnsupportedMediaType,
     error_body,
 )
 
 logger = logging.getLogger("bulletin")
+
+OUTAGE_LOG_SECONDS = 10.0
 
 # The code of an HTTPException raised by the framework (routing, body reading), by status.
 STATUS_CODES = {
@@ -55,7 +62,33 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "request"
 
 
+class OutageLog:
+    """One line per outage, not one traceback per request: the first failure is logged,
+    then at most one line every OUTAGE_LOG_SECONDS with how many more there were."""
+
+    def __init__(self) -> None:
+        self.logged_at = -OUTAGE_LOG_SECONDS
+        self.unlogged = 0
+
+    def note(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if now - self.logged_at < OUTAGE_LOG_SECONDS:
+            self.unlogged += 1
+            return
+        more = f" ({self.unlogged} more since the last line)" if self.unlogged else ""
+        logger.warning("database unavailable: %s%s", _first_line(error), more)
+        self.logged_at = now
+        self.unlogged = 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    outages = OutageLog()
+
     @app.exception_handler(BulletinError)
     async def _bulletin_error(_request: Request, error: BulletinError) -> JSONResponse:
         return error_response(error)
@@ -76,6 +109,24 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=error.status_code,
             headers=error.headers,
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    async def _infrastructure(_request: Request, error: Exception) -> JSONResponse:
+        # Handled here, not by the catch-all below, so the connection stays usable.
+        if not is_outage(error):
+            logger.exception("unhandled error", exc_info=error)
+            return JSONResponse(
+                error_body("internal_error", "Something went wrong on our side."), status_code=500
+            )
+        outages.note(error)
+        if isinstance(error, SQLAlchemyError):
+            unavailable: Unavailable = DatabaseUnavailable(
+                "The database is not available right now; retry shortly."
+            )
+        else:
+            unavailable = Unavailable("A service this server needs did not answer; retry shortly.")
+        return error_response(unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:

@@ -10,7 +10,9 @@ waits for ever on a head or a body that never completes. This subclass of it:
   `request_body_seconds` (408);
 - answers 503 and closes a new connection when this process already holds
   `max_connections` HTTP connections (WebSocket streams, once upgraded, do not count:
-  the stream limits in app/limits/__init__.py bound them).
+  the stream limits in app/limits/__init__.py bound them);
+- at a graceful shutdown, has the hub end every stream first (SSE responses finish
+  cleanly, WebSockets get 1012), so the server does not wait its timeout for them.
 
 Answers are the usual JSON error body, written straight to the transport: no
 application code runs for them. Settings come from the lifespan state (`app_state`),
@@ -117,6 +119,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading_head = True
         self.head_bytes = 0
         super().on_response_complete()
+
+    def shutdown(self) -> None:
+        """uvicorn's first step of a graceful shutdown, on every connection: streams end
+        now, with the restart signal, instead of holding the shutdown until its timeout."""
+        services = self.app_state.get("services")
+        if services is not None:
+            services.hub.close_readers()
+        super().shutdown()
 
     def handle_websocket_upgrade(self) -> None:
         # The connection becomes a stream: its own limits and pings apply from here.

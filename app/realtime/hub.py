@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
-from app.db import Database
+from app.db import Database, is_outage
 from app.errors import NotFound, SinceAheadOfHead, Unavailable
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
@@ -82,7 +82,18 @@ class Hub:
             self._supervised("listener", self._listen),
             self._supervised("outbox", self._send_outbox),
             self._supervised("checker", self._check, broker=False),
+            # Its own loop: streams stay alive (and say so) while the database is away.
+            self._supervised("heartbeat", self._beat, broker=False),
         ]
+
+    def close_readers(self, reason: str = "server restarting") -> None:
+        """Close every reader with SERVICE_RESTART (they resume elsewhere or after the
+        restart): the first step of a shutdown, before the server waits for connections."""
+        for channel in self._channels.values():
+            for reader in channel.all_readers():
+                reader.close(CloseCode.SERVICE_RESTART, reason)
+            for group in channel.readers.values():
+                group.clear()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -93,8 +104,7 @@ class Hub:
         for channel in self._channels.values():
             if channel.filler is not None:
                 channel.filler.cancel()
-            for reader in channel.all_readers():
-                reader.close(CloseCode.SERVICE_RESTART, "server restarting")
+        self.close_readers()
         self._channels.clear()
         await self.broker.disconnect()
 
@@ -206,9 +216,12 @@ class Hub:
                         self._deliver(channel, Outgoing.build(seq, payload))
                 for seq in [seq for seq in channel.early if seq <= channel.last_seq]:
                     del channel.early[seq]
-        except Exception:
+        except Exception as error:
             logger.warning(
-                "filling a gap in %s failed; the next check retries", channel.slug, exc_info=True
+                "filling a gap in %s failed; the next check retries: %s",
+                channel.slug,
+                error,
+                exc_info=not is_outage(error),
             )
 
     def _check_soon(self) -> None:
@@ -219,19 +232,23 @@ class Hub:
     async def _check_quietly(self) -> None:
         try:
             await self.check_heads()
-        except Exception:
-            logger.warning("checking heads failed; the periodic check retries", exc_info=True)
+        except Exception as error:
+            logger.warning(
+                "checking heads failed; the periodic check retries: %s",
+                error,
+                exc_info=not is_outage(error),
+            )
 
     async def _check(self) -> None:
-        last_heartbeat = time.monotonic()
         while True:
             await asyncio.sleep(self.check_interval)
             await self.check_heads()
-            now = time.monotonic()
-            if now - last_heartbeat >= self.heartbeat_interval:
-                last_heartbeat = now
-                self.send_heartbeats()
-            self._forget_idle_channels(now)
+            self._forget_idle_channels(time.monotonic())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            self.send_heartbeats()
 
     async def check_heads(self) -> None:
         """Compare every channel with its blog's head in the database and fill any gap."""

@@ -154,6 +154,7 @@ def test_the_installed_versions_are_the_audited_ones() -> None:
 
 # What the guarded HTTP protocol takes from uvicorn's httptools protocol.
 HTTP_INHERITED = {
+    "app_state": "the lifespan state, where it finds the hub to end streams at shutdown",
     "connections": "the server's set of open connections, for the connection cap",
     "cycle": "the request in progress: whether its answer has started",
     "loop": "the event loop for the deadlines",
@@ -169,6 +170,7 @@ HTTP_OVERRIDDEN = (
     "on_message_complete",
     "on_response_complete",
     "handle_websocket_upgrade",
+    "shutdown",
 )
 # What the refusal reads and sets on the request in progress.
 CYCLE_ATTRIBUTES = ("response_started", "disconnected", "message_event")

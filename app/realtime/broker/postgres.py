@@ -56,19 +56,37 @@ class PostgresBroker:
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Announcement]]:
         connection = await asyncpg.connect(self.dsn, timeout=5)
         queue: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
+        lost = asyncio.Event()
 
         def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
             opened = self.seal.decode(payload.encode())
             if opened is not None and not queue.full():  # a dropped one is read from the log
                 queue.put_nowait(opened)
 
+        # A terminated connection delivers no more notifications, and says nothing itself:
+        # fail the subscription at once, so the hub resubscribes and checks the log now.
+        connection.add_termination_listener(lambda _connection: lost.set())
         await connection.add_listener(self.channel, on_notify)
 
         async def messages() -> AsyncIterator[Announcement]:
             while True:
+                if lost.is_set():
+                    raise ConnectionError("the LISTEN connection to PostgreSQL was lost")
+                getting = asyncio.ensure_future(queue.get())
+                losing = asyncio.ensure_future(lost.wait())
                 try:
-                    yield await asyncio.wait_for(queue.get(), IDLE_CHECK_SECONDS)
-                except TimeoutError:
+                    done, _pending = await asyncio.wait(
+                        {getting, losing},
+                        timeout=IDLE_CHECK_SECONDS,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    losing.cancel()
+                    if not getting.done():
+                        getting.cancel()
+                if getting in done:
+                    yield getting.result()
+                elif not done:
                     # Quiet for a while: a query raises if the connection has died.
                     await connection.fetchval("SELECT 1", timeout=5)
 
