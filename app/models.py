@@ -112,7 +112,11 @@ class Event(Base):
     """One numbered change in a blog's log; `payload` is its wire form, built once."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("blog_id", "seq", name="uq_events_blog_seq"),)
+    __table_args__ = (
+        UniqueConstraint("blog_id", "seq", name="uq_events_blog_seq"),
+        # A redaction rewrites every earlier event of one entry.
+        Index("ix_events_entry", "entry_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     blog_id: Mapped[int] = mapped_column(ForeignKey("blogs.id", ondelete="CASCADE"))

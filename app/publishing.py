@@ -192,6 +192,7 @@ class Publisher:
 
     async def update_entry(self, slug: str, entry_id: int, data: EntryUpdate) -> EntryPublic:
         changes = data.model_dump(exclude_unset=True)
+        redact = changes.pop("redact", False)
         _refuse_nulls(changes, nullable={"headline"})
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
@@ -200,6 +201,11 @@ class Publisher:
             values = _entry_values(changes)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             if not changed:
+                if redact and entry.status == "published":
+                    committed += await self._redact(session, blog, entry)
+                    public = to_entry_public(entry, slug)
+                    self._committed(committed)
+                    return public
                 return to_entry_public(entry, slug)
 
             now = utc_now()
@@ -229,11 +235,15 @@ class Publisher:
             is_public = entry.status == "published"
             if was_public and not is_public:
                 committed.append(self._tombstone_event(session, blog, entry, now))
+                # Back to draft: what it said is no longer public, in the log either.
+                committed += await self._redact(session, blog, entry)
             elif is_public:
                 event_type: EventType = "entry.created" if not was_public else "entry.updated"
                 if was_public and entry.pinned != was_pinned:
                     event_type = "entry.pinned" if entry.pinned else "entry.unpinned"
                 committed.append(self._entry_event(session, blog, event_type, entry))
+                if redact:
+                    committed += await self._redact(session, blog, entry)
             public = to_entry_public(entry, slug)
         self._committed(committed)
         return public
@@ -255,7 +265,61 @@ class Publisher:
             entry.version += 1
             if was_public:
                 committed.append(self._tombstone_event(session, blog, entry, now))
+                committed += await self._redact(session, blog, entry)
         self._committed(committed)
+
+    # --- redactions ----------------------------------------------------------
+
+    async def _redact(self, session: AsyncSession, blog: Blog, entry: Entry) -> list[Announcement]:
+        """Rewrite the entry's earlier events to what is public now — its tombstone, or its
+        current version — keeping their seq and type, then log `entry.redacted` naming them.
+
+        Runs in the transaction of the change that made it necessary, after that change's
+        own event, so the log never shows a state in between.
+        """
+        await session.flush()
+        rows = (
+            await session.execute(
+                select(Event).where(
+                    Event.blog_id == blog.id,
+                    Event.entry_id == entry.id,
+                    Event.seq < blog.head_seq,
+                    Event.type != "entry.redacted",
+                )
+            )
+        ).scalars()
+        current = self._public_forms(blog, entry)
+        rewritten = []
+        for stored in rows:
+            earlier = EventPublic.model_validate_json(stored.payload)
+            if isinstance(earlier.entry, EntryTombstone):
+                continue  # a tombstone says nothing that needs taking back
+            forms = current if entry.status == "published" else _tombstone_forms(blog, entry)
+            stored.payload = _wire_bytes(earlier.model_copy(update=forms))
+            rewritten.append(stored.seq)
+        if not rewritten:
+            return []
+        event = EventPublic(
+            seq=_next_seq(blog),
+            type="entry.redacted",
+            blog=blog.slug,
+            entry=EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=entry.updated_at)
+            if entry.status != "published"
+            else to_entry_public(entry, blog.slug),
+            redacted_seqs=sorted(rewritten),
+        )
+        return [_store_event(session, blog, event, entry_id=entry.id)]
+
+    def _public_forms(self, blog: Blog, entry: Entry) -> dict[str, Any]:
+        """The entry as every public event of it shows it now."""
+        public = to_entry_public(entry, blog.slug)
+        return {
+            "entry": public,
+            "html": self.renderer.render_entry(public, blog.timezone),
+            "key_event_html": self.renderer.render_key_event(public, blog.timezone)
+            if public.key_event
+            else None,
+        }
 
     # --- events ------------------------------------------------------------
 
@@ -318,12 +382,27 @@ def _next_seq(blog: Blog) -> int:
     return blog.head_seq
 
 
+def _tombstone_forms(blog: Blog, entry: Entry) -> dict[str, Any]:
+    """What an earlier event of an entry out of public view still shows: its tombstone."""
+    deleted_at = entry.deleted_at or entry.updated_at
+    return {
+        "entry": EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=deleted_at),
+        "html": None,
+        "key_event_html": None,
+    }
+
+
+def _wire_bytes(event: EventPublic) -> bytes:
+    """An event's wire form: its fields, less the optional ones it does not carry."""
+    optional = ("entry", "html", "key_event_html", "details", "redacted_seqs")
+    absent = {name for name in optional if getattr(event, name) is None}
+    return event.model_dump_json(exclude=absent).encode()
+
+
 def _store_event(
     session: AsyncSession, blog: Blog, event: EventPublic, entry_id: int | None = None
 ) -> Announcement:
-    optional = ("entry", "html", "key_event_html", "details")
-    absent = {name for name in optional if getattr(event, name) is None}
-    payload = event.model_dump_json(exclude=absent).encode()
+    payload = _wire_bytes(event)
     session.add(
         Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)
     )

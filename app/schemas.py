@@ -135,6 +135,12 @@ class EntryUpdate(RequestModel):
     pinned: bool | None = None
     status: EntryStatus | None = None
     published_at: AwareDatetime | None = None
+    redact: bool = Field(
+        False,
+        description="Also rewrite what the log still shows of earlier versions of this entry "
+        "to the version after this change (a legal or safety correction); an "
+        "`entry.redacted` event follows.",
+    )
 
 
 class AuthorPublic(BaseModel):
@@ -241,6 +247,7 @@ EventType = Literal[
     "entry.deleted",
     "entry.pinned",
     "entry.unpinned",
+    "entry.redacted",
     "blog.updated",
     "blog.ended",
 ]
@@ -256,6 +263,11 @@ class EventPublic(BaseModel):
         None, description="On entry.* events of a key event: its line in the key-events list."
     )
     details: BlogPublic | None = Field(None, description="On blog.* events: the blog as now.")
+    redacted_seqs: list[int] | None = Field(
+        None,
+        description="On entry.redacted: the earlier events of the entry whose payloads were "
+        "rewritten (to its tombstone, or to its current version); drop copies you keep of them.",
+    )
 
 
 class EventsPublic(BaseModel):

@@ -59,6 +59,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
     rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    read_cache = ReadCache()
     metrics.writers_waiting.set_function(lambda: database.writers_waiting)
     try:
         identity = await load_identity(database)
@@ -71,6 +72,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         metrics,
         check_interval=settings.hub_check_seconds,
         heartbeat_interval=settings.heartbeat_seconds,
+        forget_answers=read_cache.forget,
     )
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
@@ -82,7 +84,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         metrics=metrics,
         hub=hub,
         publisher=Publisher(database, renderer, listeners=listeners),
-        read_cache=ReadCache(),
+        read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
         rate_limits=rate_limits,

@@ -119,6 +119,13 @@ class ReadCache:
                 self._popular.put(key, answer)
         return answer
 
+    def forget(self, slug: str) -> None:
+        """Drop every answer and version kept for a blog (its log was rewritten)."""
+        self._versions.pop(slug, None)
+        for segment in (self._popular, self._new):
+            for key in [key for key in segment.answers if key[0] == slug]:
+                segment.pop(key)
+
     def remember_answer(self, slug: str, url: str, answer: Answer) -> None:
         key = (slug, url)
         if key in self._popular.answers:

@@ -56,6 +56,8 @@ class Outgoing(Framed):
 
     seq: int
     payload: bytes
+    # Earlier payloads of an entry were rewritten: copies of them kept in memory are stale.
+    redacts: bool = False
 
     @classmethod
     def build(cls, seq: int, payload: bytes) -> "Outgoing":
@@ -63,6 +65,7 @@ class Outgoing(Framed):
         return cls(
             seq=seq,
             payload=payload,
+            redacts=event_type == "entry.redacted",
             text=payload.decode(),
             websocket_frame=websocket_text_frame(payload),
             sse=sse_message(seq, event_type, payload),

@@ -54,6 +54,7 @@ class Hub:
         check_interval: float = 2.0,
         heartbeat_interval: float = 15.0,
         idle_channel_seconds: float = 600.0,
+        forget_answers: Callable[[str], None] | None = None,
     ) -> None:
         self.database = database
         self.broker = broker
@@ -62,6 +63,7 @@ class Hub:
         self.check_interval = check_interval
         self.heartbeat_interval = heartbeat_interval
         self.idle_channel_seconds = idle_channel_seconds
+        self.forget_answers = forget_answers
         self._channels: dict[str, Channel] = {}
         self._loading: dict[str, asyncio.Future[Channel]] = {}
         self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)
@@ -179,6 +181,12 @@ class Hub:
 
     def _deliver(self, channel: Channel, event: Outgoing) -> None:
         channel.last_seq = event.seq
+        if event.redacts:
+            # The tail may hold what was just taken back: resumes read the rewritten log
+            # until the tail fills again, and the memory of answers about the blog goes.
+            channel.tail.clear()
+            if self.forget_answers is not None:
+                self.forget_answers(channel.slug)
         channel.tail.append(event)
         self.metrics.events_delivered.inc()
         for form, readers in channel.readers.items():

@@ -131,7 +131,7 @@ async def test_deleting_leaves_a_tombstone_in_the_log_and_hides_the_entry(
     assert (await client.get(f"{ENTRIES}/{entry['id']}")).status_code == 404
     assert (await client.get(ENTRIES)).json()["items"] == []
     events = await read_log(client, "vote-night")
-    assert [e["type"] for e in events] == ["entry.created", "entry.deleted"]
+    assert [e["type"] for e in events] == ["entry.created", "entry.deleted", "entry.redacted"]
     assert events[1]["entry"]["id"] == entry["id"]
     assert events[1]["entry"]["status"] == "deleted"
     assert "html" not in events[1]
@@ -144,7 +144,7 @@ async def test_deleting_twice_succeeds_and_logs_once(
     for _ in range(2):
         response = await client.delete(f"{ENTRIES}/{entry['id']}", headers=publish_headers)
         assert response.status_code == 204
-    assert len(await read_log(client, "vote-night")) == 2
+    assert len(await read_log(client, "vote-night")) == 3  # created, deleted, redacted
 
 
 async def test_a_deleted_entry_cannot_be_edited_back_to_life(
@@ -159,6 +159,7 @@ async def test_a_deleted_entry_cannot_be_edited_back_to_life(
     assert [e["type"] for e in await read_log(client, "vote-night")] == [
         "entry.created",
         "entry.deleted",
+        "entry.redacted",
     ]
 
 

@@ -144,32 +144,35 @@ async def test_a_webhook_receives_each_event_after_registration_once_in_order_si
     await client.delete(f"/api/v1/blogs/vote-night/entries/{before['id']}", headers=ADMIN)
     await client.patch("/api/v1/blogs/vote-night", json={"status": "ended"}, headers=ADMIN)
 
-    arrivals = await received(receiver, 4)
+    arrivals = await received(receiver, 5)
 
     payloads = await stored_payloads(app)
-    assert [a.seq for a in receiver.arrivals] == [2, 3, 4, 5]
+    assert [a.seq for a in receiver.arrivals] == [2, 3, 4, 5, 6]
     assert all(a.signature_valid for a in arrivals)
-    assert [a.body for a in arrivals] == [payloads[seq] for seq in (2, 3, 4, 5)]
+    assert [a.body for a in arrivals] == [payloads[seq] for seq in (2, 3, 4, 5, 6)]
     assert [a.event["type"] for a in arrivals] == [
         "entry.created",
         "entry.updated",
         "entry.deleted",
+        "entry.redacted",  # the deleted entry's seq 1, from before the webhook, rewritten
         "blog.ended",
     ]
+    assert arrivals[3].event["redacted_seqs"] == [1]
     assert [a.message_id for a in arrivals] == [
-        f"msg_bulletin_{hook['id']}_{s}" for s in (2, 3, 4, 5)
+        f"msg_bulletin_{hook['id']}_{s}" for s in (2, 3, 4, 5, 6)
     ]
     assert all(a.headers["content-type"] == "application/json" for a in arrivals)
     assert [a.event for a in arrivals] == await read_log(client, "vote-night", since=1)
 
     state = await eventually(reader(client, f"{HOOKS}/{hook['id']}"), lambda s: s["pending"] == 0)
-    assert state["delivered_seq"] == state["head_seq"] == 5
+    assert state["delivered_seq"] == state["head_seq"] == 6
     assert state["consecutive_failures"] == 0
     assert state["last_status_code"] == 200 and state["last_error"] is None
     assert state["next_attempt_at"] is None and state["active"] is True
     assert state["description"] == "Partner desk"
     attempts = (await client.get(f"{HOOKS}/{hook['id']}/deliveries", headers=ADMIN)).json()
     assert [(a["seq"], a["attempt"], a["delivered"]) for a in attempts] == [
+        (6, 1, True),
         (5, 1, True),
         (4, 1, True),
         (3, 1, True),

@@ -75,11 +75,12 @@ async def test_edits_deletes_and_pins_arrive_as_events(server: LiveServer) -> No
         await server.client.patch(url, json={"pinned": True}, headers=ADMIN)
         await server.client.delete(url, headers=ADMIN)
         await server.client.patch(f"/api/v1/blogs/{SLUG}", json={"status": "ended"}, headers=ADMIN)
-        events = [await next_message(ws) for _ in range(4)]
+        events = [await next_message(ws) for _ in range(5)]
     assert [e["type"] for e in events] == [
         "entry.updated",
         "entry.pinned",
         "entry.deleted",
+        "entry.redacted",
         "blog.ended",
     ]
     assert "<p>final</p>" in events[0]["html"]
@@ -89,7 +90,8 @@ async def test_edits_deletes_and_pins_arrive_as_events(server: LiveServer) -> No
         "status": "deleted",
         "deleted_at": events[2]["entry"]["deleted_at"],
     }
-    assert events[3]["details"]["status"] == "ended"
+    assert events[3]["redacted_seqs"] == [1, 2, 3]
+    assert events[4]["details"]["status"] == "ended"
 
 
 async def test_sse_streams_events_with_seq_ids_and_resumes_from_last_event_id(

@@ -27,7 +27,7 @@
   const CODES = { TERMINAL_MIN: 4500, TERMINAL_MAX: 4999, BLOG_NOT_FOUND: 4504, RESET: 4509 };
   const STATE = { DISCONNECTED: "disconnected", CONNECTING: "connecting", CONNECTED: "connected" };
   const SSE_TYPES = ["hello", "heartbeat", "entry.created", "entry.updated", "entry.deleted",
-    "entry.pinned", "entry.unpinned", "blog.updated", "blog.ended"];
+    "entry.pinned", "entry.unpinned", "entry.redacted", "blog.updated", "blog.ended"];
   const script = doc && doc.currentScript;
   const NATIVE_ANCHORING = global.CSS && CSS.supports("overflow-anchor", "auto");
   const scriptOrigin = script && script.src ? new URL(script.src).origin : null;
@@ -143,8 +143,10 @@
     apply(event) {
       const type = event.type;
       if (type === "blog.updated" || type === "blog.ended") return this.applyBlog(event.details);
+      if (type === "entry.redacted") return; // the log was rewritten; the page already shows it
       const id = event.entry.id;
-      if (type === "entry.deleted") {
+      // A tombstone, also in an earlier event rewritten by a redaction, takes the entry out.
+      if (type === "entry.deleted" || event.entry.status === "deleted") {
         this.pending.delete(id);
         this.keep(() => { const el = this.find(id); if (el) el.remove(); });
         this.syncKeyEvent(id);
