@@ -138,6 +138,25 @@ async def test_headers_past_the_limit_are_refused_431_websocket_handshakes_too(
     assert body["error"]["code"] == "headers_too_large"
 
 
+async def test_a_body_larger_than_the_head_limit_arriving_with_its_head_is_served(
+    server: LiveServer,
+) -> None:
+    body = json.dumps({"body": "<p>" + "Polling stations report queues. " * 1500 + "</p>"})
+    assert len(body) > 4 * HEAD_LIMIT
+    client = await RawClient.open(server)
+    head = (
+        f"POST /api/v1/blogs/{SLUG}/entries HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    await client.send((head + body).encode())  # one write: head and body in the same reads
+
+    status, created, _head = await client.answer()
+
+    assert status == 201
+    assert created["id"] == 1
+
+
 async def test_a_head_under_the_limit_is_served_as_before(server: LiveServer) -> None:
     padding = {"X-Pad": "a" * (HEAD_LIMIT // 2)}
     response = await server.client.get(f"/api/v1/blogs/{SLUG}", headers=padding)

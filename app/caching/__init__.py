@@ -23,7 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,6 +83,31 @@ def private(representation: Representation) -> Response:
     )
 
 
+def known_url(request: Request) -> str:
+    """The request's path and the query parameters its route takes, in the order sent.
+
+    What the memory of answers is keyed on, and an ETag's default variant: parameters the
+    route ignores cannot make one URL into thousands of kept answers (`feed.atom?x=1`,
+    `?x=2`, ...), and they all share the one answer (and ETag) of the plain URL.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return request_url(request.scope)
+    known = _query_names(dependant)
+    kept = [(name, value) for name, value in request.query_params.multi_items() if name in known]
+    path = request.scope["path"]
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
+
 def _answers_head(request: Request) -> bool:
     """Whether a HEAD of this request's URL reaches a route."""
     if request.method == "HEAD":
@@ -123,13 +149,23 @@ async def respond(
             return private(await build(session, await find_blog(session, slug)))
 
     cache = services.read_cache
-    url = request_url(request.scope)
+    url = known_url(request)
     now = utc_now()
     async with services.database.read_session() as session:
         blog = await find_blog(session, slug)
         version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
         checked = validators(version, variant or url, vary=vary)
-        built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
+        kept = cache.answer(slug, url)
+        if is_not_modified(request, checked, now=now):
+            built = None
+        elif (
+            kept is not None
+            and kept.representation is not None
+            and kept.validators.etag == checked.etag  # this blog, this variant, this seq
+        ):
+            built = kept.representation  # kept since the blog last changed: not built again
+        else:
+            built = await build(session, blog)
     cache.remember_version(slug, version)
     following = services.hub.position(slug)
     if following is None and version.live:
@@ -139,8 +175,7 @@ async def respond(
         # Current while the hub stands at this version's seq, in this following of the blog
         # (not while it still follows an earlier blog of this slug).
         position = replace(following, seq=version.seq)
-    kept = cache.answer(slug, url)
-    if built is None and kept is not None and kept.seq == version.seq:
+    if built is None and kept is not None and kept.validators.etag == checked.etag:
         body = kept.representation  # a 304 keeps the body already kept
     else:
         body = built if keep_body else None

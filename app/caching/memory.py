@@ -4,7 +4,7 @@ app/caching.py fills it and `CachedReads` (app/caching/middleware.py) answers fr
 """
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from app.caching.validators import BlogVersion, Representation, Validators
@@ -44,13 +44,16 @@ AnswerKey = tuple[str, str]
 
 
 class AnswerSegment:
-    """Answers in least-recently-used order, bounded in answers and in kept bodies."""
+    """Answers in least-recently-used order, bounded in answers, in kept bodies and in the
+    bytes of those bodies (a few large feeds must not pin a process's memory)."""
 
-    def __init__(self, max_answers: int, max_bodies: int) -> None:
+    def __init__(self, max_answers: int, max_bodies: int, max_body_bytes: int) -> None:
         self.max_answers = max_answers
         self.max_bodies = max_bodies
+        self.max_body_bytes = max_body_bytes
         self.answers: OrderedDict[AnswerKey, Answer] = OrderedDict()
         self.bodies = 0
+        self.body_bytes = 0
 
     def get(self, key: AnswerKey) -> Answer | None:
         """The answer, now the most recently used."""
@@ -63,14 +66,20 @@ class AnswerSegment:
         answer = self.answers.pop(key, None)
         if answer is not None and answer.representation is not None:
             self.bodies -= 1
+            self.body_bytes -= len(answer.representation.body)
         return answer
 
     def put(self, key: AnswerKey, answer: Answer) -> None:
         self.pop(key)
+        if answer.representation is not None and (
+            len(answer.representation.body) > self.max_body_bytes
+        ):
+            answer = replace(answer, representation=None)  # too big to keep: validators only
         self.answers[key] = answer
         if answer.representation is not None:
             self.bodies += 1
-        while self.bodies > self.max_bodies:
+            self.body_bytes += len(answer.representation.body)
+        while self.bodies > self.max_bodies or self.body_bytes > self.max_body_bytes:
             self.pop(next(k for k, kept in self.answers.items() if kept.representation))
         while len(self.answers) > self.max_answers:
             self.pop(next(iter(self.answers)))
@@ -90,13 +99,15 @@ class ReadCache:
         max_blogs: int = 10_000,
         max_answers: int = 4096,
         max_bodies: int = 128,
+        max_body_bytes: int = 64 * 1024 * 1024,
         max_new_answers: int = 512,
         max_new_bodies: int = 16,
+        max_new_body_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.max_blogs = max_blogs
         self._versions: OrderedDict[str, BlogVersion] = OrderedDict()
-        self._popular = AnswerSegment(max_answers, max_bodies)
-        self._new = AnswerSegment(max_new_answers, max_new_bodies)
+        self._popular = AnswerSegment(max_answers, max_bodies, max_body_bytes)
+        self._new = AnswerSegment(max_new_answers, max_new_bodies, max_new_body_bytes)
 
     def version(self, blog: Blog) -> BlogVersion | None:
         """The blog's version at its head, if this process has seen it."""

@@ -77,21 +77,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # refused: dropped unread
-        if self.reading_head:
-            self.head_bytes += len(data)
-            if self.head_bytes > self.max_head_bytes:
-                limit = f"at most {self.max_head_bytes} bytes"
-                if self.header_seen:
-                    self.refuse(HeadersTooLarge(f"The request headers may be {limit}."))
-                else:
-                    self.refuse(UrlTooLong(f"The request line may be {limit}."))
-                return
-            if self.deadline is None:
-                self.arm(self.head_seconds, "The request head did not arrive in time.")
-        elif self.deadline is not None:
-            # Body bytes arrived: the body's idle deadline starts again.
-            self.arm(self.body_seconds, "The request body stopped arriving.")
+        if not self.reading_head:
+            if self.deadline is not None:
+                # Body bytes arrived: the body's idle deadline starts again.
+                self.arm(self.body_seconds, "The request body stopped arriving.")
+            super().data_received(data)
+            return
+        # Parsed first (one read's worth at most), then judged: a read may carry the end of
+        # a head and the start of its body, and only a head still incomplete is too long.
+        self.head_bytes += len(data)
+        if self.deadline is None:
+            self.arm(self.head_seconds, "The request head did not arrive in time.")
         super().data_received(data)
+        if self.reading_head and self.head_bytes > self.max_head_bytes:
+            limit = f"at most {self.max_head_bytes} bytes"
+            if self.header_seen:
+                self.refuse(HeadersTooLarge(f"The request headers may be {limit}."))
+            else:
+                self.refuse(UrlTooLong(f"The request line may be {limit}."))
 
     # --- the parser's callbacks ---------------------------------------------------
 

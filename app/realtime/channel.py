@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.realtime.codes import CloseCode
-from app.realtime.frames import Form, Outgoing
+from app.realtime.frames import Form
 
 # Every channel ever loaded in this process gets its own number, never reused.
 _followings = itertools.count(1)
@@ -45,12 +45,42 @@ class Position:
     seq: int
 
 
+class Tail:
+    """The newest events of a blog kept in memory, as their stored payloads only (a resume
+    frames them for its reader), bounded in count and in bytes: a blog of large entries
+    keeps fewer of them."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.events: deque[tuple[int, bytes]] = deque()
+        self.bytes = 0
+
+    def append(self, seq: int, payload: bytes) -> None:
+        self.events.append((seq, payload))
+        self.bytes += len(payload)
+        while self.events and (len(self.events) > self.max_events or self.bytes > self.max_bytes):
+            self.bytes -= len(self.events.popleft()[1])
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.bytes = 0
+
+    def after(self, since: int, last_seq: int) -> list[tuple[int, bytes]] | None:
+        """The events after `since` from memory, or None when memory does not reach back."""
+        if since >= last_seq:
+            return []
+        if not self.events or self.events[0][0] > since + 1:
+            return None
+        return [event for event in self.events if event[0] > since]
+
+
 @dataclass(eq=False)
 class Channel:
     slug: str
     blog_id: int
     last_seq: int
-    tail: deque[Outgoing]
+    tail: Tail
     readers: dict[Form, dict[int, Reader]] = field(
         default_factory=lambda: {form: {} for form in Form}
     )
@@ -73,10 +103,6 @@ class Channel:
     def all_readers(self) -> list[Reader]:
         return [reader for group in self.readers.values() for reader in group.values()]
 
-    def tail_from(self, since: int) -> list[Outgoing] | None:
+    def tail_from(self, since: int) -> list[tuple[int, bytes]] | None:
         """The events after `since` from memory, or None when memory does not reach back."""
-        if since >= self.last_seq:
-            return []
-        if not self.tail or self.tail[0].seq > since + 1:
-            return None
-        return [event for event in self.tail if event.seq > since]
+        return self.tail.after(since, self.last_seq)

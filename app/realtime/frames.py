@@ -50,26 +50,35 @@ class Framed:
         return self.text
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing(Framed):
-    """One event of the log, framed."""
+class Outgoing:
+    """One event of the log on its way to readers: each form framed once, when first needed
+    (a form no reader takes is never built), and shared by every reader of that form."""
 
-    seq: int
-    payload: bytes
-    # Earlier payloads of an entry were rewritten: copies of them kept in memory are stale.
-    redacts: bool = False
+    __slots__ = ("_frames", "event_type", "payload", "redacts", "seq")
+
+    def __init__(self, seq: int, payload: bytes) -> None:
+        self.seq = seq
+        self.payload = payload
+        self.event_type: str = json.loads(payload)["type"]
+        # Earlier payloads of an entry were rewritten: copies of them kept in memory are stale.
+        self.redacts = self.event_type == "entry.redacted"
+        self._frames: dict[Form, bytes | str] = {}
 
     @classmethod
     def build(cls, seq: int, payload: bytes) -> "Outgoing":
-        event_type = json.loads(payload)["type"]
-        return cls(
-            seq=seq,
-            payload=payload,
-            redacts=event_type == "entry.redacted",
-            text=payload.decode(),
-            websocket_frame=websocket_text_frame(payload),
-            sse=sse_message(seq, event_type, payload),
-        )
+        return cls(seq, payload)
+
+    def frame(self, form: Form) -> bytes | str:
+        framed = self._frames.get(form)
+        if framed is None:
+            if form is Form.WEBSOCKET_FRAME:
+                framed = websocket_text_frame(self.payload)
+            elif form is Form.SSE:
+                framed = sse_message(self.seq, self.event_type, self.payload)
+            else:
+                framed = self.payload.decode()
+            self._frames[form] = framed
+        return framed
 
 
 def control_payload(message_type: str, seq: int) -> bytes:
@@ -99,7 +108,7 @@ def replay_frame(form: Form, payload: bytes, seq: int) -> bytes | str:
         return payload.decode()
     if form is Form.WEBSOCKET_FRAME:
         return websocket_text_frame(payload)
-    return Outgoing.build(seq, payload).sse
+    return Outgoing(seq, payload).frame(Form.SSE)
 
 
 def hello_frame(form: Form, head: int) -> bytes | str:

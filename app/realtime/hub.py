@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
@@ -24,7 +23,7 @@ from app.errors import NotFound, SinceAheadOfHead, Unavailable
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
-from app.realtime.channel import Channel, Position, Reader
+from app.realtime.channel import Channel, Position, Reader, Tail
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form, Heartbeat, Outgoing, hello_frame, replay_frame
 from app.supervision import supervise
@@ -51,6 +50,8 @@ class Hub:
         metrics: Metrics,
         *,
         tail_size: int = 256,
+        tail_bytes: int = 1024 * 1024,
+        max_unread_channels: int = 100,
         check_interval: float = 2.0,
         heartbeat_interval: float = 15.0,
         idle_channel_seconds: float = 600.0,
@@ -60,6 +61,8 @@ class Hub:
         self.broker = broker
         self.metrics = metrics
         self.tail_size = tail_size
+        self.tail_bytes = tail_bytes
+        self.max_unread_channels = max_unread_channels
         self.check_interval = check_interval
         self.heartbeat_interval = heartbeat_interval
         self.idle_channel_seconds = idle_channel_seconds
@@ -187,7 +190,7 @@ class Hub:
             channel.tail.clear()
             if self.forget_answers is not None:
                 self.forget_answers(channel.slug)
-        channel.tail.append(event)
+        channel.tail.append(event.seq, event.payload)
         self.metrics.events_delivered.inc()
         for form, readers in channel.readers.items():
             if readers:
@@ -291,9 +294,21 @@ class Hub:
         channel = self._channels.get(slug)
         return channel.position() if channel is not None else None
 
-    async def follow(self, slug: str) -> Position:
-        """Follow the blog (loading its head the first time) and say where this process stands."""
+    async def follow(self, slug: str) -> Position | None:
+        """Follow the blog (loading its head the first time) and say where this process stands;
+        None when this process already follows as many blogs without readers as it keeps."""
+        if slug not in self._channels and self._unread_channels() >= self.max_unread_channels:
+            return None
         return (await self._channel(slug)).position()
+
+    def _unread_channels(self) -> int:
+        return sum(1 for channel in self._channels.values() if not channel.reader_count())
+
+    def _new_tail(self, recent: list[tuple[int, bytes]]) -> Tail:
+        tail = Tail(self.tail_size, self.tail_bytes)
+        for seq, payload in recent:
+            tail.append(seq, payload)
+        return tail
 
     def unfollow(self, slug: str) -> None:
         """Forget a blog that has no readers: it is loaded again, as a new following, when asked."""
@@ -320,10 +335,7 @@ class Hub:
                     slug=slug,
                     blog_id=blog.id,
                     last_seq=last_seq,
-                    tail=deque(
-                        (Outgoing.build(seq, payload) for seq, payload in recent),
-                        maxlen=self.tail_size,
-                    ),
+                    tail=self._new_tail(recent),
                     wanted=blog.head_seq,
                 )
                 if blog.head_seq > last_seq:
@@ -375,8 +387,8 @@ class Hub:
             recent = channel.tail_from(cursor)
             if recent is not None:
                 # From here to registration nothing awaits: no event can slip between.
-                for event in recent:
-                    if not reader.write(event.frame(form)):
+                for seq, payload in recent:
+                    if not reader.write(replay_frame(form, payload, seq)):
                         return
                 channel.readers[form][id(reader)] = reader
                 return
