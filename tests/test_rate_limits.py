@@ -23,7 +23,7 @@ from app.limits.counters import MemoryWindowCounters
 from app.main import create_app
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
 from tests.realtime.conftest import EDGES, REDIS_URL, LiveServer, live_server
-from tests.realtime.processes import ServerProcess
+from tests.support.servers import ServerProcess
 
 SLUG = "vote-night"
 BOGUS = {"Authorization": "Bearer bltn_not-a-token-anyone-was-given"}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.realtime.processes import ServerProcess
+from tests.support.servers import ServerProcess
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SLUG = "harbour-live"

@@ -28,8 +28,8 @@ from app.webhooks.signing import (
 )
 from app.webhooks.targets import TargetRefused, refusal_reason, resolve_target
 from tests.conftest import ADMIN, ADMIN_TOKEN
-from tests.realtime.processes import ServerProcess
-from tests.webhook_receiver import Receiver, new_signing_secret
+from tests.support.servers import ServerProcess
+from tests.support.webhook_receiver import Receiver, new_signing_secret
 
 SECRET_KEY = "k3y-for-tests-only-9f8e7d6c5b4a3210zyxw"
 SLUG = "count-night"

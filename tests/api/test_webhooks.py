@@ -19,7 +19,7 @@ from app.models import Blog, Event, Webhook, utc_now
 from app.webhooks.signing import SecretBox
 from app.webhooks.worker import WebhookWorker
 from tests.conftest import ADMIN, ADMIN_TOKEN, read_log
-from tests.webhook_receiver import Receiver, new_signing_secret
+from tests.support.webhook_receiver import Receiver, new_signing_secret
 
 SECRET_KEY = "k3y-for-tests-only-9f8e7d6c5b4a3210zyxw"
 DISABLE_AFTER = 3

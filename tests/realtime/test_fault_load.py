@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
-from tests.realtime.processes import ServerProcess
-from tests.realtime.wsclients import Reader, StalledReader, all_reach, start_readers
+from tests.support.servers import ServerProcess
+from tests.support.clients import Reader, StalledReader, all_reach, start_readers
 
 SLUG = "deploy-day"
 BODY = "<p>" + "An update of about one and a half kilobytes. " * 34 + "</p>"

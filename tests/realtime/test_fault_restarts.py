@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from app.realtime.broker.redis import CHANNEL
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database, read_log
-from tests.realtime.processes import RedisProcess, ServerProcess
+from tests.support.servers import RedisProcess, ServerProcess
 
 SLUG = "fault-night"
 READERS = 20

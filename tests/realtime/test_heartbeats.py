@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from app.config import Settings
 from tests.realtime.conftest import EDGES, LiveServer, live_server
 from tests.realtime.test_streams import SLUG, create_blog, publish
-from tests.realtime.wsclients import StalledReader
+from tests.support.clients import StalledReader
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from app.schemas import EntryCreate
 from tests.conftest import ADMIN
 from tests.realtime.conftest import EDGES, STACKS, LiveServer, live_server
 from tests.realtime.test_streams import SLUG, create_blog, next_message, publish
-from tests.realtime.wsclients import StalledReader
+from tests.support.clients import StalledReader
 
 BIG = "<p>" + "An update long enough to fill a small buffer quickly. " * 40 + "</p>"
 
