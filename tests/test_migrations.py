@@ -1,12 +1,10 @@
 """The Alembic migrations, run from an empty database to head and back, on SQLite and PostgreSQL."""
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,17 +14,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app import migrating
 from app.db import Database
 from app.tokens import TokenStore
+from tests.support.databases import database_on_same_server, execute, postgres_admin_url
 
 APP_TABLES = {"blogs", "entries", "events", "tokens", "webhooks", "webhook_deliveries"}
-POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-async def _postgres_admin(admin_url: str, statement: str) -> None:
-    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,13 +25,13 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bulletin.db'}"
         return
-    admin_url = os.environ.get("BULLETIN_TEST_POSTGRES_URL") or POSTGRES_ADMIN_URL
+    admin_url = postgres_admin_url()
     name = f"bulletin_migrations_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_postgres_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute(admin_url, f'CREATE DATABASE "{name}"'))
     try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        yield database_on_same_server(admin_url, name)
     finally:
-        asyncio.run(_postgres_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def schema_state(url: str) -> tuple[set[str], str | None]:

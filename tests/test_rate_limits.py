@@ -5,7 +5,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,19 +13,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy import event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
 from app.limits.addresses import client_key
 from app.limits.counters import MemoryWindowCounters
-from app.main import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
-from tests.realtime.conftest import EDGES, REDIS_URL, LiveServer, live_server
-from tests.support.servers import ServerProcess
+from tests.support.clients import asgi_client, next_message
+from tests.support.databases import REDIS_URL, fresh_database
+from tests.support.factories import ADMIN, ADMIN_TOKEN, SLUG, create_blog
+from tests.support.servers import EDGES, LiveServer, ServerProcess, live_server, running_app
+from tests.support.waiting import eventually
 
-SLUG = "vote-night"
 BOGUS = {"Authorization": "Bearer bltn_not-a-token-anyone-was-given"}
 
 
@@ -33,28 +32,12 @@ def limited_settings(database_url: str, **limits: object) -> Settings:
     return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, **limits)
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-def client_from(app: FastAPI, host: str) -> httpx.AsyncClient:
-    """An HTTP client whose requests reach the app from `host`."""
-    transport = httpx.ASGITransport(app=app, client=(host, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://bulletin.test")
-
-
 @pytest.fixture
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
     """An app allowing three public reads per address and minute."""
-    async with running(limited_settings(database_url, rate_limit_reads="3/minute")) as app:
-        async with client_from(app, "192.0.2.1") as desk:
-            response = await desk.post(
-                "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
-            )
-            assert response.status_code == 201, response.text
+    async with running_app(limited_settings(database_url, rate_limit_reads="3/minute")) as app:
+        async with asgi_client(app, "192.0.2.1") as desk:
+            await create_blog(desk)
         yield app
 
 
@@ -77,7 +60,7 @@ def assert_rate_limited(response: httpx.Response) -> None:
 async def test_a_read_over_the_limit_gets_429_with_retry_after_and_a_json_error(
     app: FastAPI,
 ) -> None:
-    async with client_from(app, "203.0.113.5") as reader:
+    async with asgi_client(app, "203.0.113.5") as reader:
         await use_up_reads(reader)
         response = await reader.get(f"/api/v1/blogs/{SLUG}/entries")
     assert_rate_limited(response)
@@ -85,14 +68,14 @@ async def test_a_read_over_the_limit_gets_429_with_retry_after_and_a_json_error(
 
 
 async def test_other_addresses_keep_reading_while_one_is_limited(app: FastAPI) -> None:
-    async with client_from(app, "203.0.113.5") as busy, client_from(app, "203.0.113.6") as other:
+    async with asgi_client(app, "203.0.113.5") as busy, asgi_client(app, "203.0.113.6") as other:
         await use_up_reads(busy)
         assert (await busy.get("/api/v1/blogs")).status_code == 429
         assert (await other.get("/api/v1/blogs")).status_code == 200
 
 
 async def test_a_valid_token_is_never_limited_even_from_a_limited_address(app: FastAPI) -> None:
-    async with client_from(app, "203.0.113.5") as newsroom:
+    async with asgi_client(app, "203.0.113.5") as newsroom:
         await use_up_reads(newsroom)
         for _ in range(10):
             assert (await newsroom.get(f"/api/v1/blogs/{SLUG}", headers=ADMIN)).status_code == 200
@@ -104,7 +87,7 @@ async def test_a_valid_token_is_never_limited_even_from_a_limited_address(app: F
 
 
 async def test_a_bogus_token_earns_no_exemption(app: FastAPI) -> None:
-    async with client_from(app, "203.0.113.5") as guesser:
+    async with asgi_client(app, "203.0.113.5") as guesser:
         await use_up_reads(guesser, BOGUS)
         assert_rate_limited(await guesser.get(f"/api/v1/blogs/{SLUG}/entries", headers=BOGUS))
         assert_rate_limited(
@@ -112,41 +95,26 @@ async def test_a_bogus_token_earns_no_exemption(app: FastAPI) -> None:
         )
 
 
-@pytest.fixture
-def token_queries(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement that reads the tokens while the test runs."""
-    seen: list[str] = []
-
-    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
-        if "FROM tokens" in statement:
-            seen.append(statement)
-
-    engine = app.state.services.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_made_up_tokens_from_an_address_over_its_limit_cost_no_query(
-    app: FastAPI, token_queries: list[str]
+    app: FastAPI, statements: list[str]
 ) -> None:
     # However long the requests take, the tokens read below are not read again.
     app.state.services.rate_limits.live_tokens.unknown_seconds = 3600
-    async with client_from(app, "203.0.113.5") as guesser:
+    async with asgi_client(app, "203.0.113.5") as guesser:
         await use_up_reads(guesser, BOGUS)
-        token_queries.clear()
+        statements.clear()
         for _ in range(20):
             made_up = {"Authorization": f"Bearer bltn_{secrets.token_urlsafe(32)}"}
             assert_rate_limited(await guesser.get(f"/api/v1/blogs/{SLUG}", headers=made_up))
         assert (await guesser.get(f"/api/v1/blogs/{SLUG}", headers=ADMIN)).status_code == 200
-    assert token_queries == []
+    assert [statement for statement in statements if "FROM tokens" in statement] == []
 
 
 async def test_a_token_made_after_the_tokens_were_read_is_exempt_once_they_are_read_again(
     app: FastAPI,
 ) -> None:
     app.state.services.rate_limits.live_tokens.unknown_seconds = 0  # read again at once
-    async with client_from(app, "203.0.113.5") as newsroom:
+    async with asgi_client(app, "203.0.113.5") as newsroom:
         await use_up_reads(newsroom, BOGUS)
         _token, secret = await app.state.services.tokens.create("late shift", "publish")
         response = await newsroom.get(
@@ -160,13 +128,13 @@ async def test_a_revoked_token_is_limited_again(app: FastAPI) -> None:
     token, secret = await app.state.services.tokens.create("freelancer", "publish")
     headers = {"Authorization": f"Bearer {secret}"}
     await app.state.services.tokens.revoke(token.id)
-    async with client_from(app, "203.0.113.5") as former:
+    async with asgi_client(app, "203.0.113.5") as former:
         await use_up_reads(former, headers)
         assert_rate_limited(await former.get(f"/api/v1/blogs/{SLUG}", headers=headers))
 
 
 async def test_static_files_and_health_checks_are_never_limited(app: FastAPI) -> None:
-    async with client_from(app, "203.0.113.5") as probe:
+    async with asgi_client(app, "203.0.113.5") as probe:
         await use_up_reads(probe)
         for _ in range(5):
             assert (await probe.get("/healthz")).status_code == 200
@@ -177,9 +145,9 @@ async def test_static_files_and_health_checks_are_never_limited(app: FastAPI) ->
 
 async def test_ipv6_addresses_are_counted_by_their_64_prefix(app: FastAPI) -> None:
     async with (
-        client_from(app, "2001:db8:1:2::10") as first,
-        client_from(app, "2001:db8:1:2:ffff::99") as same_network,
-        client_from(app, "2001:db8:1:3::10") as next_network,
+        asgi_client(app, "2001:db8:1:2::10") as first,
+        asgi_client(app, "2001:db8:1:2:ffff::99") as same_network,
+        asgi_client(app, "2001:db8:1:3::10") as next_network,
     ):
         await use_up_reads(first)
         assert (await same_network.get("/api/v1/blogs")).status_code == 429
@@ -195,7 +163,7 @@ def test_client_keys_group_ipv6_by_64_and_unwrap_mapped_ipv4() -> None:
 
 async def test_limits_off_let_any_number_of_reads_through(database_url: str) -> None:
     settings = limited_settings(database_url, rate_limit_enabled=False, rate_limit_reads="1/hour")
-    async with running(settings) as app, client_from(app, "203.0.113.5") as reader:
+    async with running_app(settings) as app, asgi_client(app, "203.0.113.5") as reader:
         for _ in range(5):
             assert (await reader.get("/api/v1/blogs")).status_code == 200
 
@@ -249,10 +217,10 @@ async def test_redis_storage_shares_the_counts_between_app_instances(
         rate_limit_key_prefix=f"bulletin-test-{uuid.uuid4().hex}",
     )
     async with (
-        running(settings) as one,
-        running(settings) as two,
-        client_from(one, "203.0.113.5") as via_one,
-        client_from(two, "203.0.113.5") as via_two,
+        running_app(settings) as one,
+        running_app(settings) as two,
+        asgi_client(one, "203.0.113.5") as via_one,
+        asgi_client(two, "203.0.113.5") as via_two,
     ):
         assert (await via_one.get("/api/v1/blogs")).status_code == 200
         assert (await via_two.get("/api/v1/blogs")).status_code == 200
@@ -269,7 +237,7 @@ async def test_reads_go_on_unlimited_while_the_limit_storage_is_unreachable(
         rate_limit_reads="1/minute",
         rate_limit_storage_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
     )
-    async with running(settings) as app, client_from(app, "203.0.113.5") as reader:
+    async with running_app(settings) as app, asgi_client(app, "203.0.113.5") as reader:
         for _ in range(3):
             assert (await reader.get("/api/v1/blogs")).status_code == 200
 
@@ -286,10 +254,7 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         rate_limit_stream_connects="1000/minute",
     )
     async with live_server(settings, EDGES[request.param]) as running_server:
-        response = await running_server.client.post(
-            "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
-        )
-        assert response.status_code == 201, response.text
+        await create_blog(running_server.client)
         yield running_server
 
 
@@ -297,22 +262,22 @@ def open_streams(server: LiveServer) -> dict[str, int]:
     return server.app.state.services.rate_limits.slots.open  # type: ignore[attr-defined]
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for the server's own state to change; it is checked between turns of the loop."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
-async def hello(ws: ClientConnection) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+async def slots_freed_to(server: LiveServer, expected: dict[str, int]) -> None:
+    """Wait until the server counts these open streams; it frees slots between turns of
+    its loop."""
+    await eventually(
+        lambda: open_streams(server),
+        10,
+        f"open streams {expected}",
+        holds=lambda open_now: open_now == expected,
+    )
 
 
 @asynccontextmanager
 async def reading(server: LiveServer, **headers: str) -> AsyncIterator[ClientConnection]:
     """A WebSocket reader of the blog, past its hello (so it is surely admitted)."""
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws", additional_headers=headers) as ws:
-        assert (await hello(ws))["type"] == "hello"
+        assert (await next_message(ws))["type"] == "hello"
         yield ws
 
 
@@ -350,10 +315,10 @@ async def test_the_stream_past_the_cap_is_refused_on_both_edges_until_one_closes
             assert refused.headers["retry-after"]
             assert json.loads(await refused.aread())["error"]["code"] == "rate_limited"
         await second.close()
-        await until(lambda: open_streams(server) == {"127.0.0.1": 1})
+        await slots_freed_to(server, {"127.0.0.1": 1})
         async with reading(server):
             assert open_streams(server) == {"127.0.0.1": 2}
-    await until(lambda: open_streams(server) == {})
+    await slots_freed_to(server, {})
 
 
 async def test_sse_streams_count_against_the_cap_and_free_it_when_they_end(
@@ -365,7 +330,7 @@ async def test_sse_streams_count_against_the_cap_and_free_it_when_they_end(
         async with sse(server) as third:
             assert third.status_code == 429
         assert_handshake_rate_limited(await refused_websocket(server))
-    await until(lambda: open_streams(server) == {})
+    await slots_freed_to(server, {})
     async with sse(server) as again:
         assert again.status_code == 200
 
@@ -421,7 +386,7 @@ async def test_a_stream_whose_client_vanishes_without_closing_frees_its_slot(
     assert open_streams(server) == {"127.0.0.1": 2}
     websocket.transport.abort()  # a reset, no close frame: a phone going into a tunnel
     event_stream.transport.abort()
-    await until(lambda: open_streams(server) == {})
+    await slots_freed_to(server, {})
 
 
 async def test_streams_the_server_refuses_or_ends_free_their_slots(server: LiveServer) -> None:
@@ -435,7 +400,7 @@ async def test_streams_the_server_refuses_or_ends_free_their_slots(server: LiveS
         await ws.send("readers do not send")
         await ws.wait_closed()
     assert ws.close_code == 4501
-    await until(lambda: open_streams(server) == {})
+    await slots_freed_to(server, {})
 
 
 @pytest.fixture(params=list(EDGES))
@@ -445,10 +410,7 @@ async def churn_server(request: pytest.FixtureRequest, tmp_path: Path):
         fresh_database("sqlite", request, tmp_path), rate_limit_stream_connects="2/minute"
     )
     async with live_server(settings, EDGES[request.param]) as running_server:
-        response = await running_server.client.post(
-            "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
-        )
-        assert response.status_code == 201, response.text
+        await create_blog(running_server.client)
         yield running_server
 
 
@@ -464,7 +426,7 @@ async def test_new_streams_past_the_connection_rate_are_refused_with_retry_after
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["retry-after"]) <= 60
     # A refused attempt holds no slot.
-    await until(lambda: open_streams(churn_server) == {})
+    await slots_freed_to(churn_server, {})
 
 
 # --- bulletin serve behind a proxy ------------------------------------------------------
@@ -479,15 +441,11 @@ def test_serve_believes_forwarded_addresses_only_from_the_configured_proxies(
         # Not this test's address: its X-Forwarded-For headers must be ignored.
         "BULLETIN_FORWARDED_ALLOW_IPS": "192.0.2.1",
     }
-    server = ServerProcess(env, tmp_path / "server.log")
-    server.start()
-    try:
+    with ServerProcess(env, tmp_path / "server.log") as server:
         statuses = [
             httpx.get(
                 f"{server.http}/api/v1/blogs", headers={"X-Forwarded-For": f"198.51.100.{n}"}
             ).status_code
             for n in range(3)
         ]
-    finally:
-        server.stop()
     assert statuses == [200, 200, 429]

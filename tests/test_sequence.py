@@ -1,37 +1,28 @@
 """The change log's promise: per blog, seq starts at 1 with no gaps and no repeats."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 
 from app.config import Settings
-from app.main import create_app
-from tests.conftest import ADMIN, read_log
-
-
-@asynccontextmanager
-async def server_instance(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A separate app with its own engine and pool: another server on the same database."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bulletin.test") as c:
-            yield c
+from tests.support.clients import asgi_client
+from tests.support.factories import ADMIN, create_blog, publish_entry, read_log
+from tests.support.servers import running_app
 
 
 async def test_concurrent_writers_on_two_servers_get_gap_free_seqs(settings: Settings) -> None:
-    async with server_instance(settings) as one, server_instance(settings) as two:
+    # Two apps, each with its own engine and pool: two servers on the same database.
+    async with (
+        running_app(settings) as first,
+        running_app(settings) as second,
+        asgi_client(first) as one,
+        asgi_client(second) as two,
+    ):
         for slug in ("north", "south"):
-            await one.post("/api/v1/blogs", json={"slug": slug, "title": slug}, headers=ADMIN)
+            await create_blog(one, slug, slug)
 
         async def write(client: httpx.AsyncClient, slug: str, number: int) -> None:
-            response = await client.post(
-                f"/api/v1/blogs/{slug}/entries", json={"body": f"<p>{number}</p>"}, headers=ADMIN
-            )
-            assert response.status_code == 201, response.text
-            entry_id = response.json()["id"]
+            entry_id = (await publish_entry(client, slug, body=f"<p>{number}</p>"))["id"]
             response = await client.patch(
                 f"/api/v1/blogs/{slug}/entries/{entry_id}",
                 json={"key_event": True},

@@ -1,19 +1,12 @@
 """`bulletin serve`: the real server process, as a deployment starts it."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-BULLETIN = Path(sys.executable).parent / "bulletin"
-STARTUP_DEADLINE_SECONDS = 30
+from tests.support.servers import ServerProcess
+
 API_PATHS = {
     "/api/v1/blogs",
     "/api/v1/blogs/{slug}",
@@ -26,59 +19,20 @@ HEALTH_PATHS = {"/healthz", "/readyz", "/metrics"}
 ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_healthy(server: subprocess.Popen, base_url: str, log: Path) -> None:
-    """Poll /healthz until it answers; fail early if the process dies or the deadline passes."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"bulletin serve exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)  # between polls only; the event waited on is /healthz answering
-    pytest.fail(
-        f"bulletin serve did not answer within {STARTUP_DEADLINE_SECONDS}s:\n{log.read_text()}"
-    )
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running `bulletin serve` on a fresh SQLite file it migrates itself."""
+    """A running `bulletin serve` on a fresh SQLite file it migrates itself, started from
+    another directory; it counts as started once /healthz answers."""
     directory = tmp_path_factory.mktemp("serve")
-    port = free_port()
     environment = {
-        **os.environ,
         "BULLETIN_DATABASE_URL": f"sqlite:///{directory / 'bulletin.db'}",
         "BULLETIN_MIGRATE_ON_START": "1",
     }
-    log = directory / "server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [str(BULLETIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=environment,
-            cwd=directory,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(server, url, log)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    server = ServerProcess(
+        environment, directory / "server.log", ready_path="/healthz", cwd=directory
+    )
+    with server:
+        yield server.http
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support.factories import ADMIN, ADMIN_TOKEN, Newsroom
 from tests.support.servers import ServerProcess
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -27,57 +27,24 @@ def readme_sync_client() -> dict[str, Any]:
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        {
-            "BULLETIN_DATABASE_URL": database_url,
-            "BULLETIN_MIGRATE_ON_START": "true",
-            "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-            "BULLETIN_RATE_LIMIT_ENABLED": "false",
-        },
-        tmp_path / "server.log",
-    )
-    process.start()
-    yield process
-    process.stop()
-
-
-class Newsroom:
-    """Writes to the blog as a newsroom tool would."""
-
-    def __init__(self, http: httpx.Client) -> None:
-        self.http = http
-        self.entries = f"/api/v1/blogs/{SLUG}/entries"
-
-    def publish(self, **fields: Any) -> int:
-        response = self.http.post(self.entries, json=fields)
-        assert response.status_code == 201, response.text
-        return response.json()["id"]
-
-    def edit(self, entry_id: int, **fields: Any) -> None:
-        response = self.http.patch(f"{self.entries}/{entry_id}", json=fields)
-        assert response.status_code == 200, response.text
-
-    def delete(self, entry_id: int) -> None:
-        assert self.http.delete(f"{self.entries}/{entry_id}").status_code == 204
-
-    def published_entries(self) -> dict[int, dict]:
-        entries: dict[int, dict] = {}
-        cursor: str | None = None
-        while True:
-            params = {"limit": 100, **({"before": cursor} if cursor else {})}
-            page = self.http.get(self.entries, params=params).json()
-            entries.update({entry["id"]: entry for entry in page["items"]})
-            if page["next_cursor"] is None:
-                return entries
-            cursor = page["next_cursor"]
+    env = {
+        "BULLETIN_DATABASE_URL": database_url,
+        "BULLETIN_MIGRATE_ON_START": "true",
+        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BULLETIN_RATE_LIMIT_ENABLED": "false",
+    }
+    with ServerProcess(env, tmp_path / "server.log") as process:
+        yield process
 
 
 def make_changes(newsroom: Newsroom) -> None:
     """Creates, edits, deletes, pins, drafts and a draft taken public, interleaved."""
-    ids = [newsroom.publish(headline=f"Update {n}", body=f"<p>Tide {n}.</p>") for n in range(3)]
-    draft = newsroom.publish(headline="Embargoed", status="draft")
+    ids = [
+        newsroom.publish(headline=f"Update {n}", body=f"<p>Tide {n}.</p>")["id"] for n in range(3)
+    ]
+    draft = newsroom.publish(headline="Embargoed", status="draft")["id"]
     for n in range(3, 15):
-        ids.append(newsroom.publish(body=f"<p>Update {n}: ☃ & <em>more</em>.</p>"))
+        ids.append(newsroom.publish(body=f"<p>Update {n}: ☃ & <em>more</em>.</p>")["id"])
         if n % 3 == 0:
             newsroom.edit(ids[n - 2], headline=f"Update {n - 2}, corrected", key_event=True)
         if n % 4 == 0:
@@ -95,7 +62,6 @@ def test_the_readme_sync_client_stays_exactly_in_step_through_creates_edits_and_
 ) -> None:
     sync = readme_sync_client()["sync"]
     events_url = f"{server.http}/api/v1/blogs/{SLUG}/events"
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     state: dict[str, Any] = {"since": 0, "etag": None, "entries": {}}
     statuses: Counter[int] = Counter()
     stop = threading.Event()
@@ -115,13 +81,12 @@ def test_the_readme_sync_client_stays_exactly_in_step_through_creates_edits_and_
                     return
                 stop.wait(0.005)
 
-    with httpx.Client(base_url=server.http, headers=auth, timeout=10) as http:
-        response = http.post("/api/v1/blogs", json={"slug": SLUG, "title": "Harbour, live"})
-        assert response.status_code == 201, response.text
+    with httpx.Client(base_url=server.http, headers=ADMIN, timeout=10) as http:
+        Newsroom(http, SLUG).create_blog("Harbour, live")
         follower = threading.Thread(target=follow, name="readme-sync-client")
         follower.start()
         try:
-            make_changes(Newsroom(http))
+            make_changes(Newsroom(http, SLUG))
         finally:
             stop.set()
             follower.join(timeout=30)
@@ -131,13 +96,13 @@ def test_the_readme_sync_client_stays_exactly_in_step_through_creates_edits_and_
             sync(client, events_url, state)  # the next poll after the last change
             head = http.get(f"/api/v1/blogs/{SLUG}").json()["head_seq"]
             assert state["since"] == head
-            assert state["entries"] == Newsroom(http).published_entries()
+            assert state["entries"] == Newsroom(http, SLUG).published_entries()
 
             # Caught up, the client's polls are 304s until something changes.
             sync(client, events_url, state)
             before = statuses[304]
             sync(client, events_url, state)
             assert statuses[304] == before + 1
-            Newsroom(http).publish(body="<p>One more.</p>")
+            Newsroom(http, SLUG).publish(body="<p>One more.</p>")
             sync(client, events_url, state)
-            assert state["entries"] == Newsroom(http).published_entries()
+            assert state["entries"] == Newsroom(http, SLUG).published_entries()

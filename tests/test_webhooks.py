@@ -8,7 +8,6 @@ The receiver is a real HTTP server that verifies every signature with the
 import ipaddress
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,28 +26,16 @@ from app.webhooks.signing import (
     signature_headers,
 )
 from app.webhooks.targets import TargetRefused, refusal_reason, resolve_target
-from tests.conftest import ADMIN, ADMIN_TOKEN
-from tests.support.servers import ServerProcess
+from tests.support.factories import ADMIN, ADMIN_TOKEN, SECRET_KEY, Newsroom
+from tests.support.servers import ServerProcess, closed
+from tests.support.waiting import eventually_blocking
 from tests.support.webhook_receiver import Receiver, new_signing_secret
 
-SECRET_KEY = "k3y-for-tests-only-9f8e7d6c5b4a3210zyxw"
 SLUG = "count-night"
 WAIT_SECONDS = 30
 
 
 # --- a real server, stopped and started again ---------------------------------------
-
-
-@pytest.fixture
-def secret() -> str:
-    return new_signing_secret()
-
-
-@pytest.fixture
-def receiver(secret: str) -> Iterator[Receiver]:
-    running = Receiver(secret).start()
-    yield running
-    running.stop()
 
 
 def server_environment(database_url: str) -> dict[str, str]:
@@ -69,40 +56,23 @@ def server_environment(database_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(server_environment(database_url), tmp_path / "server.log")
-    process.start()
-    yield process
-    process.stop()
+    with ServerProcess(server_environment(database_url), tmp_path / "server.log") as process:
+        yield process
 
 
 def publish(base: str, count: int, first: int) -> None:
-    with httpx.Client(base_url=base, headers=ADMIN, timeout=10) as client:
+    """Publish entries numbered `first` on, one body each: <p>number</p>."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        newsroom = Newsroom(client, SLUG)
         for number in range(first, first + count):
-            response = client.post(
-                f"/api/v1/blogs/{SLUG}/entries", json={"body": f"<p>{number}</p>"}
-            )
-            assert response.status_code == 201, response.text
-
-
-def stop_answering(server: ServerProcess) -> None:
-    """Wait until the stopping server has closed its listening socket."""
-    with httpx.Client(timeout=1) as client:
-        for _ in range(WAIT_SECONDS * 20):
-            try:
-                client.get(f"{server.http}/healthz")
-            except httpx.TransportError:
-                return
-            threading.Event().wait(0.05)  # between probes only
-    raise AssertionError("the server kept answering after SIGTERM")
+            newsroom.publish(body=f"<p>{number}</p>")
 
 
 def test_a_receiver_gets_every_event_once_in_order_signed_across_a_graceful_restart(
     server: ServerProcess, receiver: Receiver, secret: str, tmp_path: Path
 ) -> None:
     with httpx.Client(base_url=server.http, headers=ADMIN, timeout=10) as client:
-        assert (
-            client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Count"}).status_code == 201
-        )
+        Newsroom(client, SLUG).create_blog("Count")
         created = client.post(
             f"/api/v1/blogs/{SLUG}/webhooks", json={"url": receiver.url, "secret": secret}
         )
@@ -114,7 +84,8 @@ def test_a_receiver_gets_every_event_once_in_order_signed_across_a_graceful_rest
 
     assert server.process is not None
     os.killpg(server.process.pid, signal.SIGTERM)
-    stop_answering(server)
+    healthz = f"{server.http}/healthz"
+    eventually_blocking(lambda: closed(healthz), WAIT_SECONDS, "the server to close its socket")
     receiver.released.set()
     server.process.wait(timeout=WAIT_SECONDS)
     # uvicorn re-raises the signal once it has shut down cleanly.
@@ -149,7 +120,7 @@ def test_two_server_processes_on_one_database_deliver_each_event_once_in_order(
     try:
         second.start()
         with httpx.Client(base_url=first.http, headers=ADMIN, timeout=10) as client:
-            client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Count"})
+            Newsroom(client, SLUG).create_blog("Count")
             hook = {"url": receiver.url, "secret": secret}
             assert client.post(f"/api/v1/blogs/{SLUG}/webhooks", json=hook).status_code == 201
         for number in range(1, 21):

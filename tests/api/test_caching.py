@@ -1,22 +1,20 @@
 """HTTP caching of every public read: validators from the head seq, 304s, cache policy."""
 
 import email.utils
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 
 from app import caching
 from app.caching.memory import ReadCache
 from app.models import Blog, Event
 from app.schemas import EntryCreate
-from tests.conftest import ADMIN
+from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry
 
-SLUG = "vote-night"
 # Every public read; {entry} is the blog's first entry.
 READS = [
     "/api/v1/blogs",
@@ -34,27 +32,9 @@ ENDED_POLICY = "public, max-age=3600, stale-while-revalidate=86400, stale-if-err
 
 @pytest.fixture
 async def entry(client: httpx.AsyncClient, blog: dict, publish_headers: dict) -> dict:
-    response = await client.post(
-        f"/api/v1/blogs/{SLUG}/entries",
-        json={"headline": "Polls close", "body": "<p>Counting starts.</p>"},
-        headers=publish_headers,
+    return await publish_entry(
+        client, headers=publish_headers, headline="Polls close", body="<p>Counting starts.</p>"
     )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-@pytest.fixture
-def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the test runs."""
-    seen: list[str] = []
-
-    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
-        seen.append(statement)
-
-    engine = app.state.services.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def _url(path: str, entry: dict) -> str:
@@ -67,21 +47,13 @@ async def _get(client: httpx.AsyncClient, url: str, **headers: str) -> httpx.Res
     return response
 
 
-async def _publish(client: httpx.AsyncClient, publish_headers: dict, body: str) -> dict:
-    response = await client.post(
-        f"/api/v1/blogs/{SLUG}/entries", json={"body": body}, headers=publish_headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def _change(
     client: httpx.AsyncClient, publish_headers: dict, kind: str, entry: dict, victim: dict
 ) -> None:
     """Publish a new entry, edit `entry`, or delete `victim`."""
     entries = f"/api/v1/blogs/{SLUG}/entries"
     if kind == "publish":
-        await _publish(client, publish_headers, "<p>More.</p>")
+        await publish_entry(client, headers=publish_headers, body="<p>More.</p>")
     elif kind == "edit":
         response = await client.patch(
             f"{entries}/{entry['id']}", json={"headline": "Polls closed"}, headers=publish_headers
@@ -121,7 +93,7 @@ async def test_every_public_read_sends_a_strong_etag_and_answers_if_none_match_w
 async def test_after_a_change_the_old_etag_gets_200_with_the_new_body(
     client: httpx.AsyncClient, entry: dict, publish_headers: dict, path: str, change: str
 ) -> None:
-    victim = await _publish(client, publish_headers, "<p>Wrong ward.</p>")
+    victim = await publish_entry(client, headers=publish_headers, body="<p>Wrong ward.</p>")
     before = await _get(client, _url(path, entry))
     await _change(client, publish_headers, change, entry, victim)
 
@@ -176,10 +148,7 @@ async def test_the_list_etag_changes_with_a_new_blog_and_with_a_change_to_any_bl
     client: httpx.AsyncClient, entry: dict, publish_headers: dict
 ) -> None:
     etags = [(await _get(client, "/api/v1/blogs")).headers["etag"]]
-    response = await client.post(
-        "/api/v1/blogs", json={"slug": "count", "title": "The count"}, headers=ADMIN
-    )
-    assert response.status_code == 201
+    await create_blog(client, "count", "The count")
     etags.append((await _get(client, "/api/v1/blogs")).headers["etag"])
     await _change(client, publish_headers, "edit", entry, entry)
     etags.append((await _get(client, "/api/v1/blogs")).headers["etag"])
@@ -499,11 +468,8 @@ async def test_a_blog_made_again_under_the_same_slug_at_the_same_seq_gets_new_et
     # process runs: same slug, same head seq, another blog.
     async with app.state.services.database.write_session() as session:
         await session.execute(delete(Blog).where(Blog.slug == SLUG))
-    response = await client.post(
-        "/api/v1/blogs", json={"slug": SLUG, "title": "Vote night"}, headers=ADMIN
-    )
-    assert response.status_code == 201
-    await _publish(client, publish_headers, "<p>Another night.</p>")
+    await create_blog(client)
+    await publish_entry(client, headers=publish_headers, body="<p>Another night.</p>")
     await end_if_asked()
     # The hub follows the blog now under that slug, as it does once it loads the slug again.
     app.state.services.hub.unfollow(SLUG)
@@ -524,7 +490,7 @@ async def test_a_read_right_after_a_publish_is_never_answered_from_the_memory_be
     url = _url(path, entry)
     await _get(client, url)
     old = await _get(client, url)  # asked twice: popular, answered from memory from now on
-    await _publish(client, publish_headers, "<p>Turnout at 61%.</p>")
+    await publish_entry(client, headers=publish_headers, body="<p>Turnout at 61%.</p>")
 
     again = await _get(client, url, **{"If-None-Match": old.headers["etag"]})
 

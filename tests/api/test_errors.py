@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import ADMIN, ADMIN_TOKEN, read_log
+from tests.support.errors import UNCHECKED, assert_error
+from tests.support.factories import ADMIN, ADMIN_TOKEN, read_log
 
 # Small, so oversized bodies are cheap to send; every valid request here is far below it.
 MAX_BODY_BYTES = 2048
@@ -126,29 +127,6 @@ async def stored_state(client: httpx.AsyncClient) -> dict[str, Any]:
             "events": await read_log(client, slug),
         }
     return state
-
-
-UNCHECKED = object()
-
-
-def assert_error(
-    response: httpx.Response, status: int, code: str, fields: Any = None
-) -> dict[str, Any]:
-    """The response is the one error shape; `fields` is the set of field paths, or None."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    if fields is None:
-        assert set(error) == {"code", "message"}
-    elif fields is not UNCHECKED:
-        assert set(error) == {"code", "message", "fields"}
-        assert set(error["fields"]) == fields
-        assert all(isinstance(m, str) and m for m in error["fields"].values())
-    return error
 
 
 async def refused(

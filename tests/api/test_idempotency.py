@@ -2,7 +2,7 @@ import asyncio
 
 import httpx
 
-from tests.conftest import read_log
+from tests.support.factories import read_log
 
 ENTRIES = "/api/v1/blogs/vote-night/entries"
 ENTRY = {"headline": "Polls close", "body": "<p>Counting begins.</p>"}

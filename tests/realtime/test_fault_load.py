@@ -1,15 +1,22 @@
 """Faults under load, against a real `bulletin serve` process on PostgreSQL."""
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
+from tests.support.clients import (
+    Reader,
+    StalledReader,
+    all_reach,
+    slow_readers_closed,
+    start_readers,
+    stop_tasks,
+)
+from tests.support.databases import fresh_database
+from tests.support.factories import ADMIN, ADMIN_TOKEN, create_blog, publish_entry
 from tests.support.servers import ServerProcess
-from tests.support.clients import Reader, StalledReader, all_reach, start_readers
 
 SLUG = "deploy-day"
 BODY = "<p>" + "An update of about one and a half kilobytes. " * 34 + "</p>"
@@ -25,30 +32,13 @@ def server_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]
     }
 
 
-def running_server(env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(env, tmp_path / "server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-async def slow_readers_closed(client: httpx.AsyncClient) -> float:
-    metrics = (await client.get("/metrics")).text
-    line = next(
-        x for x in metrics.splitlines() if x.startswith("bulletin_slow_readers_closed_total")
-    )
-    return float(line.split()[-1])
-
-
 async def test_a_reader_that_never_reads_is_cut_off_while_a_thousand_others_keep_up(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**server_env, "BULLETIN_READER_BUFFER_BYTES": "65536"}
-    for server in running_server(env, tmp_path):
+    with ServerProcess(env, tmp_path / "server.log") as server:
         async with httpx.AsyncClient(base_url=server.http, headers=ADMIN, timeout=30) as client:
-            await client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Deploy day"})
+            await create_blog(client, SLUG, "Deploy day")
             stalled = StalledReader(server.port, f"/api/v1/blogs/{SLUG}/ws")
             readers = [Reader(server.ws, SLUG) for _ in range(1000)]
             tasks = await start_readers(readers)
@@ -56,8 +46,7 @@ async def test_a_reader_that_never_reads_is_cut_off_while_a_thousand_others_keep
 
             cut_off_at = None
             while published < 400 and cut_off_at is None:
-                response = await client.post(f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY})
-                assert response.status_code == 201
+                await publish_entry(client, SLUG, body=BODY)
                 published += 1
                 # The broadcast never waits for the stalled reader: each event reaches
                 # all thousand readers before the next one is published.
@@ -66,7 +55,7 @@ async def test_a_reader_that_never_reads_is_cut_off_while_a_thousand_others_keep
                     cut_off_at = published
             assert cut_off_at is not None, "the stalled reader was never cut off"
             for _ in range(5):
-                await client.post(f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY})
+                await publish_entry(client, SLUG, body=BODY)
                 published += 1
                 await all_reach(readers, published, 20)
 
@@ -77,25 +66,20 @@ async def test_a_reader_that_never_reads_is_cut_off_while_a_thousand_others_keep
             code = await asyncio.to_thread(stalled.read_until_close)
             stalled.close()
             assert code == 4000
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
 
 
 async def test_two_thousand_readers_resuming_at_once_after_a_deploy_miss_nothing(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    for server in running_server(server_env, tmp_path):
+    with ServerProcess(server_env, tmp_path / "server.log") as server:
         async with httpx.AsyncClient(base_url=server.http, headers=ADMIN, timeout=30) as client:
 
             async def publish(count: int) -> None:
                 for _ in range(count):
-                    response = await client.post(
-                        f"/api/v1/blogs/{SLUG}/entries", json={"body": BODY}
-                    )
-                    assert response.status_code == 201
+                    await publish_entry(client, SLUG, body=BODY)
 
-            await client.post("/api/v1/blogs", json={"slug": SLUG, "title": "Deploy day"})
+            await create_blog(client, SLUG, "Deploy day")
             await publish(10)
             readers = [Reader(server.ws, SLUG, since=0) for _ in range(2000)]
             tasks = await start_readers(readers, parallel=250)
@@ -111,6 +95,4 @@ async def test_two_thousand_readers_resuming_at_once_after_a_deploy_miss_nothing
             for reader in readers:
                 assert reader.seqs == list(range(1, head + 1))
                 assert reader.connections >= 2
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)

@@ -6,21 +6,19 @@ answering, Redis reporting subscribers) and every wait is bounded.
 """
 
 import asyncio
-import json
-import random
-import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as redis
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from app.realtime.broker.redis import CHANNEL
-from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database, read_log
-from tests.support.servers import RedisProcess, ServerProcess
+from tests.support.clients import Reader, all_reach, read_metrics, start_readers, stop_tasks
+from tests.support.databases import fresh_database
+from tests.support.factories import ADMIN, ADMIN_TOKEN, create_blog, read_log
+from tests.support.servers import RedisProcess, ServerProcess, log_tail
+from tests.support.waiting import eventually
 
 SLUG = "fault-night"
 READERS = 20
@@ -28,64 +26,6 @@ WAIT_SECONDS = 30
 
 
 # --- clients -------------------------------------------------------------------
-
-
-class Reader:
-    """One WebSocket reader: records every seq (and created entry id) it is sent, resumes
-    with `?since=<last seq>` after losing its connection, and stops once it has the goal."""
-
-    def __init__(self, ws_base: str, slug: str) -> None:
-        self.url = f"{ws_base}/api/v1/blogs/{slug}/ws"
-        self.since: int | None = None
-        self.hello_seq: int | None = None
-        self.seqs: list[int] = []
-        self.entry_ids: list[int] = []
-        self.connections = 0
-        self.closes: list[tuple[int | None, str | None]] = []
-        self.greeted = asyncio.Event()
-        self.goal: int | None = None
-        self.reached = asyncio.Event()
-
-    def aim(self, goal: int) -> None:
-        self.goal = goal
-        if self.seqs and self.seqs[-1] >= goal:
-            self.reached.set()
-
-    def _take(self, message: dict) -> None:
-        if message["type"] == "heartbeat":
-            return
-        if message["type"] == "hello":
-            self.hello_seq = message["seq"]
-            if self.since is None:
-                self.since = message["seq"]
-            self.greeted.set()
-            return
-        self.seqs.append(message["seq"])
-        self.since = message["seq"]
-        if message["type"] == "entry.created":
-            self.entry_ids.append(message["entry"]["id"])
-        if self.goal is not None and message["seq"] >= self.goal:
-            self.reached.set()
-
-    async def run(self) -> None:
-        while not self.reached.is_set():
-            query = "" if self.since is None else f"?since={self.since}"
-            try:
-                async with connect(self.url + query, open_timeout=10) as ws:
-                    self.connections += 1
-                    try:
-                        async for raw in ws:
-                            self._take(json.loads(raw))
-                            if self.reached.is_set():
-                                return
-                    finally:
-                        if not self.reached.is_set():
-                            self.closes.append((ws.close_code, ws.close_reason))
-                if ws.close_code is not None and 4500 <= ws.close_code < 5000:
-                    return  # terminal: a real client would not retry either
-            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
-                pass
-            await asyncio.sleep(0.05 + random.random() * 0.1)  # back-off before resuming
 
 
 class Publisher:
@@ -138,30 +78,12 @@ class Publisher:
             return len(self.acked)
 
 
-async def create_blog(http_base: str) -> None:
-    async with httpx.AsyncClient(base_url=http_base, timeout=10) as client:
-        response = await client.post(
-            "/api/v1/blogs", json={"slug": SLUG, "title": "Fault night"}, headers=ADMIN
-        )
-    assert response.status_code == 201, response.text
-
-
-async def start_readers(ws_base: str) -> tuple[list[Reader], list[asyncio.Task]]:
+async def start_blog_readers(ws_base: str) -> tuple[list[Reader], list[asyncio.Task]]:
     """Readers that each have their `hello`: registered with the hub, nothing missed since."""
-    readers = [Reader(ws_base, SLUG) for _ in range(READERS)]
-    tasks = [asyncio.create_task(reader.run()) for reader in readers]
-    await asyncio.wait_for(asyncio.gather(*(r.greeted.wait() for r in readers)), WAIT_SECONDS)
+    readers = [Reader(ws_base, SLUG, open_timeout=10, backoff=(0.05, 0.15)) for _ in range(READERS)]
+    tasks = await start_readers(readers, timeout=WAIT_SECONDS)
     assert [r.hello_seq for r in readers] == [0] * READERS
     return readers, tasks
-
-
-async def stop_tasks(tasks: list[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            raise result
 
 
 async def log_of_blog(http_base: str) -> list[dict]:
@@ -169,31 +91,9 @@ async def log_of_blog(http_base: str) -> list[dict]:
         return await read_log(client, SLUG)
 
 
-async def wait_for_readers(readers: list[Reader], head: int) -> None:
-    for reader in readers:
-        reader.aim(head)
-    try:
-        await asyncio.wait_for(asyncio.gather(*(r.reached.wait() for r in readers)), WAIT_SECONDS)
-    except TimeoutError:
-        behind = [
-            (index, r.seqs[-1] if r.seqs else None, r.closes)
-            for index, r in enumerate(readers)
-            if not r.reached.is_set()
-        ]
-        pytest.fail(f"readers did not reach head {head}: (index, last seq, closes) {behind}")
-
-
-async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll an observable condition until it holds, within WAIT_SECONDS."""
-
-    async def poll() -> None:
-        while not await condition():
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(poll(), WAIT_SECONDS)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
+async def create_fault_blog(http_base: str) -> None:
+    async with httpx.AsyncClient(base_url=http_base, timeout=10) as client:
+        await create_blog(client, SLUG, "Fault night")
 
 
 def assert_every_reader_got_the_log(readers: list[Reader], log: list[dict]) -> None:
@@ -218,7 +118,7 @@ def postgres_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _show_log(path: Path) -> None:
     if path.exists():  # printed in teardown: pytest shows it only when the test failed
-        print(f"--- {path.name} (tail) ---\n{path.read_text(errors='replace')[-8000:]}")
+        print(f"--- {path.name} (tail) ---\n{log_tail(path)}")
 
 
 @pytest.fixture
@@ -286,13 +186,13 @@ async def scrape_counters(http_base: str, scrapes: int = 12) -> list[dict[str, f
     """Fault counters from several scrapes, each on a new connection (so either worker)."""
     found = []
     for _ in range(scrapes):
-        async with httpx.AsyncClient(timeout=5) as client:
-            text = (await client.get(f"{http_base}/metrics")).text
+        async with httpx.AsyncClient(base_url=http_base, timeout=5) as client:
+            metrics = await read_metrics(client)
         found.append(
             {
-                name: float(match.group(1))
+                name: metrics[name]
                 for name in ("bulletin_gap_fills_total", "bulletin_broker_failures_total")
-                if (match := re.search(rf"^{name} (\S+)$", text, re.MULTILINE))
+                if name in metrics
             }
         )
     return found
@@ -305,8 +205,8 @@ async def test_readers_resuming_after_a_sigkill_get_every_committed_entry_once_i
     memory_server: ServerProcess,
 ) -> None:
     total, kill_after = 200, 70
-    await create_blog(memory_server.http)
-    readers, reader_tasks = await start_readers(memory_server.ws)
+    await create_fault_blog(memory_server.http)
+    readers, reader_tasks = await start_blog_readers(memory_server.ws)
     publisher = Publisher(memory_server.http, SLUG)
     publishing = asyncio.create_task(publisher.run(count=total))
     try:
@@ -317,7 +217,7 @@ async def test_readers_resuming_after_a_sigkill_get_every_committed_entry_once_i
 
         log = await log_of_blog(memory_server.http)
         head = log[-1]["seq"]
-        await wait_for_readers(readers, head)
+        await all_reach(readers, head, WAIT_SECONDS)
     finally:
         await stop_tasks([publishing, *reader_tasks])
 
@@ -337,9 +237,9 @@ async def test_no_reader_misses_an_event_when_redis_restarts_with_two_workers(
     async def both_workers_subscribed() -> bool:
         return await subscribers(redis_process.url) == 2
 
-    await until(both_workers_subscribed, "both workers to subscribe to Redis")
-    await create_blog(two_workers.http)
-    readers, reader_tasks = await start_readers(two_workers.ws)
+    await eventually(both_workers_subscribed, WAIT_SECONDS, "both workers to subscribe to Redis")
+    await create_fault_blog(two_workers.http)
+    readers, reader_tasks = await start_blog_readers(two_workers.ws)
     publisher = Publisher(two_workers.http, SLUG, keep_alive=False)
     done = asyncio.Event()
     publishing = asyncio.create_task(publisher.run(until=done))
@@ -348,14 +248,16 @@ async def test_no_reader_misses_an_event_when_redis_restarts_with_two_workers(
         await asyncio.to_thread(redis_process.kill)
         await publisher.acked_at_least(acked + 20)  # published while Redis is away
         await asyncio.to_thread(redis_process.start)
-        await until(both_workers_subscribed, "both workers to subscribe again after the restart")
+        await eventually(
+            both_workers_subscribed, WAIT_SECONDS, "both workers to subscribe again after a restart"
+        )
         await publisher.acked_at_least(len(publisher.acked) + 30)  # and after it is back
         done.set()
         await asyncio.wait_for(publishing, WAIT_SECONDS)
 
         log = await log_of_blog(two_workers.http)
         head = log[-1]["seq"]
-        await wait_for_readers(readers, head)
+        await all_reach(readers, head, WAIT_SECONDS)
         counters = await scrape_counters(two_workers.http)
     finally:
         await stop_tasks([publishing, *reader_tasks])

@@ -1,4 +1,4 @@
-"""Many WebSocket readers in one test process, each recording the seqs it receives."""
+"""Clients of a running Bulletin: HTTP through ASGI, WebSocket readers, and its metrics."""
 
 import asyncio
 import base64
@@ -8,19 +8,72 @@ import random
 import socket
 import struct
 
-from websockets.asyncio.client import connect
+import httpx
+import pytest
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
-class Reader:
-    """Reads a blog's stream, reconnecting with `since` after a drop, recording every seq."""
+def asgi_client(app: FastAPI, host: str | None = None) -> httpx.AsyncClient:
+    """An HTTP client of `app` in this process; its requests come from `host` if given."""
+    if host is None:
+        transport = httpx.ASGITransport(app=app)
+    else:
+        transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://bulletin.test")
 
-    def __init__(self, ws_base: str, slug: str, since: int | None = None) -> None:
+
+async def next_message(ws: ClientConnection) -> dict:
+    """The next message that is not a heartbeat."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        if message["type"] != "heartbeat":
+            return message
+
+
+async def read_metrics(client: httpx.AsyncClient) -> dict[str, float]:
+    """The server's /metrics as {sample with its labels: value}, e.g. 'x_total{form="text"}'."""
+    text = (await client.get("/metrics")).text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            sample, _, value = line.rpartition(" ")
+            samples[sample] = float(value)
+    return samples
+
+
+async def slow_readers_closed(client: httpx.AsyncClient) -> float:
+    """How many readers the server has cut off for not keeping up."""
+    return (await read_metrics(client))["bulletin_slow_readers_closed_total"]
+
+
+class Reader:
+    """Reads a blog's stream over WebSocket, recording every seq (and created entry id) it
+    is sent; after losing its connection it resumes with `?since=<last seq>`, after a
+    jittered back-off, until it is cancelled or closed with a terminal code."""
+
+    def __init__(
+        self,
+        ws_base: str,
+        slug: str,
+        since: int | None = None,
+        *,
+        open_timeout: float = 30,
+        backoff: tuple[float, float] = (0.05, 0.3),
+    ) -> None:
         self.url = f"{ws_base}/api/v1/blogs/{slug}/ws"
-        self.seqs: list[int] = []
         self.since = since
+        self.open_timeout = open_timeout
+        self.backoff = backoff
+        self.hello_seq: int | None = None
+        self.seqs: list[int] = []
+        self.entry_ids: list[int] = []
         self.connections = 0
-        self.connected = asyncio.Event()
+        self.closes: list[tuple[int | None, str | None]] = []
+        # Set once the server has this reader: on its `hello`, or on connecting with `since`
+        # (a resuming reader is sent what it missed, and no hello).
+        self.attached = asyncio.Event()
         self.goal: int | None = None
         self.reached = asyncio.Event()
 
@@ -32,37 +85,79 @@ class Reader:
         else:
             self.reached.clear()
 
+    def _take(self, message: dict) -> None:
+        if message["type"] == "heartbeat":
+            return
+        if message["type"] == "hello":
+            self.hello_seq = message["seq"]
+            if self.since is None:
+                self.since = message["seq"]
+            self.attached.set()
+            return
+        self.seqs.append(message["seq"])
+        self.since = message["seq"]
+        if message["type"] == "entry.created":
+            self.entry_ids.append(message["entry"]["id"])
+        if self.goal is not None and message["seq"] >= self.goal:
+            self.reached.set()
+
     async def run(self) -> None:
         while True:
             query = "" if self.since is None else f"?since={self.since}"
             try:
-                async with connect(self.url + query, open_timeout=30) as ws:
+                async with connect(self.url + query, open_timeout=self.open_timeout) as ws:
                     self.connections += 1
-                    self.connected.set()
-                    async for raw in ws:
-                        message = json.loads(raw)
-                        if "seq" not in message or message["type"] in ("hello", "heartbeat"):
-                            if message.get("type") == "hello":
-                                self.since = message["seq"]
-                            continue
-                        self.seqs.append(message["seq"])
-                        self.since = message["seq"]
-                        if self.goal is not None and message["seq"] >= self.goal:
-                            self.reached.set()
-            except (TimeoutError, ConnectionClosed, InvalidHandshake, OSError):
+                    if query:
+                        self.attached.set()
+                    try:
+                        async for raw in ws:
+                            self._take(json.loads(raw))
+                    finally:
+                        if not self.reached.is_set():
+                            self.closes.append((ws.close_code, ws.close_reason))
+                if ws.close_code is not None and 4500 <= ws.close_code < 5000:
+                    return  # terminal: a real client would not retry either
+            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
                 pass
-            self.connected.clear()
-            await asyncio.sleep(random.uniform(0.05, 0.3))  # jittered back-off before resuming
+            await asyncio.sleep(random.uniform(*self.backoff))
 
 
-async def start_readers(readers: list[Reader], parallel: int = 100) -> list[asyncio.Task]:
-    """Start every reader and wait until each is connected, `parallel` handshakes at a time."""
+async def start_readers(
+    readers: list[Reader], parallel: int = 100, timeout: float = 60
+) -> list[asyncio.Task]:
+    """Start every reader and wait until the server has each (it misses nothing from then
+    on), `parallel` handshakes at a time."""
     tasks = []
     for start in range(0, len(readers), parallel):
         batch = readers[start : start + parallel]
         tasks += [asyncio.create_task(reader.run()) for reader in batch]
-        await asyncio.wait_for(asyncio.gather(*(r.connected.wait() for r in batch)), 60)
+        await asyncio.wait_for(asyncio.gather(*(r.attached.wait() for r in batch)), timeout)
     return tasks
+
+
+async def all_reach(readers: list[Reader], goal: int, timeout: float) -> None:
+    """Wait until every reader has seq `goal`; fail naming the readers still behind."""
+    for reader in readers:
+        reader.aim(goal)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(r.reached.wait() for r in readers)), timeout)
+    except TimeoutError:
+        behind = [
+            (index, r.seqs[-1] if r.seqs else None, r.closes)
+            for index, r in enumerate(readers)
+            if not r.reached.is_set()
+        ]
+        pytest.fail(f"readers did not reach seq {goal}: (index, last seq, closes) {behind}")
+
+
+async def stop_tasks(tasks: list[asyncio.Task]) -> None:
+    """Cancel the tasks; re-raise anything one of them failed with."""
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
 
 
 class StalledReader:
@@ -141,9 +236,3 @@ def _parse_frame(data: bytes) -> tuple[int, bytes, int] | None:
     if len(data) < offset + length:
         return None
     return opcode, data[offset : offset + length], offset + length
-
-
-async def all_reach(readers: list[Reader], goal: int, timeout: float) -> None:
-    for reader in readers:
-        reader.aim(goal)
-    await asyncio.wait_for(asyncio.gather(*(r.reached.wait() for r in readers)), timeout)

@@ -1,17 +1,89 @@
-"""Real server processes for fault tests: `bulletin serve` and a private redis-server."""
+"""Bulletin served for tests, two ways: uvicorn in this process (`live_server`) and a real
+`bulletin serve` process (`ServerProcess`), plus a private redis-server to take away.
 
+`running_app` is the app with its lifespan and no socket, for `asgi_client`.
+"""
+
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from tests.support.waiting import eventually_blocking
 
 BULLETIN = Path(sys.executable).parent / "bulletin"
+STARTUP_SECONDS = 30
+# Bulletin's own edge (what `bulletin serve` runs) and uvicorn's stock ASGI WebSocket path.
+EDGES = {"edge": "app.realtime.uvicorn_edge:StreamProtocol", "asgi": "websockets-sansio"}
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """`create_app(settings)` with its lifespan running: what a server process would hold."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@dataclass
+class LiveServer:
+    http: str
+    ws: str
+    port: int
+    app: FastAPI
+    client: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def live_server(
+    settings: Settings, ws: str = EDGES["edge"], ping_seconds: float = 20.0
+) -> AsyncIterator[LiveServer]:
+    """Serve `create_app(settings)` with uvicorn, as `bulletin serve` does, on a free port."""
+    app = create_app(settings)
+    # Every in-process test server's uvicorn options, here only.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ws=ws,
+        ws_per_message_deflate=False,
+        ws_ping_interval=ping_seconds,
+        ws_ping_timeout=ping_seconds,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
+        try:
+            yield LiveServer(
+                http=f"http://{base}", ws=f"ws://{base}", port=port, app=app, client=client
+            )
+        finally:
+            server.should_exit = True
+            await task
 
 
 def free_port() -> int:
@@ -20,29 +92,62 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_answering(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    """Block until `url` answers 200; fail at once if the process dies first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def log_tail(path: Path, characters: int = 8000) -> str:
+    return path.read_text(errors="replace")[-characters:] if path.exists() else ""
+
+
+def wait_until_answering(
+    url: str, process: subprocess.Popen, log_path: Path, timeout: float = STARTUP_SECONDS
+) -> None:
+    """Block until `url` answers 200; fail at once, with the log, if the process dies first."""
+
+    def answering() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before answering {url}")
+            raise RuntimeError(
+                f"process exited with {process.returncode} before answering {url}:\n"
+                + log_tail(log_path)
+            )
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+            return False
+
+    try:
+        eventually_blocking(answering, timeout, f"{url} to answer 200")
+    except pytest.fail.Exception as timed_out:
+        pytest.fail(f"{timed_out}:\n{log_tail(log_path)}")
+
+
+def closed(url: str) -> bool:
+    """Whether nothing accepts connections at `url` any more."""
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
 
 
 class ServerProcess:
-    """`bulletin serve` on a fixed port, which can be killed and started again."""
+    """`bulletin serve` on a fixed port, which can be killed and started again.
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+    As a context manager it is started on entry and stopped on exit.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        workers: int = 1,
+        *,
+        ready_path: str = "/readyz",
+        cwd: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.workers = workers
+        self.ready_path = ready_path
+        self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
     @property
@@ -54,15 +159,17 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        command = [str(BULLETIN), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BULLETIN), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                [*command, "--workers", str(self.workers)],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until_answering(f"{self.http}/readyz", self.process)
+        wait_until_answering(f"{self.http}{self.ready_path}", self.process, self.log_path)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown code runs."""
@@ -77,6 +184,13 @@ class ServerProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.stop()
 
 
 class RedisProcess:
@@ -113,13 +227,12 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
-        raise TimeoutError("redis-server did not start")
+                return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+        eventually_blocking(listening, 10, "redis-server to listen", interval=0.02)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
