@@ -12,7 +12,7 @@ import pytest
 from tests.support.factories import ADMIN, ADMIN_TOKEN, Newsroom
 from tests.support.servers import ServerProcess
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SLUG = "harbour-live"
 
 
