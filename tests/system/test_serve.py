@@ -1,10 +1,12 @@
 """`bulletin serve`: the real server process, as a deployment starts it."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.databases import fresh_database
 from tests.support.servers import ServerProcess
 
 API_PATHS = {
@@ -96,3 +98,22 @@ def test_every_documented_client_error_uses_the_error_schema(openapi: dict) -> N
         if status.startswith("4") and _error_schema(response) != ERROR_SCHEMA
     ]
     assert mismatched == []
+
+
+def test_serve_believes_forwarded_addresses_only_from_the_configured_proxies(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    env = {
+        "BULLETIN_DATABASE_URL": fresh_database("sqlite", request, tmp_path),
+        "BULLETIN_RATE_LIMIT_READS": "2/minute",
+        # Not this test's address: its X-Forwarded-For headers must be ignored.
+        "BULLETIN_FORWARDED_ALLOW_IPS": "192.0.2.1",
+    }
+    with ServerProcess(env, tmp_path / "server.log") as server:
+        statuses = [
+            httpx.get(
+                f"{server.http}/api/v1/blogs", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+    assert statuses == [200, 200, 429]
