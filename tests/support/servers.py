@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from tests.support.factories import ADMIN_TOKEN
 from tests.support.waiting import eventually_blocking
 
 BULLETIN = Path(sys.executable).parent / "bulletin"
@@ -238,3 +239,14 @@ class RedisProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def serve_environment(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a test's `bulletin serve`: this database, the test admin token and
+    no rate limits (a test makes many requests from one address), then BULLETIN_<NAME>."""
+    return {
+        "BULLETIN_DATABASE_URL": database_url,
+        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BULLETIN_RATE_LIMIT_ENABLED": "false",
+        **{f"BULLETIN_{name.upper()}": value for name, value in settings.items()},
+    }

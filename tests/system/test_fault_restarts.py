@@ -6,7 +6,7 @@ answering, Redis reporting subscribers) and every wait is bounded.
 """
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +16,8 @@ import redis.asyncio as redis
 from app.realtime.broker.redis import CHANNEL
 from tests.support.clients import Reader, all_reach, read_metrics, start_readers, stop_tasks
 from tests.support.databases import fresh_database
-from tests.support.factories import ADMIN, ADMIN_TOKEN, create_blog, read_log
-from tests.support.servers import RedisProcess, ServerProcess, log_tail
+from tests.support.factories import ADMIN, create_blog, read_log
+from tests.support.servers import RedisProcess, ServerProcess, serve_environment
 from tests.support.waiting import eventually
 
 SLUG = "fault-night"
@@ -116,26 +116,9 @@ def postgres_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database("postgresql", request, tmp_path)
 
 
-def _show_log(path: Path) -> None:
-    if path.exists():  # printed in teardown: pytest shows it only when the test failed
-        print(f"--- {path.name} (tail) ---\n{log_tail(path)}")
-
-
 @pytest.fixture
-def memory_server(postgres_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    env = {
-        "BULLETIN_DATABASE_URL": postgres_database,
-        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "BULLETIN_BROKER_URL": "memory://",
-        "BULLETIN_RATE_LIMIT_ENABLED": "false",
-    }
-    server = ServerProcess(env, tmp_path / "server.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        _show_log(server.log_path)
+def memory_server(postgres_database: str, serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(serve_environment(postgres_database, broker_url="memory://"))
 
 
 @pytest.fixture
@@ -152,22 +135,13 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
 
 @pytest.fixture
 def two_workers(
-    postgres_database: str, redis_process: RedisProcess, tmp_path: Path
-) -> Iterator[ServerProcess]:
-    env = {
-        "BULLETIN_DATABASE_URL": postgres_database,
-        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "BULLETIN_BROKER_URL": redis_process.url,
-        "BULLETIN_HUB_CHECK_SECONDS": "0.5",
-        "BULLETIN_RATE_LIMIT_ENABLED": "false",
-    }
-    server = ServerProcess(env, tmp_path / "server.log", workers=2)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        _show_log(server.log_path)
+    postgres_database: str, redis_process: RedisProcess, serve: Callable[..., ServerProcess]
+) -> ServerProcess:
+    """Two workers on one port, announcing through the private Redis (stopped before it)."""
+    env = serve_environment(
+        postgres_database, broker_url=redis_process.url, hub_check_seconds="0.5"
+    )
+    return serve(env, workers=2)
 
 
 async def subscribers(redis_url: str) -> int:

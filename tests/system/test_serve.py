@@ -1,6 +1,6 @@
 """`bulletin serve`: the real server process, as a deployment starts it."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -101,7 +101,7 @@ def test_every_documented_client_error_uses_the_error_schema(openapi: dict) -> N
 
 
 def test_serve_believes_forwarded_addresses_only_from_the_configured_proxies(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, serve: Callable[..., ServerProcess]
 ) -> None:
     env = {
         "BULLETIN_DATABASE_URL": fresh_database("sqlite", request, tmp_path),
@@ -109,11 +109,11 @@ def test_serve_believes_forwarded_addresses_only_from_the_configured_proxies(
         # Not this test's address: its X-Forwarded-For headers must be ignored.
         "BULLETIN_FORWARDED_ALLOW_IPS": "192.0.2.1",
     }
-    with ServerProcess(env, tmp_path / "server.log") as server:
-        statuses = [
-            httpx.get(
-                f"{server.http}/api/v1/blogs", headers={"X-Forwarded-For": f"198.51.100.{n}"}
-            ).status_code
-            for n in range(3)
-        ]
+    server = serve(env)
+    statuses = [
+        httpx.get(
+            f"{server.http}/api/v1/blogs", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+        ).status_code
+        for n in range(3)
+    ]
     assert statuses == [200, 200, 429]

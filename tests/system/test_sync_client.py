@@ -2,15 +2,15 @@
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.factories import ADMIN, ADMIN_TOKEN, Newsroom
-from tests.support.servers import ServerProcess
+from tests.support.factories import ADMIN, Newsroom
+from tests.support.servers import ServerProcess, serve_environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SLUG = "harbour-live"
@@ -26,15 +26,8 @@ def readme_sync_client() -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    env = {
-        "BULLETIN_DATABASE_URL": database_url,
-        "BULLETIN_MIGRATE_ON_START": "true",
-        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "BULLETIN_RATE_LIMIT_ENABLED": "false",
-    }
-    with ServerProcess(env, tmp_path / "server.log") as process:
-        yield process
+def server(database_url: str, serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(serve_environment(database_url, migrate_on_start="true"))
 
 
 def make_changes(newsroom: Newsroom) -> None:

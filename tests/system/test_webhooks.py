@@ -7,14 +7,14 @@ The receiver is a real HTTP server that verifies every signature with the
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.factories import ADMIN, ADMIN_TOKEN, SECRET_KEY, Newsroom
-from tests.support.servers import ServerProcess, closed
+from tests.support.factories import ADMIN, SECRET_KEY, Newsroom
+from tests.support.servers import ServerProcess, closed, serve_environment
 from tests.support.waiting import eventually_blocking
 from tests.support.webhook_receiver import Receiver
 
@@ -23,25 +23,21 @@ WAIT_SECONDS = 30
 
 
 def server_environment(database_url: str) -> dict[str, str]:
-    return {
-        "BULLETIN_DATABASE_URL": database_url,
-        "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "BULLETIN_SECRET_KEY": SECRET_KEY,
-        "BULLETIN_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "BULLETIN_WEBHOOK_RETRY_BASE_SECONDS": "0.05",
-        "BULLETIN_WEBHOOK_RETRY_CAP_SECONDS": "0.5",
-        "BULLETIN_WEBHOOK_POLL_SECONDS": "0.2",
-        "BULLETIN_WEBHOOK_READ_TIMEOUT_SECONDS": "5",
-        "BULLETIN_LOG_LEVEL": "debug",
-        # The test client's many requests come from one address.
-        "BULLETIN_RATE_LIMIT_ENABLED": "false",
-    }
+    return serve_environment(
+        database_url,
+        secret_key=SECRET_KEY,
+        webhook_allow_private_targets="true",
+        webhook_retry_base_seconds="0.05",
+        webhook_retry_cap_seconds="0.5",
+        webhook_poll_seconds="0.2",
+        webhook_read_timeout_seconds="5",
+        log_level="debug",
+    )
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(server_environment(database_url), tmp_path / "server.log") as process:
-        yield process
+def server(database_url: str, serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(server_environment(database_url))
 
 
 def publish(base: str, count: int, first: int) -> None:
@@ -96,24 +92,18 @@ def test_a_receiver_gets_every_event_once_in_order_signed_across_a_graceful_rest
 
 
 def test_two_server_processes_on_one_database_deliver_each_event_once_in_order(
-    database_url: str, receiver: Receiver, secret: str, tmp_path: Path
+    database_url: str, receiver: Receiver, secret: str, serve: Callable[..., ServerProcess]
 ) -> None:
-    first = ServerProcess(server_environment(database_url), tmp_path / "first.log")
-    second = ServerProcess(server_environment(database_url), tmp_path / "second.log")
-    first.start()
-    try:
-        second.start()
-        with httpx.Client(base_url=first.http, headers=ADMIN, timeout=10) as client:
-            Newsroom(client, SLUG).create_blog("Count")
-            hook = {"url": receiver.url, "secret": secret}
-            assert client.post(f"/api/v1/blogs/{SLUG}/webhooks", json=hook).status_code == 201
-        for number in range(1, 21):
-            publish((first if number % 2 else second).http, 1, first=number)
+    first = serve(server_environment(database_url), "first")
+    second = serve(server_environment(database_url), "second")
+    with httpx.Client(base_url=first.http, headers=ADMIN, timeout=10) as client:
+        Newsroom(client, SLUG).create_blog("Count")
+        hook = {"url": receiver.url, "secret": secret}
+        assert client.post(f"/api/v1/blogs/{SLUG}/webhooks", json=hook).status_code == 201
+    for number in range(1, 21):
+        publish((first if number % 2 else second).http, 1, first=number)
 
-        receiver.wait_for_accepted(20)
-    finally:
-        second.stop()
-        first.stop()
+    receiver.wait_for_accepted(20)
 
     assert [arrival.seq for arrival in receiver.arrivals] == list(range(1, 21))
     assert all(arrival.signature_valid for arrival in receiver.arrivals)
