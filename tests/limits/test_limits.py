@@ -212,7 +212,7 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def open_streams(server: LiveServer) -> dict[str, int]:
-    return server.app.state.services.rate_limits.slots.open  # type: ignore[attr-defined]
+    return server.app.state.services.rate_limits.slots.open
 
 
 async def slots_freed_to(server: LiveServer, expected: dict[str, int]) -> None:
