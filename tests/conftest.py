@@ -2,28 +2,36 @@
 
 Every API test runs on SQLite and on PostgreSQL. PostgreSQL gets one throwaway
 database per test session (migrated once, emptied between tests); SQLite gets a
-copy of a migrated template file per test.
+copy of a migrated template file per test. Stream tests run on a `stack`: a database
+and a broker.
 """
 
 import asyncio
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from app import migrating
 from app.config import Settings
-from app.main import create_app
-
-ADMIN_TOKEN = "bltn_test-admin-token-0123456789abcdef"
-TABLES = ["webhook_deliveries", "webhooks", "events", "entries", "blogs", "tokens"]
+from tests.support.clients import asgi_client
+from tests.support.databases import (
+    STACKS,
+    broker_url,
+    database_on_same_server,
+    execute,
+    fresh_database,
+    postgres_admin_url,
+)
+from tests.support.factories import ADMIN_TOKEN, create_blog
+from tests.support.servers import running_app
+from tests.support.webhook_receiver import Receiver, new_signing_secret
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -43,52 +51,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     admin_url = os.environ.get("BULLETIN_TEST_POSTGRES_URL")
-    if not admin_url:
-        if not _port_open("127.0.0.1", 5432):
-            if _require_services():
-                pytest.fail("PostgreSQL is required (BULLETIN_TEST_REQUIRE_SERVICES=1)")
-            pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-        admin_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    if not admin_url and not _port_open("127.0.0.1", 5432):
+        if _require_services():
+            pytest.fail("PostgreSQL is required (BULLETIN_TEST_REQUIRE_SERVICES=1)")
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    admin_url = postgres_admin_url()
     name = f"bulletin_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(execute(admin_url, f'CREATE DATABASE "{name}"'))
+    url = database_on_same_server(admin_url, name)
     migrating.upgrade(url)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _empty_postgres(url: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    finally:
-        await connection.close()
-
-
-def fresh_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty, migrated database of this kind ("sqlite" or "postgresql")."""
-    if kind == "sqlite":
-        path = tmp_path / "bulletin.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite+aiosqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
-    asyncio.run(_empty_postgres(url))
-    return url
+    asyncio.run(execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -98,25 +74,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # The suite opens many connections from one address; tests/test_rate_limits.py turns it on.
+    # The suite opens many connections from one address; tests/limits/ turns limits on.
     return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, rate_limit_enabled=False)
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bulletin.test") as client:
+    async with asgi_client(app) as client:
         yield client
-
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
@@ -129,21 +100,59 @@ async def publish_headers(app: FastAPI) -> dict[str, str]:
 @pytest.fixture
 async def blog(client: httpx.AsyncClient) -> dict:
     """A live blog named 'vote-night', shown in New York time."""
-    response = await client.post(
-        "/api/v1/blogs",
-        json={"slug": "vote-night", "title": "Vote night", "timezone": "America/New_York"},
-        headers=ADMIN,
+    return await create_blog(client, timezone="America/New_York")
+
+
+@pytest.fixture
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the test runs."""
+    seen: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
+        seen.append(statement)
+
+    engine = app.state.services.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+# --- streams: a database and a broker ---------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite-memory", "postgresql-redis"])
+def stack(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return STACKS[request.param]
+
+
+@pytest.fixture
+def stack_settings(
+    stack: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> Settings:
+    """Settings for a served app on the stack's database and broker."""
+    database, broker = stack
+    database_url = fresh_database(database, request, tmp_path)
+    return Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        broker_url=broker_url(broker, database_url),
+        hub_check_seconds=0.2,
+        rate_limit_enabled=False,  # thousands of readers from one address
     )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
-async def read_log(client: httpx.AsyncClient, slug: str, since: int = 0) -> list[dict]:
-    """Every event of a blog's change log after `since`, following `next_since`."""
-    events: list[dict] = []
-    while True:
-        page = (await client.get(f"/api/v1/blogs/{slug}/events?since={since}&limit=1000")).json()
-        events += page["items"]
-        if page["next_since"] == page["head"]:
-            return events
-        since = page["next_since"]
+# --- webhooks: a real receiver -----------------------------------------------------------
+
+
+@pytest.fixture
+def secret() -> str:
+    """A Standard Webhooks signing secret."""
+    return new_signing_secret()
+
+
+@pytest.fixture
+def receiver(secret: str) -> Iterator[Receiver]:
+    """A webhook receiver that verifies every signature with `secret`."""
+    running = Receiver(secret).start()
+    yield running
+    running.stop()

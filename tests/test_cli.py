@@ -12,10 +12,10 @@ import pytest
 
 from app.config import Settings
 from app.demo import DEMO_SLUG
-from app.main import create_app
 from app.tokens import TOKEN_PREFIX, hash_secret
+from tests.support.clients import asgi_client
+from tests.support.servers import BULLETIN, running_app
 
-BULLETIN = Path(sys.executable).parent / "bulletin"
 Bulletin = Callable[..., str]
 
 
@@ -112,14 +112,9 @@ async def test_a_cli_token_publishes_until_it_is_revoked(
     await asyncio.to_thread(bulletin, "migrate")
     await asyncio.to_thread(bulletin, "demo", "--if-empty")
     token_id, secret = await asyncio.to_thread(create_token, bulletin)
-    app = create_app(Settings(database_url=f"sqlite:///{database_file}"))
+    settings = Settings(database_url=f"sqlite:///{database_file}")
 
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bulletin.test"
-        ) as client,
-    ):
+    async with running_app(settings) as app, asgi_client(app) as client:
 
         async def publish() -> httpx.Response:
             return await client.post(
@@ -138,3 +133,15 @@ async def test_a_cli_token_publishes_until_it_is_revoked(
         error = refused.json()["error"]
         assert error["code"] == "unauthorised"
         assert isinstance(error["message"], str) and error["message"]
+
+
+# The CLI starts fast: commands that only touch the database load no web stack.
+HEAVY = ("fastapi", "starlette", "alembic", "uvicorn", "redis", "limits")
+
+
+def test_importing_the_cli_loads_no_web_framework_server_or_migration_tool() -> None:
+    probe = f"import sys, app.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from tests.conftest import ADMIN
+from tests.support.factories import ADMIN, create_blog, publish_entry
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 TOMBSTONES = "{http://purl.org/atompub/tombstones/1.0}"
@@ -36,23 +36,15 @@ JSON_FEED = Draft202012Validator(SCHEMA, format_checker=FORMATS)
 
 
 async def _create_blog(client: httpx.AsyncClient, **fields: object) -> dict:
+    """The count-night blog, with every field a feed shows."""
     body = {
-        "slug": "count-night",
         "title": "Count night, live",
         "summary": "<p>Every <strong>result</strong> as it comes in.</p>",
         "timezone": "Europe/London",
         "topics": ["Elections", "Wales"],
         **fields,
     }
-    response = await client.post("/api/v1/blogs", json=body, headers=ADMIN)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def _publish(client: httpx.AsyncClient, headers: dict, slug: str, **fields: object) -> dict:
-    response = await client.post(f"/api/v1/blogs/{slug}/entries", json=fields, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await create_blog(client, "count-night", **body)
 
 
 async def _atom(client: httpx.AsyncClient, slug: str) -> tuple[httpx.Response, dict]:
@@ -77,10 +69,10 @@ async def test_feedparser_reads_every_field_of_the_atom_feed(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    entry = await _publish(
+    entry = await publish_entry(
         client,
-        publish_headers,
         "count-night",
+        headers=publish_headers,
         headline="Turnout up in Cardiff",
         body="<p>Turnout is <em>up</em> by 4 points.</p>",
         authors=[
@@ -134,10 +126,10 @@ async def test_atom_names_each_media_caption_in_media_rss(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    await _publish(
+    await publish_entry(
         client,
-        publish_headers,
         "count-night",
+        headers=publish_headers,
         media=[{"kind": "image", "url": "https://cdn.news.example/a.png", "caption": "Queue"}],
     )
     response, _parsed = await _atom(client, "count-night")
@@ -152,10 +144,10 @@ async def test_json_feed_passes_the_schema_with_every_field(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    entry = await _publish(
+    entry = await publish_entry(
         client,
-        publish_headers,
         "count-night",
+        headers=publish_headers,
         headline="First result",
         body="<p>Labour hold.</p>",
         authors=[{"name": "Rhian Lloyd", "url": "https://news.example/rhian"}],
@@ -170,7 +162,9 @@ async def test_json_feed_passes_the_schema_with_every_field(
         ],
         key_event=True,
     )
-    untitled = await _publish(client, publish_headers, "count-night", body="<p>Recount.</p>")
+    untitled = await publish_entry(
+        client, "count-night", headers=publish_headers, body="<p>Recount.</p>"
+    )
     document = await _json_feed(client, "count-night")
 
     assert document["title"] == "Count night, live"
@@ -204,7 +198,9 @@ async def test_an_edit_changes_updated_and_keeps_the_ids(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    entry = await _publish(client, publish_headers, "count-night", headline="Early count")
+    entry = await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Early count"
+    )
     _response, before = await _atom(client, "count-night")
     json_before = await _json_feed(client, "count-night")
 
@@ -230,10 +226,10 @@ async def test_text_with_markup_in_titles_survives_escaped(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client, title=TRICKY, topics=[TRICKY])
-    await _publish(
+    await publish_entry(
         client,
-        publish_headers,
         "count-night",
+        headers=publish_headers,
         headline=TRICKY,
         authors=[{"name": TRICKY}],
         media=[{"kind": "image", "url": "https://cdn.news.example/x.jpg", "caption": TRICKY}],
@@ -257,7 +253,9 @@ async def test_characters_xml_cannot_carry_are_dropped_from_atom_only(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    await _publish(client, publish_headers, "count-night", headline="Tab\tand\x0bvertical\x1b")
+    await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Tab\tand\x0bvertical\x1b"
+    )
     _response, parsed = await _atom(client, "count-night")
     document = await _json_feed(client, "count-night")
 
@@ -269,10 +267,16 @@ async def test_deletions_are_atom_tombstones_and_listed_in_the_json_feed(
     client: httpx.AsyncClient, publish_headers: dict
 ) -> None:
     await _create_blog(client)
-    kept = await _publish(client, publish_headers, "count-night", headline="Kept")
-    deleted = await _publish(client, publish_headers, "count-night", headline="Wrong ward")
-    unpublished = await _publish(client, publish_headers, "count-night", headline="Too early")
-    returned = await _publish(client, publish_headers, "count-night", headline="Back again")
+    kept = await publish_entry(client, "count-night", headers=publish_headers, headline="Kept")
+    deleted = await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Wrong ward"
+    )
+    unpublished = await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Too early"
+    )
+    returned = await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Back again"
+    )
     entries = "/api/v1/blogs/count-night/entries"
     assert (
         await client.delete(f"{entries}/{deleted['id']}", headers=publish_headers)
@@ -324,10 +328,14 @@ async def test_the_feeds_hold_the_newest_fifty_published_entries(
 ) -> None:
     await _create_blog(client)
     published = [
-        (await _publish(client, publish_headers, "count-night", headline=f"Ward {n}"))["id"]
+        (await publish_entry(client, "count-night", headers=publish_headers, headline=f"Ward {n}"))[
+            "id"
+        ]
         for n in range(52)
     ]
-    await _publish(client, publish_headers, "count-night", headline="Draft", status="draft")
+    await publish_entry(
+        client, "count-night", headers=publish_headers, headline="Draft", status="draft"
+    )
     _response, parsed = await _atom(client, "count-night")
     document = await _json_feed(client, "count-night")
 

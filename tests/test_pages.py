@@ -13,7 +13,7 @@ import rjsmin
 from app.config import Settings
 from app.main import create_app
 from app.pages import ENTRIES_KEPT, KEY_EVENTS_SHOWN
-from tests.conftest import ADMIN, read_log
+from tests.support.factories import ADMIN, read_log
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 PAGE = "/blogs/vote-night"

@@ -14,7 +14,7 @@ import pytest
 from markupsafe import escape
 
 from app.sanitising import sanitise_html
-from tests.conftest import ADMIN, read_log
+from tests.support.factories import ADMIN, create_blog, publish_entry, read_log
 
 # What an entry body may contain, written out here so a widened allow-list fails a test.
 SAFE_TAGS = {
@@ -351,13 +351,10 @@ def entry_events(events: list[dict], entry_id: int) -> list[dict]:
 async def test_entry_body_payloads_never_reach_the_stored_entry_or_the_change_log(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    created = await client.post(
-        "/api/v1/blogs/vote-night/entries",
-        json={"headline": "Polls closed", "body": ENTRY_BODY_ATTACK},
-        headers=publish_headers,
+    created = await publish_entry(
+        client, headers=publish_headers, headline="Polls closed", body=ENTRY_BODY_ATTACK
     )
-    assert created.status_code == 201, created.text
-    entry_id = created.json()["id"]
+    entry_id = created["id"]
     edited = await client.patch(
         f"/api/v1/blogs/vote-night/entries/{entry_id}",
         json={"body": ENTRY_BODY_ATTACK + '<a href="vbscript:msgbox(1)">again</a>'},
@@ -368,7 +365,7 @@ async def test_entry_body_payloads_never_reach_the_stored_entry_or_the_change_lo
     stored = (await client.get(f"/api/v1/blogs/vote-night/entries/{entry_id}")).json()
     events = entry_events(await read_log(client, "vote-night"), entry_id)
     assert [e["type"] for e in events] == ["entry.created", "entry.updated"]
-    for body in [created.json()["body"], stored["body"]] + [e["entry"]["body"] for e in events]:
+    for body in [created["body"], stored["body"]] + [e["entry"]["body"] for e in events]:
         assert dangerous_pieces(body) == []
         assert all(part in body for part in SURVIVING_BODY_PARTS)
     for event in events:
@@ -386,12 +383,7 @@ SUMMARY_ATTACK = (
 async def test_blog_summary_payloads_never_reach_the_blog_or_the_change_log(
     client: httpx.AsyncClient,
 ) -> None:
-    created = await client.post(
-        "/api/v1/blogs",
-        json={"slug": "count", "title": "The count", "summary": SUMMARY_ATTACK},
-        headers=ADMIN,
-    )
-    assert created.status_code == 201, created.text
+    created = await create_blog(client, "count", "The count", summary=SUMMARY_ATTACK)
     patched = await client.patch(
         "/api/v1/blogs/count",
         json={"summary": SUMMARY_ATTACK + "<p style=color:red onclick=x>edited</p>"},
@@ -402,7 +394,7 @@ async def test_blog_summary_payloads_never_reach_the_blog_or_the_change_log(
     [event] = await read_log(client, "count")
     listed = (await client.get("/api/v1/blogs")).json()["items"]
     summaries = [
-        created.json()["summary"],
+        created["summary"],
         patched.json()["summary"],
         (await client.get("/api/v1/blogs/count")).json()["summary"],
         listed[0]["summary"],
@@ -433,14 +425,11 @@ async def test_plain_text_fields_come_back_literally_in_json_and_escaped_in_html
             }
         ],
     }
-    created = await client.post(
-        "/api/v1/blogs/vote-night/entries", json=entry, headers=publish_headers
-    )
-    assert created.status_code == 201, created.text
-    stored = (await client.get(f"/api/v1/blogs/vote-night/entries/{created.json()['id']}")).json()
+    created = await publish_entry(client, headers=publish_headers, **entry)
+    stored = (await client.get(f"/api/v1/blogs/vote-night/entries/{created['id']}")).json()
     [event] = await read_log(client, "vote-night")
 
-    for public in (created.json(), stored, event["entry"]):
+    for public in (created, stored, event["entry"]):
         assert public["headline"] == entry["headline"]
         assert public["authors"] == [{**entry["authors"][0], "url": None}]
         assert public["media"] == entry["media"]

@@ -1,10 +1,10 @@
 import httpx
 
-from tests.conftest import ADMIN, read_log
+from tests.support.factories import ADMIN, create_blog, read_log
 
 
 async def test_admin_creates_a_blog_with_every_field(client: httpx.AsyncClient) -> None:
-    await client.post("/api/v1/blogs", json={"slug": "day-one", "title": "Day one"}, headers=ADMIN)
+    await create_blog(client, "day-one", "Day one")
     response = await client.post(
         "/api/v1/blogs",
         json={
@@ -34,9 +34,7 @@ async def test_admin_creates_a_blog_with_every_field(client: httpx.AsyncClient) 
 
 async def test_blogs_are_listed_newest_first_in_pages(client: httpx.AsyncClient) -> None:
     for number in range(5):
-        await client.post(
-            "/api/v1/blogs", json={"slug": f"blog-{number}", "title": "A blog"}, headers=ADMIN
-        )
+        await create_blog(client, f"blog-{number}", "A blog")
     first = (await client.get("/api/v1/blogs?limit=3")).json()
     assert [b["slug"] for b in first["items"]] == ["blog-4", "blog-3", "blog-2"]
     second = (await client.get(f"/api/v1/blogs?limit=3&before={first['next_cursor']}")).json()

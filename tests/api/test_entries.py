@@ -1,25 +1,24 @@
+"""Entries through the API: publishing, listing, editing, pinning, deleting, drafts and
+idempotent retries."""
+
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.conftest import read_log
+from tests.support.factories import publish_entry, read_log
 
 ENTRIES = "/api/v1/blogs/vote-night/entries"
-
-
-async def post_entry(client: httpx.AsyncClient, headers: dict[str, str], **fields) -> dict:
-    response = await client.post(ENTRIES, json={"body": "<p>Update</p>", **fields}, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+UPDATE = "<p>Update</p>"
 
 
 async def test_a_published_entry_is_stored_and_logged_with_its_rendered_html(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(
+    entry = await publish_entry(
         client,
-        publish_headers,
+        headers=publish_headers,
         headline="Polls close in the east",
         body="<p>Counting begins “now”.</p>",
         authors=[{"name": "Ada Reyes", "role": "Political editor"}],
@@ -58,15 +57,21 @@ async def test_entries_are_listed_newest_first_with_a_cursor_for_older_pages(
     start = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     ids = [
         (
-            await post_entry(
-                client, publish_headers, published_at=(start + timedelta(minutes=n)).isoformat()
+            await publish_entry(
+                client,
+                headers=publish_headers,
+                body=UPDATE,
+                published_at=(start + timedelta(minutes=n)).isoformat(),
             )
         )["id"]
         for n in range(5)
     ]
     # A back-filled item lands between the others, by its published time.
-    backfilled = await post_entry(
-        client, publish_headers, published_at=(start + timedelta(minutes=2, seconds=30)).isoformat()
+    backfilled = await publish_entry(
+        client,
+        headers=publish_headers,
+        body=UPDATE,
+        published_at=(start + timedelta(minutes=2, seconds=30)).isoformat(),
     )
     expected = [ids[4], ids[3], backfilled["id"], ids[2], ids[1], ids[0]]
     seen, cursor = [], None
@@ -83,8 +88,8 @@ async def test_entries_are_listed_newest_first_with_a_cursor_for_older_pages(
 async def test_key_events_filter_lists_only_key_events(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    await post_entry(client, publish_headers)
-    key = await post_entry(client, publish_headers, key_event=True)
+    await publish_entry(client, headers=publish_headers, body=UPDATE)
+    key = await publish_entry(client, headers=publish_headers, body=UPDATE, key_event=True)
     page = (await client.get(f"{ENTRIES}?key_events=true")).json()
     assert [item["id"] for item in page["items"]] == [key["id"]]
 
@@ -92,7 +97,9 @@ async def test_key_events_filter_lists_only_key_events(
 async def test_editing_bumps_the_version_and_logs_entry_updated(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(client, publish_headers, headline="Turnout high")
+    entry = await publish_entry(
+        client, headers=publish_headers, body=UPDATE, headline="Turnout high"
+    )
     response = await client.patch(
         f"{ENTRIES}/{entry['id']}",
         json={"headline": "Turnout at a record high"},
@@ -114,7 +121,7 @@ async def test_editing_bumps_the_version_and_logs_entry_updated(
 async def test_an_edit_that_changes_nothing_writes_nothing(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(client, publish_headers, headline="Same")
+    entry = await publish_entry(client, headers=publish_headers, body=UPDATE, headline="Same")
     response = await client.patch(
         f"{ENTRIES}/{entry['id']}", json={"headline": "Same"}, headers=publish_headers
     )
@@ -125,7 +132,7 @@ async def test_an_edit_that_changes_nothing_writes_nothing(
 async def test_deleting_leaves_a_tombstone_in_the_log_and_hides_the_entry(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(client, publish_headers)
+    entry = await publish_entry(client, headers=publish_headers, body=UPDATE)
     response = await client.delete(f"{ENTRIES}/{entry['id']}", headers=publish_headers)
     assert response.status_code == 204
     assert (await client.get(f"{ENTRIES}/{entry['id']}")).status_code == 404
@@ -140,7 +147,7 @@ async def test_deleting_leaves_a_tombstone_in_the_log_and_hides_the_entry(
 async def test_deleting_twice_succeeds_and_logs_once(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(client, publish_headers)
+    entry = await publish_entry(client, headers=publish_headers, body=UPDATE)
     for _ in range(2):
         response = await client.delete(f"{ENTRIES}/{entry['id']}", headers=publish_headers)
         assert response.status_code == 204
@@ -150,7 +157,7 @@ async def test_deleting_twice_succeeds_and_logs_once(
 async def test_a_deleted_entry_cannot_be_edited_back_to_life(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    entry = await post_entry(client, publish_headers)
+    entry = await publish_entry(client, headers=publish_headers, body=UPDATE)
     await client.delete(f"{ENTRIES}/{entry['id']}", headers=publish_headers)
     response = await client.patch(
         f"{ENTRIES}/{entry['id']}", json={"headline": "Back"}, headers=publish_headers
@@ -166,8 +173,8 @@ async def test_a_deleted_entry_cannot_be_edited_back_to_life(
 async def test_pinning_an_entry_unpins_the_previous_one(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    first = await post_entry(client, publish_headers, pinned=True)
-    second = await post_entry(client, publish_headers)
+    first = await publish_entry(client, headers=publish_headers, body=UPDATE, pinned=True)
+    second = await publish_entry(client, headers=publish_headers, body=UPDATE)
     response = await client.patch(
         f"{ENTRIES}/{second['id']}", json={"pinned": True}, headers=publish_headers
     )
@@ -186,7 +193,9 @@ async def test_pinning_an_entry_unpins_the_previous_one(
 async def test_drafts_stay_private_until_published(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
-    draft = await post_entry(client, publish_headers, status="draft", headline="Embargoed")
+    draft = await publish_entry(
+        client, headers=publish_headers, body=UPDATE, status="draft", headline="Embargoed"
+    )
     assert (await client.get(f"{ENTRIES}/{draft['id']}")).status_code == 404
     assert (
         await client.get(f"{ENTRIES}/{draft['id']}", headers=publish_headers)
@@ -219,10 +228,60 @@ async def test_a_draft_cannot_be_pinned(
 async def test_null_is_refused_for_fields_that_cannot_be_empty(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str], field: str
 ) -> None:
-    entry = await post_entry(client, publish_headers)
+    entry = await publish_entry(client, headers=publish_headers, body=UPDATE)
     response = await client.patch(
         f"{ENTRIES}/{entry['id']}", json={field: None}, headers=publish_headers
     )
     assert response.status_code == 422
     assert field in response.json()["error"]["fields"]
     assert (await client.get(f"{ENTRIES}/{entry['id']}")).json() == entry
+
+
+# --- retries with an Idempotency-Key ---------------------------------------------
+
+ENTRY = {"headline": "Polls close", "body": "<p>Counting begins.</p>"}
+
+
+async def test_retry_with_same_idempotency_key_returns_original_entry(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    headers = {**publish_headers, "Idempotency-Key": "desk-7f3a"}
+    first = await client.post(ENTRIES, json=ENTRY, headers=headers)
+    retry = await client.post(ENTRIES, json=ENTRY, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert len((await client.get(ENTRIES)).json()["items"]) == 1
+    assert len(await read_log(client, "vote-night")) == 1
+
+
+async def test_concurrent_retries_with_one_key_store_one_entry(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    headers = {**publish_headers, "Idempotency-Key": "burst-1"}
+    responses = await asyncio.gather(
+        *(client.post(ENTRIES, json=ENTRY, headers=headers) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(await read_log(client, "vote-night")) == 1
+
+
+async def test_reusing_a_key_for_a_different_entry_is_refused(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    headers = {**publish_headers, "Idempotency-Key": "desk-7f3a"}
+    await client.post(ENTRIES, json=ENTRY, headers=headers)
+    response = await client.post(ENTRIES, json={**ENTRY, "headline": "Other"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert len(await read_log(client, "vote-night")) == 1
+
+
+async def test_requests_without_a_key_are_not_deduplicated(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    for _ in range(2):
+        await client.post(ENTRIES, json=ENTRY, headers=publish_headers)
+    assert len((await client.get(ENTRIES)).json()["items"]) == 2

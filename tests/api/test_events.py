@@ -1,17 +1,19 @@
+"""The change log through the API: events after a seq, in pages, replayable."""
+
 import httpx
 
-from tests.conftest import read_log
+from tests.support.factories import publish_entry, read_log
 
 ENTRIES = "/api/v1/blogs/vote-night/entries"
 EVENTS = "/api/v1/blogs/vote-night/events"
 
 
 async def publish(client: httpx.AsyncClient, headers: dict[str, str], count: int) -> list[int]:
-    ids = []
-    for number in range(count):
-        response = await client.post(ENTRIES, json={"body": f"<p>{number}</p>"}, headers=headers)
-        ids.append(response.json()["id"])
-    return ids
+    """Publish `count` entries; their ids."""
+    return [
+        (await publish_entry(client, headers=headers, body=f"<p>{number}</p>"))["id"]
+        for number in range(count)
+    ]
 
 
 async def test_events_since_a_seq_are_the_later_ones_oldest_first(

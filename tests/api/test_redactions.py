@@ -5,7 +5,7 @@ seqs and types, and says what it rewrote."""
 import httpx
 import pytest
 
-from tests.conftest import read_log
+from tests.support.factories import read_log
 
 SLUG = "vote-night"
 SECRET = "Named source: Jane Roe, 12 Elm St"

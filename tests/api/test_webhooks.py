@@ -3,9 +3,7 @@ every refusal. Deliveries go to a real HTTP receiver that verifies each signatur
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -14,14 +12,23 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.config import Settings
-from app.main import create_app
 from app.models import Blog, Event, Webhook, utc_now
 from app.webhooks.signing import SecretBox
 from app.webhooks.worker import WebhookWorker
-from tests.conftest import ADMIN, ADMIN_TOKEN, read_log
-from tests.webhook_receiver import Receiver, new_signing_secret
+from tests.support.clients import asgi_client
+from tests.support.errors import assert_error
+from tests.support.factories import (
+    ADMIN,
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    create_blog,
+    publish_entry,
+    read_log,
+)
+from tests.support.servers import running_app
+from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Receiver, new_signing_secret
 
-SECRET_KEY = "k3y-for-tests-only-9f8e7d6c5b4a3210zyxw"
 DISABLE_AFTER = 3
 WAIT_SECONDS = 30
 HOOKS = "/api/v1/blogs/vote-night/webhooks"
@@ -56,28 +63,6 @@ def settings(database_url: str, overrides: dict[str, object]) -> Settings:
     return webhook_settings(database_url, **overrides)
 
 
-@pytest.fixture
-def secret() -> str:
-    return new_signing_secret()
-
-
-@pytest.fixture
-def receiver(secret: str) -> Iterator[Receiver]:
-    running = Receiver(secret).start()
-    yield running
-    running.stop()
-
-
-@asynccontextmanager
-async def other_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the same database, as another process would be."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://other.test") as client:
-            yield client
-
-
 async def register(client: httpx.AsyncClient, url: str, secret: str, **extra: object) -> dict:
     response = await client.post(HOOKS, json={"url": url, "secret": secret, **extra}, headers=ADMIN)
     assert response.status_code == 201, response.text
@@ -85,37 +70,23 @@ async def register(client: httpx.AsyncClient, url: str, secret: str, **extra: ob
 
 
 async def publish(client: httpx.AsyncClient, headline: str) -> dict:
-    response = await client.post(
-        "/api/v1/blogs/vote-night/entries", json={"headline": headline}, headers=ADMIN
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await publish_entry(client, headline=headline)
 
 
 async def received(receiver: Receiver, count: int) -> list:
     return await asyncio.to_thread(receiver.wait_for_accepted, count)
 
 
-async def eventually(read: Callable[[], Awaitable[dict]], holds: Callable[[dict], bool]) -> dict:
-    """Read until `holds` is true of the answer (the worker records after the receiver
-    answers); fails after WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = await read()
-        if holds(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never came true: {value}")
-        await asyncio.sleep(0.02)  # between reads only
+async def until_read(client: httpx.AsyncClient, path: str, holds: Callable[[dict], bool]) -> dict:
+    """Read `path` until `holds` is true of the answer (the worker records after the
+    receiver answers)."""
 
-
-def reader(client: httpx.AsyncClient, path: str) -> Callable[[], Awaitable[dict]]:
     async def read() -> dict:
         response = await client.get(path, headers=ADMIN)
         assert response.status_code == 200, response.text
         return response.json()
 
-    return read
+    return await eventually(read, WAIT_SECONDS, f"{path} to change", holds=holds)
 
 
 async def stored_payloads(app: FastAPI) -> dict[int, bytes]:
@@ -164,7 +135,7 @@ async def test_a_webhook_receives_each_event_after_registration_once_in_order_si
     assert all(a.headers["content-type"] == "application/json" for a in arrivals)
     assert [a.event for a in arrivals] == await read_log(client, "vote-night", since=1)
 
-    state = await eventually(reader(client, f"{HOOKS}/{hook['id']}"), lambda s: s["pending"] == 0)
+    state = await until_read(client, f"{HOOKS}/{hook['id']}", lambda s: s["pending"] == 0)
     assert state["delivered_seq"] == state["head_seq"] == 6
     assert state["consecutive_failures"] == 0
     assert state["last_status_code"] == 200 and state["last_error"] is None
@@ -202,9 +173,7 @@ async def test_a_failing_receiver_gets_the_event_retried_then_delivered_once(
     first = receiver.arrivals[:3]
     assert len({a.message_id for a in first}) == 1 and len({a.body for a in first}) == 1
     assert all(a.signature_valid for a in receiver.arrivals)
-    attempts = await eventually(
-        reader(client, f"{HOOKS}/{hook['id']}/deliveries"), lambda a: len(a) == 4
-    )
+    attempts = await until_read(client, f"{HOOKS}/{hook['id']}/deliveries", lambda a: len(a) == 4)
     assert [(a["seq"], a["attempt"], a["delivered"], a["status_code"]) for a in attempts] == [
         (2, 1, True, 200),
         (1, 3, True, 200),
@@ -225,7 +194,7 @@ async def test_a_long_run_of_failures_disables_the_webhook_until_it_is_re_enable
     try:
         hook = await register(client, receiver.url, secret)
         await publish(client, "Counting starts")
-        state = await eventually(reader(client, f"{HOOKS}/{hook['id']}"), lambda s: not s["active"])
+        state = await until_read(client, f"{HOOKS}/{hook['id']}", lambda s: not s["active"])
         assert len(receiver.arrivals) == DISABLE_AFTER
         assert state["consecutive_failures"] == DISABLE_AFTER
         assert state["disabled_reason"] == (
@@ -270,7 +239,7 @@ async def test_two_processes_on_one_database_deliver_each_event_once_in_order(
     client: httpx.AsyncClient, settings: Settings, blog: dict, receiver: Receiver, secret: str
 ) -> None:
     await register(client, receiver.url, secret)
-    async with other_app(settings) as other:
+    async with running_app(settings) as application, asgi_client(application) as other:
         for number in range(1, 21):
             await publish(client if number % 2 else other, f"Result {number}")
 
@@ -351,7 +320,12 @@ async def test_pausing_stops_a_batch_under_way_after_the_attempt_in_flight(
             return {"delivered_seq": webhook.delivered_seq, "owner": webhook.lease_owner}
 
     # The worker gives the lease back once it has stopped sending.
-    state = await eventually(lease, lambda s: s["delivered_seq"] == 2 and s["owner"] is None)
+    state = await eventually(
+        lease,
+        WAIT_SECONDS,
+        "the worker to give the lease back",
+        holds=lambda s: s["delivered_seq"] == 2 and s["owner"] is None,
+    )
     assert state["delivered_seq"] == 2
     assert [a.seq for a in receiver.arrivals] == [1, 2]
 
@@ -450,8 +424,8 @@ async def test_a_target_that_resolves_to_a_private_address_is_refused_at_deliver
         session.add(webhook)
     await publish(client, "Not for loopback")
 
-    state = await eventually(
-        reader(client, f"{HOOKS}/{webhook.id}"), lambda s: s["consecutive_failures"] >= 1
+    state = await until_read(
+        client, f"{HOOKS}/{webhook.id}", lambda s: s["consecutive_failures"] >= 1
     )
 
     assert "loopback address" in state["last_error"]
@@ -469,14 +443,6 @@ async def webhooks_of(client: httpx.AsyncClient, slug: str = "vote-night") -> li
     response = await client.get(f"/api/v1/blogs/{slug}/webhooks", headers=ADMIN)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
-    assert error["code"] == code and error["message"]
-    return error
 
 
 @pytest.mark.parametrize(
@@ -499,8 +465,7 @@ async def test_invalid_registrations_are_refused_and_nothing_is_stored(
 ) -> None:
     response = await client.post(HOOKS, json=body, headers=ADMIN)
 
-    error = assert_error(response, 422, "invalid_input")
-    assert set(error["fields"]) == {field}
+    assert_error(response, 422, "invalid_input", {field})
     if isinstance(body.get("secret"), str):
         assert body["secret"] not in response.text
     assert await webhooks_of(client) == []
@@ -537,8 +502,7 @@ async def test_targets_that_are_not_public_are_refused_and_nothing_is_stored(
 ) -> None:
     response = await client.post(HOOKS, json={"url": url, "secret": GOOD_SECRET}, headers=ADMIN)
 
-    error = assert_error(response, 422, "webhook_target_refused")
-    assert set(error["fields"]) == {"url"}
+    assert_error(response, 422, "webhook_target_refused", {"url"})
     assert await webhooks_of(client) == []
 
 
@@ -553,7 +517,7 @@ async def test_public_targets_are_accepted_and_a_refused_new_url_changes_nothing
         f"{HOOKS}/{first['id']}", json={"url": "http://127.0.0.1/hook"}, headers=ADMIN
     )
 
-    assert_error(response, 422, "webhook_target_refused")
+    assert_error(response, 422, "webhook_target_refused", {"url"})
     assert [hook["url"] for hook in await webhooks_of(client)] == [
         "https://8.8.8.8/hooks/bulletin",
         "https://[2001:4860:4860::8888]/hooks/bulletin",
@@ -586,7 +550,7 @@ async def test_webhooks_of_an_unknown_blog_are_not_found(client: httpx.AsyncClie
 async def test_an_unknown_webhook_is_not_found(
     client: httpx.AsyncClient, blog: dict, receiver: Receiver, secret: str
 ) -> None:
-    await client.post("/api/v1/blogs", json={"slug": "recount", "title": "Recount"}, headers=ADMIN)
+    await create_blog(client, "recount", "Recount")
     hook = await register(client, receiver.url, secret)
     elsewhere = f"/api/v1/blogs/recount/webhooks/{hook['id']}"
     for path in (f"{HOOKS}/999", f"{HOOKS}/0", f"{HOOKS}/99999999999", elsewhere):
@@ -634,7 +598,7 @@ async def test_patch_refuses_nulls_and_unknown_fields_and_changes_nothing(
         ({"secret": "not-a-standard-secret-but-long-enough"}, "secret"),
     ):
         response = await client.patch(f"{HOOKS}/{hook['id']}", json=body, headers=ADMIN)
-        assert set(assert_error(response, 422, "invalid_input")["fields"]) == {field}
+        assert_error(response, 422, "invalid_input", {field})
     assert await webhooks_of(client) == [hook]
 
 

@@ -23,8 +23,9 @@ from app.realtime.broker.redis import redis_channel
 from app.realtime.hub import Hub
 from app.rendering import Renderer
 from app.schemas import BlogCreate, EntryCreate
-from tests.conftest import ADMIN_TOKEN, fresh_database
-from tests.realtime.conftest import REDIS_URL, LiveServer, live_server
+from tests.support.databases import REDIS_URL, fresh_database
+from tests.support.factories import ADMIN_TOKEN
+from tests.support.servers import LiveServer, live_server
 
 SLUG = "harbour-fire"
 FORGED_HTML = '<article class="entry" id="entry-999999"><img src=x onerror=alert(1)></article>'

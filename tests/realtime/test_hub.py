@@ -1,135 +1,99 @@
-"""Delivery across processes and from the log: the broker is a doorbell, the log is the truth."""
+"""The hub's ordering promise, fed announcements directly: in seq order, once each."""
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-from websockets.asyncio.client import connect
 
-from app.config import Settings
 from app.db import Database
+from app.metrics import Metrics
 from app.publishing import Publisher
+from app.realtime.broker import Announcement
+from app.realtime.broker.memory import MemoryBroker
+from app.realtime.hub import Form, Hub
 from app.rendering import Renderer
-from app.schemas import EntryCreate
-from tests.conftest import ADMIN
-from tests.realtime.conftest import EDGES, STACKS, LiveServer, live_server
-from tests.realtime.test_streams import SLUG, create_blog, next_message, publish
-from tests.realtime.wsclients import StalledReader
-
-BIG = "<p>" + "An update long enough to fill a small buffer quickly. " * 40 + "</p>"
+from app.schemas import BlogCreate, EntryCreate
 
 
-@pytest.fixture(params=list(STACKS))
-def stack(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return STACKS[request.param]
+class CollectingReader:
+    """A reader that keeps what it is sent (the hub's reader interface, in memory)."""
+
+    form = Form.TEXT
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.changed = asyncio.Event()
+
+    def write(self, data: bytes | str) -> bool:
+        message = json.loads(data)
+        if message["type"] not in ("hello", "heartbeat"):
+            self.seqs.append(message["seq"])
+            self.changed.set()
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        raise AssertionError(f"closed with {code}: {reason}")
+
+    async def wait_writable(self) -> bool:
+        return True
+
+    async def has(self, count: int) -> None:
+        while len(self.seqs) < count:
+            self.changed.clear()
+            await self.changed.wait()
 
 
-async def test_a_reader_on_one_server_gets_entries_published_on_another(settings: Settings) -> None:
-    # With a shared broker, only the broker can deliver in time: the check is an hour away.
-    shared = not settings.broker_url.startswith("memory")
-    quiet = settings.model_copy(update={"hub_check_seconds": 3600.0 if shared else 0.2})
-    async with live_server(quiet) as one, live_server(quiet) as two:
-        await create_blog(one)
-        async with connect(f"{two.ws}/api/v1/blogs/{SLUG}/ws", max_size=None) as ws:
-            assert (await next_message(ws))["type"] == "hello"
-            entries = [await publish(one, f"from one {n}") for n in range(4)]
-            # Too big for a NOTIFY payload: announced by seq, read from the log.
-            entries.append(await publish(one, "large " * 3000))
-            events = [await next_message(ws) for _ in entries]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
-    assert [e["entry"]["id"] for e in events] == [e["id"] for e in entries]
+@pytest.fixture
+async def logged(database_url: str) -> AsyncIterator[tuple[Hub, list[Announcement]]]:
+    """A hub (not started: nothing announces but the test) and five events in the log."""
+    database = Database(database_url)
+    committed: list[Announcement] = []
+
+    publisher = Publisher(database, Renderer(), listeners=[committed.extend])
+    await publisher.create_blog(BlogCreate(slug="order", title="Order"))
+    hub = Hub(database, MemoryBroker(), Metrics())
+    await hub.follow("order")  # the hub follows the blog from seq 0
+    for number in range(5):
+        await publisher.create_entry("order", EntryCreate(body=f"<p>{number}</p>"))
+    try:
+        yield hub, committed
+    finally:
+        await database.dispose()
 
 
-async def test_an_entry_committed_without_any_announcement_still_reaches_readers(
-    settings: Settings,
+async def test_announcements_out_of_order_are_delivered_in_order_without_reading_the_log(
+    logged: tuple[Hub, list[Announcement]],
 ) -> None:
-    async with live_server(settings) as server:
-        await create_blog(server)
-        async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
-            await next_message(ws)
-            await publish(server, "announced")
-            # Another writer (a CLI, a process whose broker was down) commits silently.
-            database = Database(settings.database_url)
-            try:
-                silent = Publisher(database, Renderer())
-                await silent.create_entry(SLUG, EntryCreate(body="<p>silent 1</p>"))
-                await silent.create_entry(SLUG, EntryCreate(body="<p>silent 2</p>"))
-            finally:
-                await database.dispose()
-            await publish(server, "announced again")
-            events = [await next_message(ws) for _ in range(4)]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert ["silent 1" in e["html"] for e in events] == [False, True, False, False]
+    hub, events = logged
+    reader = CollectingReader()
+    await hub.attach("order", reader, since=None)
+    for index in (1, 0, 3, 2, 4, 4, 0):
+        hub.receive(events[index])
+    assert reader.seqs == [1, 2, 3, 4, 5]
+    assert hub.metrics.registry.get_sample_value("bulletin_gap_fills_total") == 0
 
 
-async def test_sse_without_since_starts_with_hello_carrying_the_head_as_its_id(
-    settings: Settings,
+async def test_a_missing_announcement_is_read_from_the_log(
+    logged: tuple[Hub, list[Announcement]],
 ) -> None:
-    async with live_server(settings) as server:
-        await create_blog(server)
-        await publish(server, "before")
-        url = f"{server.http}/api/v1/blogs/{SLUG}/sse"
-        async with (
-            httpx.AsyncClient(timeout=10) as client,
-            client.stream("GET", url) as response,
-        ):
-            lines = []
-            async for line in response.aiter_lines():
-                lines.append(line)
-                if line.startswith("data: "):
-                    break
-    assert lines[-3:] == ["id: 1", "event: hello", 'data: {"type":"hello","seq":1}']
+    hub, events = logged
+    reader = CollectingReader()
+    await hub.attach("order", reader, since=None)
+    hub.receive(events[0])
+    hub.receive(events[2])  # seq 2 never comes
+    hub.receive(events[4])
+    await asyncio.wait_for(reader.has(5), 10)
+    assert reader.seqs == [1, 2, 3, 4, 5]
+    assert hub.metrics.registry.get_sample_value("bulletin_gap_fills_total") >= 1
 
 
-@pytest.mark.parametrize("edge", list(EDGES))
-async def test_a_reader_that_stops_reading_is_closed_with_resume_and_can_resume(
-    settings: Settings, edge: str
+async def test_a_doorbell_without_payload_delivers_from_the_log(
+    logged: tuple[Hub, list[Announcement]],
 ) -> None:
-    small = settings.model_copy(update={"reader_buffer_bytes": 16_384})
-    async with live_server(small, EDGES[edge]) as server:
-        await create_blog(server)
-        # In a thread: its blocking handshake must not stall the loop the server runs on.
-        path = f"/api/v1/blogs/{SLUG}/ws?since=0"
-        stalled = await asyncio.to_thread(StalledReader, server.port, path)
-        published = 0
-        while await slow_readers_closed(server) == 0:
-            assert published < 300, "the stalled reader was never cut off"
-            response = await server.client.post(
-                f"/api/v1/blogs/{SLUG}/entries", json={"body": BIG}, headers=ADMIN
-            )
-            assert response.status_code == 201
-            published += 1
-        seqs, code = await asyncio.to_thread(stalled.read_events_until_close)
-        stalled.close()
-        assert code == 4000
-        assert seqs == list(range(1, len(seqs) + 1))
-        # Resuming from its last seq, it gets the rest: nothing lost, nothing twice.
-        resume_url = f"{server.ws}/api/v1/blogs/{SLUG}/ws?since={seqs[-1] if seqs else 0}"
-        async with connect(resume_url, max_size=None) as ws:
-            rest = [(await next_message(ws))["seq"] for _ in range(published - len(seqs))]
-        assert seqs + rest == list(range(1, published + 1))
-
-
-async def slow_readers_closed(server: LiveServer) -> float:
-    metrics = (await server.client.get("/metrics")).text
-    line = next(
-        x for x in metrics.splitlines() if x.startswith("bulletin_slow_readers_closed_total")
-    )
-    return float(line.split()[-1])
-
-
-async def test_a_reader_resuming_on_a_process_that_is_behind_gets_nothing_twice(
-    settings: Settings,
-) -> None:
-    # Two processes that cannot hear each other and rarely check the log: `two` falls behind.
-    deaf = settings.model_copy(update={"broker_url": "memory://", "hub_check_seconds": 3600.0})
-    async with live_server(deaf) as one, live_server(deaf) as two:
-        await create_blog(one)
-        async with connect(f"{two.ws}/api/v1/blogs/{SLUG}/ws") as early:
-            await next_message(early)  # `two` now follows the blog, at seq 0
-            for number in range(5):
-                await publish(one, f"on one {number}")
-            async with connect(f"{two.ws}/api/v1/blogs/{SLUG}/ws?since=5") as resumed:
-                await publish(two, "on two")
-                assert (await next_message(resumed))["seq"] == 6
-            assert [(await next_message(early))["seq"] for _ in range(6)] == [1, 2, 3, 4, 5, 6]
+    hub, events = logged
+    reader = CollectingReader()
+    await hub.attach("order", reader, since=None)
+    hub.receive(Announcement(events[4].blog, events[4].blog_id, events[4].seq, b""))
+    await asyncio.wait_for(reader.has(5), 10)
+    assert reader.seqs == [1, 2, 3, 4, 5]

@@ -12,8 +12,9 @@ from websockets.asyncio.client import connect
 
 from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
-from tests.conftest import ADMIN_TOKEN, fresh_database
-from tests.realtime.conftest import REDIS_URL, live_server
+from tests.support.databases import REDIS_URL, fresh_database
+from tests.support.factories import ADMIN_TOKEN
+from tests.support.servers import live_server
 
 SLUG = "quarry-collapse"
 SECRET = "Named source: Jane Roe, 12 Elm St"

@@ -1,46 +1,27 @@
+"""Reading a blog's stream over WebSocket and SSE: hello, events, resuming, refusals; idle
+streams stay alive through proxies, and dead peers are found and dropped."""
+
 import asyncio
 import json
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import ADMIN
-from tests.realtime.conftest import LiveServer
-
-SLUG = "vote-night"
-
-
-async def create_blog(server: LiveServer, slug: str = SLUG) -> None:
-    response = await server.client.post(
-        "/api/v1/blogs", json={"slug": slug, "title": "Vote night"}, headers=ADMIN
-    )
-    assert response.status_code == 201, response.text
-
-
-async def publish(server: LiveServer, body: str, slug: str = SLUG) -> dict:
-    response = await server.client.post(
-        f"/api/v1/blogs/{slug}/entries", json={"body": f"<p>{body}</p>"}, headers=ADMIN
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def next_message(ws: ClientConnection) -> dict:
-    """The next message that is not a heartbeat."""
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-        if message["type"] != "heartbeat":
-            return message
+from app.config import Settings
+from tests.support.clients import StalledReader, next_message, read_metrics
+from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry
+from tests.support.servers import EDGES, LiveServer, live_server
+from tests.support.waiting import eventually
 
 
 async def test_a_reader_gets_hello_then_each_new_entry_with_its_html(server: LiveServer) -> None:
-    await create_blog(server)
-    await publish(server, "before")
+    await create_blog(server.client)
+    await publish_entry(server.client, body="<p>before</p>")
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
         assert await next_message(ws) == {"type": "hello", "seq": 1}
-        entry = await publish(server, "Polls close")
+        entry = await publish_entry(server.client, body="<p>Polls close</p>")
         event = await next_message(ws)
     assert event["seq"] == 2
     assert event["type"] == "entry.created"
@@ -51,13 +32,13 @@ async def test_a_reader_gets_hello_then_each_new_entry_with_its_html(server: Liv
 async def test_resuming_with_since_replays_then_continues_without_gap_or_repeat(
     server: LiveServer,
 ) -> None:
-    await create_blog(server)
+    await create_blog(server.client)
     for number in range(5):
-        await publish(server, f"early {number}")
+        await publish_entry(server.client, body=f"<p>early {number}</p>")
 
     async def keep_publishing() -> None:
         for number in range(20):
-            await publish(server, f"late {number}")
+            await publish_entry(server.client, body=f"<p>late {number}</p>")
 
     writer = asyncio.create_task(keep_publishing())
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since=2") as ws:
@@ -67,8 +48,8 @@ async def test_resuming_with_since_replays_then_continues_without_gap_or_repeat(
 
 
 async def test_edits_deletes_and_pins_arrive_as_events(server: LiveServer) -> None:
-    await create_blog(server)
-    entry = await publish(server, "draft wording")
+    await create_blog(server.client)
+    entry = await publish_entry(server.client, body="<p>draft wording</p>")
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since=1") as ws:
         url = f"/api/v1/blogs/{SLUG}/entries/{entry['id']}"
         await server.client.patch(url, json={"body": "<p>final</p>"}, headers=ADMIN)
@@ -97,8 +78,8 @@ async def test_edits_deletes_and_pins_arrive_as_events(server: LiveServer) -> No
 async def test_sse_streams_events_with_seq_ids_and_resumes_from_last_event_id(
     server: LiveServer,
 ) -> None:
-    await create_blog(server)
-    first = await publish(server, "one")
+    await create_blog(server.client)
+    first = await publish_entry(server.client, body="<p>one</p>")
     url = f"{server.http}/api/v1/blogs/{SLUG}/sse"
     async with (
         httpx.AsyncClient(timeout=10) as client,
@@ -115,7 +96,7 @@ async def test_sse_streams_events_with_seq_ids_and_resumes_from_last_event_id(
                 key, value = line.split(": ", 1)
                 messages[-1][key] = value
             if len(messages) == 1 and "data" in messages[0]:
-                await publish(server, "two")
+                await publish_entry(server.client, body="<p>two</p>")
             if len(messages) == 2 and "data" in messages[1]:
                 break
     assert [m["id"] for m in messages] == ["1", "2"]
@@ -146,7 +127,7 @@ async def test_unknown_blog_closes_the_websocket_with_a_reason(server: LiveServe
 async def test_a_since_the_server_cannot_serve_closes_with_a_clear_code(
     server: LiveServer, since: str, code: int
 ) -> None:
-    await create_blog(server)
+    await create_blog(server.client)
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since={since}") as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
@@ -164,7 +145,7 @@ async def test_a_since_the_server_cannot_serve_closes_with_a_clear_code(
 async def test_sse_refuses_a_since_it_cannot_serve_with_a_json_error(
     server: LiveServer, query: str, status: int, code: str
 ) -> None:
-    await create_blog(server)
+    await create_blog(server.client)
     response = await server.client.get(f"/api/v1/blogs/{SLUG}/sse{query}")
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
@@ -182,7 +163,7 @@ async def test_sse_refuses_a_since_it_cannot_serve_with_a_json_error(
 async def test_a_reader_that_sends_junk_is_closed_and_others_keep_receiving(
     server: LiveServer, junk: str, close_code: int
 ) -> None:
-    await create_blog(server)
+    await create_blog(server.client)
     async with (
         connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as rude,
         connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as polite,
@@ -194,18 +175,77 @@ async def test_a_reader_that_sends_junk_is_closed_and_others_keep_receiving(
             while True:
                 await rude.recv()
         assert rude.close_code == close_code
-        await publish(server, "still here")
+        await publish_entry(server.client, body="<p>still here</p>")
         assert (await next_message(polite))["seq"] == 1
 
 
 async def test_the_edge_writes_prebuilt_frames_and_asgi_servers_get_text(
     server: LiveServer, request: pytest.FixtureRequest
 ) -> None:
-    await create_blog(server)
+    await create_blog(server.client)
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
         await next_message(ws)
-        metrics = (await server.client.get("/metrics")).text
+        metrics = await read_metrics(server.client)
     expected_form = "websocket_frame" if "[edge" in request.node.name else "text"
-    assert f'bulletin_readers{{form="{expected_form}"}} 1.0' in metrics
+    assert metrics[f'bulletin_readers{{form="{expected_form}"}}'] == 1.0
     # Readers are offered no per-connection compression, whatever the client asks for.
     assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+
+
+# --- idle streams: heartbeats and pings ------------------------------------------
+
+
+@pytest.fixture
+def chatty(stack_settings: Settings) -> Settings:
+    return stack_settings.model_copy(update={"heartbeat_seconds": 0.3})
+
+
+async def test_an_idle_websocket_gets_heartbeats_carrying_the_head(chatty: Settings) -> None:
+    async with live_server(chatty) as server:
+        await create_blog(server.client)
+        await publish_entry(server.client, body="<p>one</p>")
+        async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
+            assert json.loads(await ws.recv()) == {"type": "hello", "seq": 1}
+            heartbeat = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert heartbeat == {"type": "heartbeat", "seq": 1}
+
+
+async def test_an_idle_sse_stream_gets_heartbeat_events_carrying_the_head(
+    chatty: Settings,
+) -> None:
+    async with live_server(chatty) as server:
+        await create_blog(server.client)
+        url = f"{server.http}/api/v1/blogs/{SLUG}/sse"
+        async with httpx.AsyncClient(timeout=10) as client, client.stream("GET", url) as response:
+            lines = response.aiter_lines()
+            async for line in lines:
+                if line == "event: heartbeat":
+                    data = await anext(lines)
+                    break
+    # No id: a reconnecting EventSource resumes from the last real event, not a heartbeat.
+    assert json.loads(data.removeprefix("data: ")) == {"type": "heartbeat", "seq": 0}
+
+
+@pytest.mark.parametrize("edge", list(EDGES))
+async def test_a_peer_that_stops_answering_pings_is_dropped(
+    stack_settings: Settings, edge: str
+) -> None:
+    async with live_server(stack_settings, EDGES[edge], ping_seconds=0.3) as server:
+        await create_blog(server.client)
+        path = f"/api/v1/blogs/{SLUG}/ws"
+        silent = await asyncio.to_thread(StalledReader, server.port, path)
+        try:
+            # It reads but never answers a ping: the server gives up on it and says why.
+            _seqs, code = await asyncio.to_thread(silent.read_events_until_close, 10)
+        finally:
+            silent.close()
+        assert code == 1011
+        # ...and stops counting it as a reader (the hub lets go of it).
+        await eventually(lambda: no_readers(server), 10, "the server to count no readers")
+
+
+async def no_readers(server: LiveServer) -> bool:
+    metrics = await read_metrics(server.client)
+    return all(
+        metrics.get(f'bulletin_readers{{form="{f}"}}') == 0 for f in ("text", "websocket_frame")
+    )

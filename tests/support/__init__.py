@@ -1,0 +1,1 @@
+"""Plain helpers the test modules share; fixtures stay in the conftest.py files."""
