@@ -44,6 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Live blogs for newsrooms: entries, a numbered change log, live streams.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # A redirect to the URL without its trailing slash would be built from the request's
+        # Host header: a cache in front could keep it for everyone. Such URLs get 404 instead.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
