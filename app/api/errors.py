@@ -92,9 +92,10 @@ def _without_trailing_slash(request: Request) -> str | None:
     path = request.url.path
     if path == "/" or not path.endswith("/"):
         return None
-    scope = {**request.scope, "path": path.rstrip("/")}
+    without = path.rstrip("/")
+    scope = {**request.scope, "path": without}
     if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
-        return scope["path"]
+        return without
     return None
 
 
