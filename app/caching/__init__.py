@@ -10,7 +10,8 @@ clock skew between processes, keeps such a change from hiding behind a date alre
 Both are the same for every client: pollers and CDNs share one cached answer.
 
 Routes answer through `respond`, which reads the blog's row, answers 304 when the
-caller's copy is current and builds the body only when it is not. Each answer is
+caller's copy is current and builds the body only when it is not (or when the caller asks
+with `If-None-Match: *`, which is current only if there is a body to build). Each answer is
 remembered per URL with the seq it was made at and the hub's channel that followed the
 blog then; `CachedReads`, a middleware in front of routing, then answers a repeat of that
 URL (GET, or HEAD where the route answers HEAD) from memory while that channel (kept
@@ -129,7 +130,10 @@ async def respond(
         blog = await find_blog(session, slug)
         version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
         checked = validators(version, variant or url, vary=vary)
-        built = None if is_not_modified(request, checked, now=now) else await build(session, blog)
+        current = is_not_modified(request, checked, now=now)
+        # `If-None-Match: *` names any representation, so there must be one: building it
+        # proves that (or raises: a missing or draft entry is 404, not 304).
+        built = await build(session, blog) if not current or _asks_for_any(request) else None
     cache.remember_version(slug, version)
     following = services.hub.position(slug)
     if following is None and version.live:
@@ -148,9 +152,14 @@ async def respond(
     cache.remember_answer(
         slug, url, Answer(version.seq, checked, body, position, answers_head=answers_head)
     )
-    if built is None:
+    if current or built is None:
         return not_modified(checked, now=now)
     return full(built, checked, now=now)
+
+
+def _asks_for_any(request: Request) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    return if_none_match is not None and if_none_match.strip() == "*"
 
 
 async def _follow(hub: Hub, slug: str) -> Position | None:
