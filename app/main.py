@@ -135,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.state.readiness = health.Readiness()
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
     app.add_middleware(CachedReads)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)

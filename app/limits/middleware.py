@@ -4,8 +4,10 @@ Streams (WebSocket, and SSE as a GET) take a stream pass, held until the
 connection ends however it ends; every other request counts against the read
 limit. Static files and the operations endpoints (health, metrics) are never
 limited: browsers fetch the former with every page and probes poll the latter
-from one address. WebSocket streams on Bulletin's own edge never pass through
-here: the edge asks the same RateLimits itself (app/realtime/uvicorn_edge.py).
+from one address (/readyz costs no more than /healthz for that: it answers from
+a memory of the last database ping, app/api/health.py). WebSocket streams on
+Bulletin's own edge never pass through here: the edge asks the same RateLimits
+itself (app/realtime/uvicorn_edge.py).
 """
 
 from starlette.responses import JSONResponse
