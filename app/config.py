@@ -13,7 +13,7 @@ RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A long run of one or two characters is not random.
-MIN_SECRET_KEY_DISTINCT = 8
+MIN_SECRET_DISTINCT = 8
 
 
 def normalise_database_url(url: str) -> str:
@@ -26,6 +26,25 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+def refuse_weak_secret(name: str, value: SecretStr | None, min_length: int) -> SecretStr | None:
+    """The one rule for secrets set by a person: long, not a placeholder, not a long run of
+    a few characters (a short check, not a measure of randomness)."""
+    if value is None:
+        return None
+    secret = value.get_secret_value()
+    if (
+        secret.lower() in PLACEHOLDER_SECRETS
+        or len(secret) < min_length
+        or len(set(secret)) < MIN_SECRET_DISTINCT
+    ):
+        raise ValueError(
+            f"{name} must be a random secret of at least {min_length} characters "
+            f"(at least {MIN_SECRET_DISTINCT} of them different), not a placeholder: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
+        )
+    return value
 
 
 def web_origin(url: str) -> str | None:
@@ -152,32 +171,12 @@ class Settings(BaseSettings):
     @field_validator("admin_token")
     @classmethod
     def _refuse_weak_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value()
-        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_ADMIN_TOKEN_LENGTH:
-            raise ValueError(
-                f"BULLETIN_ADMIN_TOKEN must be a random secret of at least "
-                f"{MIN_ADMIN_TOKEN_LENGTH} characters, not a placeholder"
-            )
-        return value
+        return refuse_weak_secret("BULLETIN_ADMIN_TOKEN", value, MIN_ADMIN_TOKEN_LENGTH)
 
     @field_validator("secret_key")
     @classmethod
     def _refuse_weak_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value()
-        if (
-            secret.lower() in PLACEHOLDER_SECRETS
-            or len(secret) < MIN_SECRET_KEY_LENGTH
-            or len(set(secret)) < MIN_SECRET_KEY_DISTINCT
-        ):
-            raise ValueError(
-                f"BULLETIN_SECRET_KEY must be a random secret of at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters, not a placeholder"
-            )
-        return value
+        return refuse_weak_secret("BULLETIN_SECRET_KEY", value, MIN_SECRET_KEY_LENGTH)
 
     @property
     def is_sqlite(self) -> bool:
