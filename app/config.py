@@ -2,6 +2,7 @@
 
 import resource
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -10,8 +11,9 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password", "
 MIN_ADMIN_TOKEN_LENGTH = 24
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # A long run of one or two characters is not random.
-MIN_SECRET_KEY_DISTINCT = 8
+MIN_SECRET_DISTINCT = 8
 
 
 def normalise_database_url(url: str) -> str:
@@ -24,6 +26,43 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+def refuse_weak_secret(name: str, value: SecretStr | None, min_length: int) -> SecretStr | None:
+    """The one rule for secrets set by a person: long, not a placeholder, not a long run of
+    a few characters (a short check, not a measure of randomness)."""
+    if value is None:
+        return None
+    secret = value.get_secret_value()
+    if (
+        secret.lower() in PLACEHOLDER_SECRETS
+        or len(secret) < min_length
+        or len(set(secret)) < MIN_SECRET_DISTINCT
+    ):
+        raise ValueError(
+            f"{name} must be a random secret of at least {min_length} characters "
+            f"(at least {MIN_SECRET_DISTINCT} of them different), not a placeholder: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
+        )
+    return value
+
+
+def web_origin(url: str) -> str | None:
+    """The origin of an http(s) URL as browsers send it in `Origin` (lower case, no default
+    port), or "null"; None for anything else."""
+    if url.strip().lower() == "null":
+        return "null"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname or parts.username:
+        return None
+    scheme = parts.scheme.lower()
+    shown_port = "" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}{shown_port}"
 
 
 class Settings(BaseSettings):
@@ -68,6 +107,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = None
     # Origins whose pages may read the public API, feeds and embed (the embed script).
     cors_origins: list[str] = ["*"]
+    # Origins whose pages may open streams; empty: any. This server's own origin
+    # (public_base_url) and clients that send no Origin are always let through.
+    stream_origins: list[str] = []
     # A request's line and headers (a WebSocket handshake too); more is answered 414 or 431.
     max_request_head_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 32 * 1024
     # A request head must arrive within this long; a body may pause for this long at most.
@@ -108,35 +150,33 @@ class Settings(BaseSettings):
             raise ValueError("BULLETIN_RATE_LIMIT_STORAGE_URL must be memory:// or redis://...")
         return value
 
+    @field_validator("stream_origins")
+    @classmethod
+    def _normalise_stream_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for listed in value:
+            origin = web_origin(listed)
+            parts = urlsplit(listed.strip().rstrip("/"))
+            if origin is None or (
+                origin != "null" and (parts.path or parts.query or parts.fragment)
+            ):
+                raise ValueError(
+                    "BULLETIN_STREAM_ORIGINS lists origins such as https://news.example "
+                    f"(scheme, host and port, or null), not {listed[:100]!r}; "
+                    "leave it unset to let any page open streams"
+                )
+            origins.append(origin)
+        return origins
+
     @field_validator("admin_token")
     @classmethod
     def _refuse_weak_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value()
-        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_ADMIN_TOKEN_LENGTH:
-            raise ValueError(
-                f"BULLETIN_ADMIN_TOKEN must be a random secret of at least "
-                f"{MIN_ADMIN_TOKEN_LENGTH} characters, not a placeholder"
-            )
-        return value
+        return refuse_weak_secret("BULLETIN_ADMIN_TOKEN", value, MIN_ADMIN_TOKEN_LENGTH)
 
     @field_validator("secret_key")
     @classmethod
     def _refuse_weak_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value()
-        if (
-            secret.lower() in PLACEHOLDER_SECRETS
-            or len(secret) < MIN_SECRET_KEY_LENGTH
-            or len(set(secret)) < MIN_SECRET_KEY_DISTINCT
-        ):
-            raise ValueError(
-                f"BULLETIN_SECRET_KEY must be a random secret of at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters, not a placeholder"
-            )
-        return value
+        return refuse_weak_secret("BULLETIN_SECRET_KEY", value, MIN_SECRET_KEY_LENGTH)
 
     @property
     def is_sqlite(self) -> bool:

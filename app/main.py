@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, pages
 from app.api import blogs, entries, events, feeds, health, tokens
@@ -30,6 +31,91 @@ readers and third parties follow. Errors are always
 """
 
 
+# Pages run only Bulletin's own scripts and styles (the JSON-LD block is data, not script);
+# entries show photos and videos from wherever the newsroom links them.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; "
+    "media-src 'self' https: http:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+# The newsroom holds a token: never framed by another page, and it talks only to this server.
+NEWSROOM_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+# FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN and start them with an
+# inline script: this allows what they need today (until their assets are served from here).
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.jsdelivr.net "
+    "https://cdn.redoc.ly https://fastapi.tiangolo.com; connect-src 'self'; worker-src blob:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# Anything else (JSON, feeds, streams) is data: if a browser ever renders it, nothing runs.
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def _csp(policy: str) -> Headers:
+    return [(b"content-security-policy", policy.encode())]
+
+
+EVERY_ANSWER: Headers = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+PAGE_HEADERS, DOCS_HEADERS, DATA_HEADERS = _csp(PAGE_POLICY), _csp(DOCS_POLICY), _csp(DATA_POLICY)
+# X-Frame-Options for browsers older than frame-ancestors.
+NEWSROOM_HEADERS = [*_csp(NEWSROOM_POLICY), (b"x-frame-options", b"DENY")]
+
+
+def policy_headers(path: str, content_type: bytes) -> Headers:
+    """The Content-Security-Policy (and framing rule) of one answer, by what it is."""
+    if path.startswith("/static/"):
+        return []  # a policy on a script or a style sheet does nothing: the page's applies
+    if path == "/newsroom":
+        return NEWSROOM_HEADERS
+    if path in DOCS_PATHS:
+        return DOCS_HEADERS
+    return PAGE_HEADERS if content_type.startswith(b"text/html") else DATA_HEADERS
+
+
+class BrowserHardening:
+    """Headers that tell browsers how to treat each answer (security review L3): `nosniff`
+    and a Referrer-Policy on every one, a Content-Security-Policy by kind (`policy_headers`).
+    Outermost, so that answers from the rate limits and the read cache carry them too;
+    headers a route set itself are kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                extra = EVERY_ANSWER
+                # A 304's headers update the stored copy's: that copy keeps the policy it came
+                # with (and a 304 has no content type to choose one by).
+                if message["status"] != 304:
+                    content_type = next((v for n, v in headers if n == b"content-type"), b"")
+                    extra = extra + policy_headers(path, content_type)
+                present = {name.lower() for name, _value in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
@@ -44,8 +130,12 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Live blogs for newsrooms: entries, a numbered change log, live streams.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # A redirect to the URL without its trailing slash would be built from the request's
+        # Host header: a cache in front could keep it for everyone. Such URLs get 404 instead.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.state.readiness = health.Readiness()
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
     app.add_middleware(CachedReads)
     app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
@@ -62,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
         expose_headers=["ETag", "Last-Modified", "Retry-After"],
         max_age=3600,
     )
+    app.add_middleware(BrowserHardening)
     for module in (health, blogs, entries, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)

@@ -130,7 +130,7 @@ class Event(Base):
 
 
 class Token(Base):
-    """An API token; only the SHA-256 of the secret is stored."""
+    """An API token; only a hash of the secret is stored (see app/tokens.py)."""
 
     __tablename__ = "tokens"
 
@@ -138,7 +138,8 @@ class Token(Base):
     name: Mapped[str] = mapped_column(String(100))
     scope: Mapped[str] = mapped_column(String(10))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # The first characters of the secret, shown in listings to tell tokens apart.
+    # The first characters of a generated secret, shown in listings to tell tokens apart;
+    # empty for BULLETIN_ADMIN_TOKEN, whose characters are never stored.
     prefix: Mapped[str] = mapped_column(String(16))
     from_environment: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
@@ -208,8 +208,9 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
     try:
         return await caching.respond(request, slug, build, variant="embed", keep_body=True)
     except BulletinError:
-        return HTMLResponse(
-            "<p>There is no such live blog.</p>", 404, headers={"Cache-Control": "no-store"}
+        # Plain text: the embed script shows it as text in the partner's page.
+        return PlainTextResponse(
+            "There is no such live blog.", 404, headers={"Cache-Control": "no-store"}
         )
 
 

@@ -289,7 +289,9 @@ class TokenPublic(BaseModel):
     id: int
     name: str
     scope: str
-    prefix: str = Field(description="The first characters of the secret.")
+    prefix: str = Field(
+        description="The first characters of a generated secret; empty for BULLETIN_ADMIN_TOKEN."
+    )
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
 

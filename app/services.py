@@ -94,7 +94,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if rate_limits is not None:
             await rate_limits.start(tokens)
         if settings.admin_token is not None:
-            await tokens.adopt_environment_token(settings.admin_token.get_secret_value())
+            await tokens.adopt_environment_token(
+                settings.admin_token.get_secret_value(), identity.id
+            )
         await hub.start()
         if webhook_worker is not None:
             await webhook_worker.start()

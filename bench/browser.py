@@ -298,10 +298,12 @@ def measure_latency(browser: Browser, server: ReaderServer, args: argparse.Names
         page = context.new_page()
         page.add_init_script(PROBE_JS.replace("WS_URL", json.dumps(ws_url)))
         page.goto(f"{server.url}/blogs/{slug}")
-        page.wait_for_function(f"({CONNECTED_JS})() && benchProbe.hello")
+        # Functions, not expressions: Playwright polls an expression with eval, which the
+        # page's Content-Security-Policy forbids.
+        page.wait_for_function(f"() => ({CONNECTED_JS})() && benchProbe.hello")
         for index in range(PREFILL, PREFILL + 5):  # first-use costs, not timed
             entry = server.publish(slug, index)
-            page.wait_for_function(f"benchProbe.frame[{entry['id']}] !== undefined")
+            page.wait_for_function(f"() => benchProbe.frame[{entry['id']}] !== undefined")
         result = Latency(offsets=[clock_offset_ms(page)], shown_before=PREFILL + 5)
         sent: dict[int, float] = {}
         start = time.monotonic()
@@ -408,7 +410,9 @@ class LivePage:
         return {name: values[name] for name in MAIN_THREAD}
 
     def wait_for(self, events: int) -> None:
-        self.page.wait_for_function(f"benchCount.events >= {events}", timeout=300_000, polling=100)
+        self.page.wait_for_function(
+            f"() => benchCount.events >= {events}", timeout=300_000, polling=100
+        )
 
     def close(self) -> None:
         self.context.close()

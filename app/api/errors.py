@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.db import is_outage
 from app.errors import (
@@ -86,6 +87,18 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _without_trailing_slash(request: Request) -> str | None:
+    """The path without its trailing slash, when a route answers that (never redirected to)."""
+    path = request.url.path
+    if path == "/" or not path.endswith("/"):
+        return None
+    without = path.rstrip("/")
+    scope = {**request.scope, "path": without}
+    if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        return without
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     outages = OutageLog()
 
@@ -102,10 +115,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidInput("The request is not valid.", fields=fields))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(error.status_code, "error")
+        message = str(error.detail)
+        if error.status_code == 404 and (without := _without_trailing_slash(request)):
+            message = f"There is no {request.url.path}; did you mean {without}?"
         return JSONResponse(
-            error_body(code, str(error.detail)),
+            error_body(code, message),
             status_code=error.status_code,
             headers=error.headers,
         )

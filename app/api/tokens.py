@@ -35,7 +35,7 @@ async def read_tokens(_admin: AdminTokenDep, tokens: TokenStoreDep) -> list[Toke
     return [to_token_public(token) for token in await tokens.list()]
 
 
-@router.delete("/{token_id}", responses=error_responses(401, 403, 404, 422))
+@router.delete("/{token_id}", responses=error_responses(401, 403, 404, 409, 422))
 async def revoke_token(token_id: int, _admin: AdminTokenDep, tokens: TokenStoreDep) -> TokenPublic:
-    """Revoke a token (admin); it stops working at once."""
+    """Revoke a token (admin) for good; it stops working at once. Not the last admin token."""
     return to_token_public(await tokens.revoke(token_id))

@@ -10,7 +10,8 @@ clock skew between processes, keeps such a change from hiding behind a date alre
 Both are the same for every client: pollers and CDNs share one cached answer.
 
 Routes answer through `respond`, which reads the blog's row, answers 304 when the
-caller's copy is current and builds the body only when it is not. Each answer is
+caller's copy is current and builds the body only when it is not (or when the caller asks
+with `If-None-Match: *`, which is current only if there is a body to build). Each answer is
 remembered per URL with the seq it was made at and the hub's channel that followed the
 blog then; `CachedReads`, a middleware in front of routing, then answers a repeat of that
 URL (GET, or HEAD where the route answers HEAD) from memory while that channel (kept
@@ -156,7 +157,8 @@ async def respond(
         version = cache.version(blog) or BlogVersion.of(blog, await head_changed_at(session, blog))
         checked = validators(version, variant or url, vary=vary)
         kept = cache.answer(slug, url)
-        if is_not_modified(request, checked, now=now):
+        current = is_not_modified(request, checked, now=now)
+        if current and not _asks_for_any(request):
             built = None
         elif (
             kept is not None
@@ -165,6 +167,8 @@ async def respond(
         ):
             built = kept.representation  # kept since the blog last changed: not built again
         else:
+            # `If-None-Match: *` names any representation, so there must be one: building it
+            # proves that (or raises: a missing or draft entry is 404, not 304).
             built = await build(session, blog)
     cache.remember_version(slug, version)
     following = services.hub.position(slug)
@@ -183,9 +187,14 @@ async def respond(
     cache.remember_answer(
         slug, url, Answer(version.seq, checked, body, position, answers_head=answers_head)
     )
-    if built is None:
+    if current or built is None:
         return not_modified(checked, now=now)
     return full(built, checked, now=now)
+
+
+def _asks_for_any(request: Request) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    return if_none_match is not None and if_none_match.strip() == "*"
 
 
 async def _follow(hub: Hub, slug: str) -> Position | None:

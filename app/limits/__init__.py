@@ -40,7 +40,7 @@ from app.config import Settings
 from app.errors import RateLimited
 from app.limits.addresses import bearer_secret, client_key
 from app.limits.counters import MemoryWindowCounters
-from app.tokens import TokenStore, hash_secret
+from app.tokens import TokenStore
 
 logger = logging.getLogger("bulletin.rate_limits")
 
@@ -171,6 +171,7 @@ class RateLimits:
         self.stream_connects = limits.parse_many(settings.rate_limit_stream_connects)
         self.slots = StreamSlots(settings.max_streams_per_ip)
         self.live_tokens: LiveTokens | None = None
+        self.token_store: TokenStore | None = None
         self.limiter: FixedWindowRateLimiter | None = None
         self._pool: redis.ConnectionPool | None = None
         self._storage_down_until = 0.0
@@ -179,6 +180,7 @@ class RateLimits:
         """Create the storage (nothing connects until the first count)."""
         storage, self._pool = _storage(self.settings)
         self.limiter = FixedWindowRateLimiter(storage)
+        self.token_store = token_store
 
         async def read_live_tokens() -> set[str]:
             return {token.secret_hash for token in await token_store.list() if not token.revoked_at}
@@ -218,9 +220,9 @@ class RateLimits:
     async def has_valid_token(self, authorization: str | None) -> bool:
         """Whether the request carries a live token; anything else earns no exemption."""
         secret = bearer_secret(authorization)
-        if secret is None or self.live_tokens is None:
+        if secret is None or self.live_tokens is None or self.token_store is None:
             return False
-        return await self.live_tokens(hash_secret(secret))
+        return await self.live_tokens(self.token_store.lookup_hash(secret))
 
     async def _count(
         self, items: list[limits.RateLimitItem], purpose: str, key: str

@@ -4,8 +4,10 @@ Streams (WebSocket, and SSE as a GET) take a stream pass, held until the
 connection ends however it ends; every other request counts against the read
 limit. Static files and the operations endpoints (health, metrics) are never
 limited: browsers fetch the former with every page and probes poll the latter
-from one address. WebSocket streams on Bulletin's own edge never pass through
-here: the edge asks the same RateLimits itself (app/realtime/uvicorn_edge.py).
+from one address (/readyz costs no more than /healthz for that: it answers from
+a memory of the last database ping, app/api/health.py). WebSocket streams on
+Bulletin's own edge never pass through here: the edge asks the same RateLimits
+itself (app/realtime/uvicorn_edge.py).
 """
 
 from starlette.responses import JSONResponse
@@ -14,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.errors import error_response
 from app.limits import Refusal
 from app.paths import STREAM
+from app.realtime.streams import origin_refusal
 from app.services import services_of
 
 UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
@@ -29,6 +32,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _headers(scope: Scope, name: bytes) -> list[str]:
+    return [bytes(value).decode("latin-1") for key, value in scope["headers"] if key == name]
 
 
 class RateLimitGuard:
@@ -49,6 +56,10 @@ class RateLimitGuard:
         host = client[0] if client else None
         authorization = _header(scope, b"authorization")
         if STREAM.match(path) and (kind == "websocket" or scope["method"] == "GET"):
+            if origin_refusal(services_of(scope).settings, _headers(scope, b"origin")):
+                # The route refuses it; a page that may not stream spends no one's budget.
+                await self.app(scope, receive, send)
+                return
             admission = await rate_limits.admit_stream(host, authorization)
             if isinstance(admission, Refusal):
                 await self._refuse(admission, scope, receive, send)

@@ -7,11 +7,13 @@ import random
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, WebSocket
+from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ServicesDep, get_services
-from app.errors import BulletinError, NotFound, SinceAheadOfHead, Unavailable
+from app.api.errors import error_response
+from app.config import Settings, web_origin
+from app.errors import BulletinError, Forbidden, NotFound, SinceAheadOfHead, Unavailable
 from app.models import MAX_INT
 from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
@@ -25,6 +27,29 @@ router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"])
 
 class InvalidSince(BulletinError):
     code = "invalid_since"
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+
+
+def origin_refusal(settings: Settings, origins: list[str]) -> OriginNotAllowed | None:
+    """Why a stream opened by a page on `origins` (its Origin headers) is refused, if it is.
+
+    With BULLETIN_STREAM_ORIGINS unset any page may stream. Otherwise a browser's stream
+    must come from a listed origin or from this server's own; a client that sends no Origin
+    is not a page in a browser (and could send any Origin it liked), so it is let through.
+    Checked before the rate limits, so a refused page spends no address's stream budget.
+    """
+    allowed = settings.stream_origins
+    if not allowed or not origins:
+        return None
+    origin = ", ".join(origins)
+    if origin in allowed or origin == web_origin(settings.public_base_url):
+        return None
+    return OriginNotAllowed(
+        f"Pages on {origin[:100]} may not open this server's streams (see BULLETIN_STREAM_ORIGINS)."
+    )
 
 
 def parse_since(raw: str | None) -> int | None:
@@ -59,6 +84,10 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     """Every event of the blog as one JSON text message each; resume with `?since=SEQ`."""
     services = get_services(websocket)
     hub, settings = services.hub, services.settings
+    refusal = origin_refusal(settings, websocket.headers.getlist("origin"))
+    if refusal is not None:
+        await _refuse_handshake(websocket, refusal)
+        return
     await websocket.accept()
     reader = WebSocketReader(websocket, settings.reader_buffer_bytes)
     # The pump runs from the start: a long replay waits on it to drain the buffer.
@@ -72,6 +101,15 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
+
+
+async def _refuse_handshake(websocket: WebSocket, refusal: BulletinError) -> None:
+    """Answer the handshake with the refusal's JSON error; without the denial-response
+    extension a server can only close (which the client sees as HTTP 403)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error_response(refusal))
+    else:
+        await websocket.close(1008, refusal.message[:120])  # before accept: HTTP 403
 
 
 async def _refuse_messages(
@@ -96,10 +134,11 @@ async def _refuse_messages(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
-        **error_responses(400, 404, 409, 422),
+        **error_responses(400, 403, 404, 409, 422),
     },
 )
 async def stream_sse(
+    request: Request,
     services: ServicesDep,
     slug: str,
     since: Annotated[str | None, Query(description="Resume after this seq")] = None,
@@ -109,6 +148,9 @@ async def stream_sse(
 ) -> StreamingResponse:
     """Every event as Server-Sent Events (`id:` is the seq); honours `Last-Event-ID`."""
     hub, settings = services.hub, services.settings
+    refusal = origin_refusal(settings, request.headers.getlist("origin"))
+    if refusal is not None:
+        raise refusal
     resume = parse_since(last_event_id) if last_event_id else parse_since(since)
     # Refuse an unknown blog or an impossible resume point with a JSON error, before streaming.
     await hub.check_resume(slug, resume)

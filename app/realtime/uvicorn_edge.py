@@ -27,12 +27,13 @@ from uvicorn.server import ServerState
 from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
+from app.errors import BulletinError
 from app.limits import RateLimits, Refusal, StreamPass
 from app.paths import WEBSOCKET_STREAM
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 from app.realtime.hub import Hub
-from app.realtime.streams import attach_websocket_reader
+from app.realtime.streams import attach_websocket_reader, origin_refusal
 from app.services import Services
 from app.serving import require_audited_versions
 
@@ -69,6 +70,11 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.request = event
         self.response = self.conn.accept(event)
         self.handshake_initiated = True
+        if self.response.status_code == 101:
+            # Before the limits: a page that may not stream spends no address's budget.
+            refusal = origin_refusal(services.settings, event.headers.get_all("Origin"))
+            if refusal is not None:
+                self.refuse(refusal)
         rate_limits = services.rate_limits
         if rate_limits is None or self.response.status_code != 101:
             self.open_stream(hub, unquote(match.group(1)), query)
@@ -92,15 +98,18 @@ class StreamProtocol(WebSocketsSansIOProtocol):
                 admission.release()
             return
         if isinstance(admission, Refusal):
-            error = admission.error()
-            self.response = self.conn.reject(error.status, json.dumps(error.body()))
-            del self.response.headers["Content-Type"]
-            self.response.headers["Content-Type"] = "application/json"
-            for name, value in error.headers().items():
-                self.response.headers[name] = value
+            self.refuse(admission.error())
         else:
             self.stream_pass = admission
         self.open_stream(hub, slug, query)
+
+    def refuse(self, error: BulletinError) -> None:
+        """Make the handshake's answer the error's JSON, with its status and headers."""
+        self.response = self.conn.reject(error.status, json.dumps(error.body()))
+        del self.response.headers["Content-Type"]
+        self.response.headers["Content-Type"] = "application/json"
+        for name, value in error.headers().items():
+            self.response.headers[name] = value
 
     def client_host(self, event: Any) -> str | None:
         """The client's address as ASGI routes see it: uvicorn's proxy-header rule applied."""

@@ -481,7 +481,11 @@
     const again = () => setTimeout(() => embed(container, (step || 0) + 1, fresh),
       backoff((step || 0) + 1, 1000, 30000));
     return fetch(url, fresh ? { cache: "reload" } : {}).then((response) => {
-      if (response.status === 404) return response.text().then((t) => { container.innerHTML = t; });
+      // Text, never markup: a proxy or CDN in front may answer with an error page of its own.
+      if (response.status === 404) return response.text().then((text) => {
+        const plain = (response.headers.get("Content-Type") || "").startsWith("text/plain");
+        container.textContent = plain ? text : "There is no such live blog.";
+      });
       if (!response.ok) return again(); // busy or restarting: try again later
       return response.text().then((text) => {
         container.innerHTML = text;
