@@ -9,7 +9,8 @@ import html5lib
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, fresh_database
+from tests.support.databases import fresh_database
+from tests.support.factories import ADMIN
 
 SCRIPTS_ONLY_FROM_HERE = ["'self'"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
-from tests.browser.conftest import NETWORK_NOISE, Bulletin
-from tests.conftest import ADMIN_TOKEN
+from tests.support.factories import ADMIN_TOKEN
+from tests.system.browser.conftest import NETWORK_NOISE, Bulletin
 
 # In every frame, from before its first script: each violation is handed to the test.
 REPORT_VIOLATIONS = """

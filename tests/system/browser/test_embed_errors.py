@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Bulletin
+from tests.system.browser.conftest import Bulletin
 
 HOSTILE_ERROR_PAGE = (
     b"<html><body><h1>Not found</h1>"

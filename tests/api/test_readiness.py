@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app.api.health import READINESS_MEMORY_SECONDS
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import ADMIN_TOKEN
+from tests.support.factories import ADMIN_TOKEN
 
 
 class CountedPings:

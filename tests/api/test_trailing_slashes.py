@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import ADMIN
-from tests.realtime.conftest import live_server
+from tests.support.factories import ADMIN
+from tests.support.servers import live_server
 
 SPOOFED = {"Host": "evil.example"}
 

@@ -18,8 +18,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
-from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
-from tests.realtime.conftest import EDGES, LiveServer, live_server
+from tests.support.databases import fresh_database
+from tests.support.factories import ADMIN, ADMIN_TOKEN
+from tests.support.servers import EDGES, LiveServer, live_server
 
 SLUG = "vote-night"
 PARTNER = "https://partner.example"

@@ -3,7 +3,7 @@ an entry that does not exist, or that the public cannot see, is 404 (security re
 
 import httpx
 
-from tests.conftest import ADMIN
+from tests.support.factories import ADMIN
 
 ENTRIES = "/api/v1/blogs/vote-night/entries"
 ANY = {"If-None-Match": "*"}
