@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.errors import (
     BulletinError,
@@ -55,6 +56,18 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "request"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path: Starlette's 405 names only the first
+    route's, though a path is often served by several (GET and POST on a collection)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _child_scope = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BulletinError)
     async def _bulletin_error(_request: Request, error: BulletinError) -> JSONResponse:
@@ -69,12 +82,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidInput("The request is not valid.", fields=fields))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(error.status_code, "error")
+        headers = dict(error.headers or {})
+        if error.status_code == MethodNotAllowed.status:
+            headers["Allow"] = allowed_methods(request)
         return JSONResponse(
             error_body(code, str(error.detail)),
             status_code=error.status_code,
-            headers=error.headers,
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)

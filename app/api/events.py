@@ -8,9 +8,9 @@ from app.caching import Representation
 from app.errors import SinceAheadOfHead
 from app.models import MAX_INT, Blog
 from app.queries import event_payloads_since
-from app.schemas import EventsPublic, error_responses
+from app.schemas import RATE_LIMITED, EventsPublic, error_responses
 
-router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"])
+router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"], responses=RATE_LIMITED)
 
 
 @router.get(

@@ -2,9 +2,9 @@ from fastapi import APIRouter, status
 
 from app.api.deps import AdminTokenDep, TokenStoreDep
 from app.models import Token
-from app.schemas import TokenCreate, TokenCreated, TokenPublic, error_responses
+from app.schemas import RATE_LIMITED, TokenCreate, TokenCreated, TokenPublic, error_responses
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=RATE_LIMITED)
 
 
 def to_token_public(token: Token) -> TokenPublic:
@@ -19,7 +19,7 @@ def to_token_public(token: Token) -> TokenPublic:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422)
+    "", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 401, 403, 413, 415, 422)
 )
 async def create_token(
     data: TokenCreate, _admin: AdminTokenDep, tokens: TokenStoreDep

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Query, status
 
 from app.api.deps import AdminTokenDep, BlogDep, ServicesDep
 from app.schemas import (
+    RATE_LIMITED,
     ErrorPublic,
     WebhookCreate,
     WebhookDeliveryPublic,
@@ -13,7 +14,9 @@ from app.schemas import (
 )
 from app.webhooks.registry import WebhookRegistry
 
-router = APIRouter(prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"], responses=RATE_LIMITED
+)
 
 SECRET_KEY_MISSING: dict[int | str, dict[str, object]] = {
     503: {
