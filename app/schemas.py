@@ -196,12 +196,19 @@ HAS_CONTENT: dict[str, Any] = {
         {"required": ["media"], "properties": {"media": {"minItems": 1}}},
     ]
 }
+# Only a published entry can be pinned (app/publishing.py refuses the pair with 422).
+NOT_A_PINNED_DRAFT: dict[str, Any] = {
+    "not": {
+        "required": ["pinned", "status"],
+        "properties": {"pinned": {"const": True}, "status": {"const": "draft"}},
+    }
+}
 
 
 class EntryCreate(RequestModel):
     """A new entry: it needs a headline, a body that is not blank, or media."""
 
-    model_config = ConfigDict(json_schema_extra=HAS_CONTENT)
+    model_config = ConfigDict(json_schema_extra={**HAS_CONTENT, **NOT_A_PINNED_DRAFT})
 
     headline: Headline | None = None
     body: BodyHtml = Field("", description="HTML; sanitised to a safe allow-list.")
@@ -223,7 +230,13 @@ class EntryCreate(RequestModel):
 
 
 class EntryUpdate(RequestModel):
-    """Only the fields sent are changed; send `headline: null` to remove the headline."""
+    """Only the fields sent are changed; send `headline: null` to remove the headline.
+
+    An edit that would leave the entry without a headline, a body or media is refused
+    (422), and so is pinning a draft (409).
+    """
+
+    model_config = ConfigDict(json_schema_extra=NOT_A_PINNED_DRAFT)
 
     headline: Headline | None = None
     body: BodyHtml | MISSING = MISSING

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount
 
 from app.errors import (
     BulletinError,
@@ -56,16 +56,20 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "request"
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> str:
     """Every method some route answers at this path: Starlette's 405 names only the first
     route's, though a path is often served by several (GET and POST on a collection)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _child_scope = route.matches(request.scope)
-            if match != Match.NONE:
-                methods |= route.methods
-    return ", ".join(sorted(methods))
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    return ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -85,8 +89,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(error.status_code, "error")
         headers = dict(error.headers or {})
-        if error.status_code == MethodNotAllowed.status:
-            headers["Allow"] = allowed_methods(request)
+        methods = allowed_methods(request) if error.status_code == MethodNotAllowed.status else ""
+        if methods:
+            headers["Allow"] = methods
         return JSONResponse(
             error_body(code, str(error.detail)),
             status_code=error.status_code,
