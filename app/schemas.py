@@ -147,6 +147,19 @@ def _contains_nul(value: object) -> bool:
     return False
 
 
+def _ascii_digits(value: object) -> object:
+    # A number in a path or query arrives as text; int() would also take signs, spaces,
+    # underscores and other scripts' digits. Pydantic refuses more than 4,300 digits.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in ASCII digits")
+    return value
+
+
+# Put after Query(...) or Path(...) in an Annotated parameter (before them, FastAPI drops
+# their bounds from the OpenAPI schema).
+ASCII_DIGITS = BeforeValidator(_ascii_digits)
+
+
 def is_slug(value: str) -> bool:
     return len(value) <= 100 and SLUG_RE.fullmatch(value) is not None
 

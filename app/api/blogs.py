@@ -11,6 +11,7 @@ from app.cursors import BLOG_CURSOR_PATTERN
 from app.models import Blog, utc_now
 from app.queries import blogs_version, list_blogs, to_blog_public
 from app.schemas import (
+    ASCII_DIGITS,
     RATE_LIMITED,
     BlogCreate,
     BlogPublic,
@@ -41,7 +42,7 @@ async def create_blog(
 async def read_blogs(
     request: Request,
     database: DatabaseDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100), ASCII_DIGITS] = 20,
     before: Annotated[
         str | None,
         Query(

@@ -4,13 +4,14 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import OptionalTokenDep, PublisherDep, PublishTokenDep
+from app.api.deps import IdPath, OptionalTokenDep, PublisherDep, PublishTokenDep
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
 from app.errors import BulletinError, Unauthorised
 from app.models import Blog
 from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
+    ASCII_DIGITS,
     IDEMPOTENCY_KEY_PATTERN,
     OPTIONAL_TOKEN,
     RATE_LIMITED,
@@ -63,7 +64,7 @@ async def read_entries(
     slug: str,
     request: Request,
     token: OptionalTokenDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100), ASCII_DIGITS] = 20,
     before: Annotated[
         str | None,
         Query(
@@ -102,7 +103,7 @@ async def read_entries(
     openapi_extra=OPTIONAL_TOKEN,
 )
 async def read_entry(
-    slug: str, entry_id: int, request: Request, token: OptionalTokenDep
+    slug: str, entry_id: IdPath, request: Request, token: OptionalTokenDep
 ) -> Response:
     """Read one entry; drafts only with a token."""
 
@@ -124,7 +125,7 @@ async def read_entry(
 @router.patch("/{entry_id}", responses=WRITE_ERRORS)
 async def update_entry(
     slug: str,
-    entry_id: int,
+    entry_id: IdPath,
     data: EntryUpdate,
     _token: PublishTokenDep,
     publisher: PublisherDep,
@@ -140,7 +141,7 @@ async def update_entry(
 )
 async def delete_entry(
     slug: str,
-    entry_id: int,
+    entry_id: IdPath,
     _token: PublishTokenDep,
     publisher: PublisherDep,
 ) -> None:

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, status
 
-from app.api.deps import AdminTokenDep, TokenStoreDep
+from app.api.deps import AdminTokenDep, IdPath, TokenStoreDep
 from app.models import Token
 from app.schemas import RATE_LIMITED, TokenCreate, TokenCreated, TokenPublic, error_responses
 
@@ -36,6 +36,8 @@ async def read_tokens(_admin: AdminTokenDep, tokens: TokenStoreDep) -> list[Toke
 
 
 @router.delete("/{token_id}", responses=error_responses(401, 403, 404, 422))
-async def revoke_token(token_id: int, _admin: AdminTokenDep, tokens: TokenStoreDep) -> TokenPublic:
+async def revoke_token(
+    token_id: IdPath, _admin: AdminTokenDep, tokens: TokenStoreDep
+) -> TokenPublic:
     """Revoke a token (admin); it stops working at once."""
     return to_token_public(await tokens.revoke(token_id))

@@ -111,6 +111,41 @@ async def test_the_log_refuses_a_since_in_anything_but_ascii_digits(
     assert_refused(response, 422, "invalid_input")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        ENTRIES + "/%2B{id}",  # +1
+        ENTRIES + "/0_{id}",
+        ENTRIES + "/%20{id}",
+        ENTRIES + "/%D9%A1",  # Arabic-Indic one
+        ENTRIES + "?limit=1_0",
+        ENTRIES + "?limit=%2B5",
+        f"/api/v1/blogs/{SLUG}/events?since=%2B0",
+        f"/api/v1/blogs/{SLUG}/events?since=0_0",
+        "/api/v1/blogs?limit=%205",
+        "/api/v1/tokens/%2B1",
+    ],
+)
+async def test_a_number_in_a_path_or_query_is_ascii_digits_and_nothing_else(
+    client: httpx.AsyncClient, entry: dict, path: str, no_traceback: None
+) -> None:
+    # int() reads "+1", " 1" and "0_1" as 1: each of these once answered for entry 1.
+    response = await client.request(
+        "DELETE" if "/tokens/" in path else "GET", path.format(id=entry["id"]), headers=ADMIN
+    )
+    assert_refused(response, 422, "invalid_input")
+
+
+async def test_a_content_length_too_long_for_int_is_413_not_a_crash(
+    client: httpx.AsyncClient, blog: dict, no_traceback: None
+) -> None:
+    before = await stored(client)
+    headers = {**ADMIN, "Content-Length": "9" * 5000, "Content-Type": "application/json"}
+    response = await client.post(ENTRIES, content=b'{"headline": "x"}', headers=headers)
+    assert_refused(response, 413, "payload_too_large")
+    assert await stored(client) == before
+
+
 # --- cursors ------------------------------------------------------------------------
 
 OUT_OF_RANGE_CURSORS = {
