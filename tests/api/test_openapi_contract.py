@@ -32,11 +32,12 @@ from app.sanitising import sanitise_html
 from app.schemas import NOT_BLANK
 from app.serving import uvicorn_options
 from app.webhooks.delivery import Sender
-from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_database
+from tests.conftest import ADMIN_TOKEN, fresh_database
 
 EXAMPLES = int(os.environ.get("BULLETIN_CONTRACT_EXAMPLES", "10"))
 STEPS = 6  # calls in one stateful scenario
 SECRET_KEY = "contract-test-secret-key-0123456789-abcdefghij"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SLUG = "vote-night"
 
 # The schema is the app's own: built without a database, as /openapi.json serves it.

@@ -13,9 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN_TOKEN
 from tests.realtime.conftest import LiveServer
 
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SLUG = "vote-night"
 
 MALFORMED = {
