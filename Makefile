@@ -9,7 +9,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format services browser install clean bench
+.PHONY: run test lint format services browser install clean bench contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ format: install
 
 test: install services browser lint
 	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schemathesis over the whole API on both databases, deeper than `make test` runs it
+# (tests/api/test_openapi_contract.py): EXAMPLES fuzzed requests per operation and mode.
+EXAMPLES ?= 300
+contract: install services
+	BULLETIN_TEST_REQUIRE_SERVICES=1 BULLETIN_CONTRACT_EXAMPLES=$(EXAMPLES) \
+		$(BIN)/python -m pytest tests/api/test_openapi_contract.py $(PYTEST_ARGS)
 
 # Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.
 bench: install

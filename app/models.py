@@ -22,6 +22,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Ids and seqs are 32-bit integer columns on PostgreSQL: a larger number names nothing stored.
 MAX_INT = 2**31 - 1
+# Moments the API accepts (app/schemas.py) lie in these years, whatever offset they are written
+# with, so they stay inside Python's years 1-9999 in UTC and in every blog's time zone.
+FIRST_YEAR, LAST_YEAR = 2, 9998
 
 
 def utc_now() -> datetime:

@@ -23,6 +23,7 @@ from app.realtime.broker import Announcement
 from app.rendering import Renderer
 from app.sanitising import sanitise_html
 from app.schemas import (
+    NOT_BLANK,
     BlogCreate,
     BlogPublic,
     BlogUpdate,
@@ -164,7 +165,7 @@ class Publisher:
             if data.pinned:
                 committed += await self._unpin_current(session, blog, now)
             body_html = sanitise_html(data.body)
-            if not (data.headline or body_html.strip() or data.media):
+            if not (data.headline or NOT_BLANK.search(body_html) or data.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
             entry = Entry(
                 blog_id=blog.id,
@@ -213,17 +214,20 @@ class Publisher:
             new_status = changed.get("status", entry.status)
             wants_pin = changed.pop("pinned", entry.pinned)
             if wants_pin and new_status != "published":
-                if changes.get("pinned"):
+                if changes.get("pinned") and "status" in changes:
                     raise InvalidInput(
                         "Only a published entry can be pinned.",
                         fields={"pinned": "publish it first"},
                     )
+                if changes.get("pinned"):
+                    # The request is sound; the entry's stored state is what refuses it.
+                    raise Conflict("Only a published entry can be pinned: this one is a draft.")
                 wants_pin = False  # taking an entry back to draft unpins it
             if "published_at" in changed:
                 _refuse_future(changed["published_at"], now)
             for name, value in changed.items():
                 setattr(entry, name, value)
-            if not (entry.headline or entry.body_html.strip() or entry.media):
+            if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now)

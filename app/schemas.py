@@ -2,40 +2,57 @@
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import (
+    MISSING,
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
-from app.webhooks.signing import check_signing_secret
+from app.models import FIRST_YEAR, LAST_YEAR
+from app.webhooks.signing import MAX_SECRET_BYTES, MIN_SECRET_BYTES, check_signing_secret
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_RE = re.compile(SLUG_PATTERN)
 MAX_BODY_CHARS = 100_000
 
+# What the patterns below say, the validators check with the same expressions: every
+# request the OpenAPI schema allows is accepted and every other one refused. The patterns
+# use only syntax that Python, ECMAScript and Rust regular expressions read alike.
+
+# Whitespace as pydantic's strip_whitespace removes it (Unicode White_Space).
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK_PATTERN = f"[^{WHITESPACE}]"
+NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+
+# An absolute http(s) URL without credentials, spaces or control characters.
+WEB_URL_PATTERN = r"^https?://[^\x00-\x20\x7f/?#@\[\]\\]+(?:[/?#][^\x00-\x20\x7f]*)?$"
+WEB_URL = re.compile(WEB_URL_PATTERN)
+
 
 def _web_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ValueError("must be an absolute http(s) URL")
+    if not WEB_URL.fullmatch(value):
+        raise ValueError("must be an absolute http(s) URL, without spaces or credentials")
     return value
 
 
+TIME_ZONES = frozenset(available_timezones())
+
+
 def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError("must be an IANA time zone such as 'Europe/London'") from error
+    if value not in TIME_ZONES:
+        raise ValueError("must be an IANA time zone such as 'Europe/London'")
     return value
 
 
@@ -43,13 +60,77 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# RFC 3339 with an offset, in the years FIRST_YEAR (2) to LAST_YEAR (9998) as written.
+_YEAR = (
+    "(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+)
+MOMENT_PATTERN = (
+    f"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}[Tt][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(?:[.][0-9]+)?"
+    "(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+MOMENT = re.compile(MOMENT_PATTERN)
+
+
+def _moment_text(value: object) -> object:
+    # JSON has no time type: a time is a string, never a number of seconds since 1970.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not MOMENT.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 time with an offset between the years "
+            f"{FIRST_YEAR} and {LAST_YEAR}, such as '2026-05-04T18:30:00Z'"
+        )
+    return value
+
+
+def _moment_in_range(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value.astimezone(UTC)
+
+
 # Every time the API returns is UTC, whatever offset it was written with.
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
-TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+# A time a client sends.
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_moment_text),
+    AfterValidator(_moment_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": MOMENT_PATTERN}),
+]
+WebUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=WEB_URL_PATTERN),
+    AfterValidator(_web_url),
+]
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(_time_zone),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(TIME_ZONES), "description": "An IANA time zone."}
+    ),
+]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
 PlainText = Annotated[str, StringConstraints(max_length=1000)]
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+# Text with its surrounding whitespace removed, that must not be blank.
+Topic = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK_PATTERN
+    ),
+]
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN
+    ),
+]
+Title = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=300, pattern=NOT_BLANK_PATTERN
+    ),
+]
 BlogStatus = Literal["live", "ended"]
 EntryStatus = Literal["draft", "published"]
 # What a stored entry can be: a deleted one is a tombstone.
@@ -64,6 +145,19 @@ def _contains_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_contains_nul(item) for item in value)
     return False
+
+
+def _ascii_digits(value: object) -> object:
+    # A number in a path or query arrives as text; int() would also take signs, spaces,
+    # underscores and other scripts' digits. Pydantic refuses more than 4,300 digits.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in ASCII digits")
+    return value
+
+
+# Put after Query(...) or Path(...) in an Annotated parameter (before them, FastAPI drops
+# their bounds from the OpenAPI schema).
+ASCII_DIGITS = BeforeValidator(_ascii_digits)
 
 
 def is_slug(value: str) -> bool:
@@ -88,7 +182,7 @@ class RequestModel(BaseModel):
 
 
 class Author(RequestModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Name
     role: Annotated[str, StringConstraints(max_length=100)] | None = None
     url: WebUrl | None = None
 
@@ -105,37 +199,67 @@ Headline = Annotated[str, StringConstraints(max_length=300)]
 BodyHtml = Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
 
 
+Authors = Annotated[list[Author], Field(max_length=20)]
+MediaList = Annotated[list[Media], Field(max_length=20)]
+# The schema of "a headline, a body or media": what EntryCreate._has_content checks.
+HAS_CONTENT: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["headline"], "properties": {"headline": {"type": "string", "minLength": 1}}},
+        {"required": ["body"], "properties": {"body": {"pattern": NOT_BLANK_PATTERN}}},
+        {"required": ["media"], "properties": {"media": {"minItems": 1}}},
+    ]
+}
+# Only a published entry can be pinned (app/publishing.py refuses the pair with 422).
+NOT_A_PINNED_DRAFT: dict[str, Any] = {
+    "not": {
+        "required": ["pinned", "status"],
+        "properties": {"pinned": {"const": True}, "status": {"const": "draft"}},
+    }
+}
+
+
 class EntryCreate(RequestModel):
+    """A new entry: it needs a headline, a body that is not blank, or media."""
+
+    model_config = ConfigDict(json_schema_extra={**HAS_CONTENT, **NOT_A_PINNED_DRAFT})
+
     headline: Headline | None = None
     body: BodyHtml = Field("", description="HTML; sanitised to a safe allow-list.")
-    authors: Annotated[list[Author], Field(max_length=20)] = []
-    media: Annotated[list[Media], Field(max_length=20)] = []
-    key_event: bool = False
-    pinned: bool = Field(False, description="Pin on top of the blog; unpins any other entry.")
+    authors: Authors = []
+    media: MediaList = []
+    key_event: StrictBool = False
+    pinned: StrictBool = Field(False, description="Pin on top of the blog; unpins any other entry.")
     status: EntryStatus = "published"
-    published_at: AwareDatetime | None = Field(
-        None, description="Defaults to now; set it to back-fill an earlier item."
+    published_at: Moment | None = Field(
+        None,
+        description="Defaults to now; set it to back-fill an earlier item. Not later than now.",
     )
 
     @model_validator(mode="after")
     def _has_content(self) -> "EntryCreate":
-        if not (self.headline or self.body.strip() or self.media):
+        if not (self.headline or NOT_BLANK.search(self.body) or self.media):
             raise ValueError("an entry needs a headline, a body or media")
         return self
 
 
 class EntryUpdate(RequestModel):
-    """Only the fields sent are changed."""
+    """Only the fields sent are changed; send `headline: null` to remove the headline.
+
+    An edit that would leave the entry without a headline, a body or media is refused
+    (422), and so is pinning a draft (409).
+    """
+
+    model_config = ConfigDict(json_schema_extra=NOT_A_PINNED_DRAFT)
 
     headline: Headline | None = None
-    body: BodyHtml | None = None
-    authors: Annotated[list[Author], Field(max_length=20)] | None = None
-    media: Annotated[list[Media], Field(max_length=20)] | None = None
-    key_event: bool | None = None
-    pinned: bool | None = None
-    status: EntryStatus | None = None
-    published_at: AwareDatetime | None = None
-    redact: bool = Field(
+    body: BodyHtml | MISSING = MISSING
+    authors: Authors | MISSING = MISSING
+    media: MediaList | MISSING = MISSING
+    key_event: StrictBool | MISSING = MISSING
+    pinned: StrictBool | MISSING = MISSING
+    status: EntryStatus | MISSING = MISSING
+    published_at: Moment | MISSING = Field(MISSING, description="Not later than now.")
+    redact: StrictBool = Field(
         False,
         description="Also rewrite what the log still shows of earlier versions of this entry "
         "to the version after this change (a legal or safety correction); an "
@@ -190,31 +314,32 @@ class EntriesPublic(BaseModel):
 # --- blogs -----------------------------------------------------------------
 
 
+Summary = Annotated[str, StringConstraints(max_length=5000)]
+Topics = Annotated[list[Topic], Field(max_length=20)]
+
+
 class BlogCreate(RequestModel):
     slug: Slug
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    summary: Annotated[str, StringConstraints(max_length=5000)] = ""
+    title: Title
+    summary: Summary = ""
     status: BlogStatus = "live"
     timezone: TimeZoneName = "UTC"
-    coverage_start: AwareDatetime | None = None
-    coverage_end: AwareDatetime | None = None
-    topics: Annotated[list[Topic], Field(max_length=20)] = []
+    coverage_start: Moment | None = Field(None, description="Defaults to now.")
+    coverage_end: Moment | None = None
+    topics: Topics = []
     previous_slug: Slug | None = Field(None, description="The blog this one continues.")
 
 
 class BlogUpdate(RequestModel):
     """Only the fields sent are changed; send null to clear `coverage_end` or `previous_slug`."""
 
-    title: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-        | None
-    ) = None
-    summary: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    status: BlogStatus | None = None
-    timezone: TimeZoneName | None = None
-    coverage_start: AwareDatetime | None = None
-    coverage_end: AwareDatetime | None = None
-    topics: Annotated[list[Topic], Field(max_length=20)] | None = None
+    title: Title | MISSING = MISSING
+    summary: Summary | MISSING = MISSING
+    status: BlogStatus | MISSING = MISSING
+    timezone: TimeZoneName | MISSING = MISSING
+    coverage_start: Moment | MISSING = MISSING
+    coverage_end: Moment | None = None
+    topics: Topics | MISSING = MISSING
     previous_slug: Slug | None = None
 
 
@@ -281,7 +406,7 @@ class EventsPublic(BaseModel):
 
 
 class TokenCreate(RequestModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Name
     scope: Literal["publish", "admin"]
 
 
@@ -301,6 +426,9 @@ class TokenCreated(TokenPublic):
 
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Merged into an operation whose token is optional: FastAPI lists the bearer scheme alone,
+# which says a token is required; the empty alternative says none is needed.
+OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}]}
 
 
 # --- errors ----------------------------------------------------------------
@@ -327,8 +455,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "A field is invalid; see `fields`.",
+        429: "Over a public rate limit: try again after `Retry-After` seconds.",
     }
     return {s: {"model": ErrorPublic, "description": descriptions[s]} for s in statuses}
+
+
+# Any request but the operations endpoints may meet a public rate limit (app/limits).
+RATE_LIMITED = error_responses(429)
 
 
 # --- webhooks --------------------------------------------------------------
@@ -339,15 +472,85 @@ def _signing_secret(value: SecretStr) -> SecretStr:
     return value
 
 
-SigningSecret = Annotated[SecretStr, AfterValidator(_signing_secret)]
+# `whsec_` and the base64 of MIN_SECRET_BYTES (24) to MAX_SECRET_BYTES (64) bytes: 8 to 21
+# groups of four characters (3 bytes each), then the last one or two bytes, padded or not.
+_B64 = "[A-Za-z0-9+/]"
+SIGNING_SECRET_PATTERN = (
+    f"^whsec_(?:(?:{_B64}{{4}}){{8,20}}(?:{_B64}{{2}}(?:==)?|{_B64}{{3}}=?)?"
+    f"|(?:{_B64}{{4}}){{21}}(?:{_B64}{{2}}(?:==)?)?)$"
+)
+SigningSecret = Annotated[
+    SecretStr,
+    AfterValidator(_signing_secret),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "writeOnly": True,
+            "pattern": SIGNING_SECRET_PATTERN,
+        }
+    ),
+]
+# A host name, an IPv4 address or a bracketed IPv6 one; an optional port; printable ASCII
+# after it: what the delivery client (httpx) takes as it is. Four all-digit labels are an
+# IPv4 address or nothing, as httpx reads them; credentials are refused after this check,
+# by the target check, with its own code and reason.
+_HEX = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = f"(?:{_OCTET}[.]){{3}}{_OCTET}"
+_IPV6 = "|".join(
+    [
+        f"(?:{_HEX}:){{7}}{_HEX}",
+        f"(?:{_HEX}:){{1,7}}:",
+        f"(?:{_HEX}:){{1,6}}:{_HEX}",
+        f"(?:{_HEX}:){{1,5}}(?::{_HEX}){{1,2}}",
+        f"(?:{_HEX}:){{1,4}}(?::{_HEX}){{1,3}}",
+        f"(?:{_HEX}:){{1,3}}(?::{_HEX}){{1,4}}",
+        f"(?:{_HEX}:){{1,2}}(?::{_HEX}){{1,5}}",
+        f"{_HEX}:(?::{_HEX}){{1,6}}",
+        f":(?:(?::{_HEX}){{1,7}}|:)",
+        f"::(?:[Ff]{{4}}(?::0{{1,4}})?:)?{_IPV4}",
+        f"(?:{_HEX}:){{1,4}}:{_IPV4}",
+    ]
+)
+_LABEL = "[A-Za-z0-9-]{1,63}"
+_WORD = "[0-9]{0,62}[A-Za-z-][A-Za-z0-9-]{0,62}"  # a label that is not all digits
+_DIGITS = "[0-9]{1,63}"
+_NAME = (
+    f"(?:{_LABEL}[.])*{_WORD}(?:[.]{_LABEL})*[.]?"
+    f"|{_DIGITS}(?:[.]{_DIGITS}){{0,2}}[.]?"
+    f"|{_DIGITS}(?:[.]{_DIGITS}){{4,}}[.]?"
+)
+_PORT = "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_WEBHOOK_URL = (
+    f"https?://CREDENTIALS(?:{_NAME}|{_IPV4}|\\[(?:{_IPV6})\\])(?::{_PORT})?(?:[/?#][!-~]*)?"
+)
+WEBHOOK_URL_PATTERN = "^" + _WEBHOOK_URL.replace("CREDENTIALS", "") + "$"
+WEBHOOK_URL = re.compile(WEBHOOK_URL_PATTERN)
+_WITH_CREDENTIALS = re.compile(_WEBHOOK_URL.replace("CREDENTIALS", "[^/?#@]*@"))
+
+
+def _webhook_url(value: str) -> str:
+    if not (WEBHOOK_URL.fullmatch(value) or _WITH_CREDENTIALS.fullmatch(value)):
+        raise ValueError("must be an absolute http(s) URL with a host, in printable ASCII")
+    return value
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000),
+    AfterValidator(_webhook_url),
+    WithJsonSchema({"type": "string", "maxLength": 2000, "pattern": WEBHOOK_URL_PATTERN}),
+]
 WebhookDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 
 
 class WebhookCreate(RequestModel):
-    url: WebUrl = Field(description="Where each event is POSTed: a public http(s) address.")
+    url: WebhookUrl = Field(description="Where each event is POSTed: a public http(s) address.")
     secret: SigningSecret = Field(
-        description="A Standard Webhooks secret, `whsec_` + base64 of 24-64 random bytes; "
-        "signs every delivery. Stored encrypted and never shown again."
+        description=f"A Standard Webhooks secret, `whsec_` + base64 of {MIN_SECRET_BYTES}-"
+        f"{MAX_SECRET_BYTES} random bytes; signs every delivery. Stored encrypted and never "
+        "shown again."
     )
     description: WebhookDescription = ""
 
@@ -355,10 +558,10 @@ class WebhookCreate(RequestModel):
 class WebhookUpdate(RequestModel):
     """Only the fields sent are changed; `active: true` re-enables a disabled webhook."""
 
-    active: bool | None = None
-    url: WebUrl | None = None
-    secret: SigningSecret | None = Field(None, description="Replaces the signing secret.")
-    description: WebhookDescription | None = None
+    active: StrictBool | MISSING = MISSING
+    url: WebhookUrl | MISSING = MISSING
+    secret: SigningSecret | MISSING = Field(MISSING, description="Replaces the signing secret.")
+    description: WebhookDescription | MISSING = MISSING
 
 
 class WebhookPublic(BaseModel):

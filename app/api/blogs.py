@@ -7,11 +7,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import caching
 from app.api.deps import AdminTokenDep, DatabaseDep, PublisherDep
 from app.caching import BlogVersion, Representation
+from app.cursors import BLOG_CURSOR_PATTERN
 from app.models import Blog, utc_now
 from app.queries import blogs_version, list_blogs, to_blog_public
-from app.schemas import BlogCreate, BlogPublic, BlogsPublic, BlogUpdate, error_responses
+from app.schemas import (
+    ASCII_DIGITS,
+    RATE_LIMITED,
+    BlogCreate,
+    BlogPublic,
+    BlogsPublic,
+    BlogUpdate,
+    error_responses,
+)
 
-router = APIRouter(prefix="/api/v1/blogs", tags=["blogs"])
+router = APIRouter(prefix="/api/v1/blogs", tags=["blogs"], responses=RATE_LIMITED)
 WRITE_ERRORS = error_responses(400, 401, 403, 409, 413, 415, 422)
 # Last-Modified of an empty list of blogs.
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,8 +42,14 @@ async def create_blog(
 async def read_blogs(
     request: Request,
     database: DatabaseDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100), ASCII_DIGITS] = 20,
+    before: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page",
+            json_schema_extra={"pattern": BLOG_CURSOR_PATTERN},
+        ),
+    ] = None,
 ) -> Response:
     """List blogs, newest first."""
     async with database.read_session() as session:

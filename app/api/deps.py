@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -14,6 +14,7 @@ from app.models import Blog, Token
 from app.publishing import Publisher
 from app.queries import find_blog
 from app.rendering import Renderer
+from app.schemas import ASCII_DIGITS
 from app.services import Services
 from app.tokens import TokenStore, scope_allows
 
@@ -61,6 +62,8 @@ async def get_blog_or_404(slug: str, session: ReadSessionDep) -> Blog:
 
 
 BlogDep = Annotated[Blog, Depends(get_blog_or_404)]
+# An entry's, webhook's or token's id in a path: one that names nothing is a 404.
+IdPath = Annotated[int, Path(ge=0), ASCII_DIGITS]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `bulletin token create`.")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

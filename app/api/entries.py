@@ -4,13 +4,17 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import OptionalTokenDep, PublisherDep, PublishTokenDep
+from app.api.deps import IdPath, OptionalTokenDep, PublisherDep, PublishTokenDep
 from app.caching import Representation
+from app.cursors import ENTRY_CURSOR_PATTERN
 from app.errors import BulletinError, Unauthorised
 from app.models import Blog
 from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
+    ASCII_DIGITS,
     IDEMPOTENCY_KEY_PATTERN,
+    OPTIONAL_TOKEN,
+    RATE_LIMITED,
     EntriesPublic,
     EntryCreate,
     EntryPublic,
@@ -18,7 +22,7 @@ from app.schemas import (
     error_responses,
 )
 
-router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"])
+router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"], responses=RATE_LIMITED)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422)
 
 
@@ -35,7 +39,10 @@ async def create_entry(
     publisher: PublisherDep,
     idempotency_key: Annotated[
         str | None,
-        Header(description="Retries with the same key return the first entry, writing nothing."),
+        Header(
+            description="Retries with the same key return the first entry, writing nothing.",
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN.pattern},
+        ),
     ] = None,
 ) -> EntryPublic:
     """Publish an entry (or save a draft)."""
@@ -50,14 +57,21 @@ async def create_entry(
 @router.get(
     "",
     response_model=EntriesPublic,
-    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 404, 422)},
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 401, 404, 422)},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def read_entries(
     slug: str,
     request: Request,
     token: OptionalTokenDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100), ASCII_DIGITS] = 20,
+    before: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page",
+            json_schema_extra={"pattern": ENTRY_CURSOR_PATTERN},
+        ),
+    ] = None,
     key_events: Annotated[bool, Query(description="Only key events")] = False,
     entry_status: Annotated[
         str,
@@ -85,10 +99,11 @@ async def read_entries(
 @router.get(
     "/{entry_id}",
     response_model=EntryPublic,
-    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)},
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(401, 404, 422)},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def read_entry(
-    slug: str, entry_id: int, request: Request, token: OptionalTokenDep
+    slug: str, entry_id: IdPath, request: Request, token: OptionalTokenDep
 ) -> Response:
     """Read one entry; drafts only with a token."""
 
@@ -110,7 +125,7 @@ async def read_entry(
 @router.patch("/{entry_id}", responses=WRITE_ERRORS)
 async def update_entry(
     slug: str,
-    entry_id: int,
+    entry_id: IdPath,
     data: EntryUpdate,
     _token: PublishTokenDep,
     publisher: PublisherDep,
@@ -126,7 +141,7 @@ async def update_entry(
 )
 async def delete_entry(
     slug: str,
-    entry_id: int,
+    entry_id: IdPath,
     _token: PublishTokenDep,
     publisher: PublisherDep,
 ) -> None:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from app.db import is_outage
 from app.errors import (
@@ -99,6 +99,22 @@ def _without_trailing_slash(request: Request) -> str | None:
     return None
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path: Starlette's 405 names only the first
+    route's, though a path is often served by several (GET and POST on a collection)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    return ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     outages = OutageLog()
 
@@ -120,10 +136,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(error.detail)
         if error.status_code == 404 and (without := _without_trailing_slash(request)):
             message = f"There is no {request.url.path}; did you mean {without}?"
+        headers = dict(error.headers or {})
+        methods = allowed_methods(request) if error.status_code == MethodNotAllowed.status else ""
+        if methods:
+            headers["Allow"] = methods
         return JSONResponse(
             error_body(code, message),
             status_code=error.status_code,
-            headers=error.headers,
+            headers=headers or None,
         )
 
     @app.exception_handler(SQLAlchemyError)

@@ -8,9 +8,9 @@ from app.caching import Representation
 from app.errors import SinceAheadOfHead
 from app.models import MAX_INT, Blog
 from app.queries import event_payloads_since
-from app.schemas import EventsPublic, error_responses
+from app.schemas import ASCII_DIGITS, RATE_LIMITED, EventsPublic, error_responses
 
-router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"])
+router = APIRouter(prefix="/api/v1/blogs/{slug}/events", tags=["events"], responses=RATE_LIMITED)
 
 
 @router.get(
@@ -22,9 +22,11 @@ async def read_events(
     slug: str,
     request: Request,
     since: Annotated[
-        int, Query(ge=0, le=MAX_INT, description="The last seq you have; 0 for all")
+        int,
+        Query(ge=0, le=MAX_INT, description="The last seq you have; 0 for all"),
+        ASCII_DIGITS,
     ] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), ASCII_DIGITS] = 100,
 ) -> Response:
     """The change log after `since`, oldest first: how a third party stays exactly in step."""
 

@@ -11,9 +11,9 @@ from app.api.deps import ServicesDep
 from app.caching import Representation
 from app.feeds import ATOM_MEDIA_TYPE, JSON_FEED_MEDIA_TYPE, read_feed
 from app.models import Blog
-from app.schemas import error_responses
+from app.schemas import RATE_LIMITED, error_responses
 
-router = APIRouter(prefix="/blogs/{slug}", tags=["feeds"])
+router = APIRouter(prefix="/blogs/{slug}", tags=["feeds"], responses=RATE_LIMITED)
 FEED_RESPONSES = {**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)}
 
 

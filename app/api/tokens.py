@@ -1,10 +1,10 @@
 from fastapi import APIRouter, status
 
-from app.api.deps import AdminTokenDep, TokenStoreDep
+from app.api.deps import AdminTokenDep, IdPath, TokenStoreDep
 from app.models import Token
-from app.schemas import TokenCreate, TokenCreated, TokenPublic, error_responses
+from app.schemas import RATE_LIMITED, TokenCreate, TokenCreated, TokenPublic, error_responses
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=RATE_LIMITED)
 
 
 def to_token_public(token: Token) -> TokenPublic:
@@ -19,7 +19,7 @@ def to_token_public(token: Token) -> TokenPublic:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422)
+    "", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 401, 403, 413, 415, 422)
 )
 async def create_token(
     data: TokenCreate, _admin: AdminTokenDep, tokens: TokenStoreDep
@@ -36,6 +36,8 @@ async def read_tokens(_admin: AdminTokenDep, tokens: TokenStoreDep) -> list[Toke
 
 
 @router.delete("/{token_id}", responses=error_responses(401, 403, 404, 409, 422))
-async def revoke_token(token_id: int, _admin: AdminTokenDep, tokens: TokenStoreDep) -> TokenPublic:
+async def revoke_token(
+    token_id: IdPath, _admin: AdminTokenDep, tokens: TokenStoreDep
+) -> TokenPublic:
     """Revoke a token (admin) for good; it stops working at once. Not the last admin token."""
     return to_token_public(await tokens.revoke(token_id))

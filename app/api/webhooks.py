@@ -2,8 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import AdminTokenDep, BlogDep, ServicesDep
+from app.api.deps import AdminTokenDep, BlogDep, IdPath, ServicesDep
 from app.schemas import (
+    ASCII_DIGITS,
+    RATE_LIMITED,
     ErrorPublic,
     WebhookCreate,
     WebhookDeliveryPublic,
@@ -13,7 +15,9 @@ from app.schemas import (
 )
 from app.webhooks.registry import WebhookRegistry
 
-router = APIRouter(prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/blogs/{slug}/webhooks", tags=["webhooks"], responses=RATE_LIMITED
+)
 
 SECRET_KEY_MISSING: dict[int | str, dict[str, object]] = {
     503: {
@@ -50,7 +54,7 @@ async def read_webhooks(
 
 @router.get("/{webhook_id}", responses=READ_ERRORS)
 async def read_webhook(
-    webhook_id: int, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    webhook_id: IdPath, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> WebhookPublic:
     """Read one webhook: delivered up to which seq, what is pending, the last failure (admin)."""
     return await registry.get(blog.slug, webhook_id)
@@ -58,11 +62,11 @@ async def read_webhook(
 
 @router.get("/{webhook_id}/deliveries", responses=READ_ERRORS)
 async def read_webhook_deliveries(
-    webhook_id: int,
+    webhook_id: IdPath,
     _admin: AdminTokenDep,
     blog: BlogDep,
     registry: WebhookRegistryDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500), ASCII_DIGITS] = 50,
 ) -> list[WebhookDeliveryPublic]:
     """The webhook's most recent delivery attempts, newest first (admin)."""
     return await registry.deliveries(blog.slug, webhook_id, limit)
@@ -70,7 +74,7 @@ async def read_webhook_deliveries(
 
 @router.patch("/{webhook_id}", responses=WRITE_ERRORS)
 async def update_webhook(
-    webhook_id: int,
+    webhook_id: IdPath,
     data: WebhookUpdate,
     _admin: AdminTokenDep,
     blog: BlogDep,
@@ -82,7 +86,7 @@ async def update_webhook(
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=READ_ERRORS)
 async def delete_webhook(
-    webhook_id: int, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    webhook_id: IdPath, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> None:
     """Delete a webhook and its delivery history (admin); no new delivery starts."""
     await registry.delete(blog.slug, webhook_id)

@@ -19,6 +19,14 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def _declares_more_than(content_length: str, limit: int) -> bool:
+    # ASCII digits only (isdigit() alone takes a Latin-1 superscript, which int() refuses);
+    # a number too long for int() is over any limit.
+    if not (content_length.isascii() and content_length.isdigit()):
+        return False
+    return len(content_length) > len(str(limit)) or int(content_length) > limit
+
+
 class RequestGuards:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/") -> None:
         self.app = app
@@ -33,7 +41,7 @@ class RequestGuards:
             key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
         }
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and _declares_more_than(declared, self.max_body_bytes):
             response = error_response(self._too_large())
             await response(scope, receive, send)
             return

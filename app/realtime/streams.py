@@ -19,10 +19,10 @@ from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Hub, Reader
 from app.realtime.readers import SseReader, WebSocketReader
-from app.schemas import error_responses
+from app.schemas import RATE_LIMITED, error_responses
 
 logger = logging.getLogger("bulletin.streams")
-router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"])
+router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"], responses=RATE_LIMITED)
 
 
 class InvalidSince(BulletinError):
@@ -52,11 +52,20 @@ def origin_refusal(settings: Settings, origins: list[str]) -> OriginNotAllowed |
     )
 
 
+# The most digits a seq can have: MAX_INT has ten.
+SEQ_DIGITS = len(str(MAX_INT))
+SEQ: dict[str, object] = {"pattern": f"^[0-9]{{1,{SEQ_DIGITS}}}$"}
+
+
 def parse_since(raw: str | None) -> int | None:
-    """A resume point: a non-negative integer seq, or nothing."""
+    """A resume point: a non-negative integer seq in ASCII digits, or nothing.
+
+    `str.isdigit` alone also accepts superscripts and other scripts' digits, which `int`
+    then refuses or reads as another number; the length is checked before `int` is asked.
+    """
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) > MAX_INT:
+    if not (len(raw) <= SEQ_DIGITS and raw.isascii() and raw.isdigit()) or int(raw) > MAX_INT:
         raise InvalidSince(f"since must be a seq (a non-negative integer), not {raw[:40]!r}.")
     return int(raw)
 
@@ -141,9 +150,15 @@ async def stream_sse(
     request: Request,
     services: ServicesDep,
     slug: str,
-    since: Annotated[str | None, Query(description="Resume after this seq")] = None,
+    since: Annotated[
+        str | None,
+        Query(description=f"Resume after this seq (at most {MAX_INT})", json_schema_extra=SEQ),
+    ] = None,
     last_event_id: Annotated[
-        str | None, Header(description="Set by EventSource on reconnect")
+        str | None,
+        Header(
+            description="Set by EventSource on reconnect; wins over `since`", json_schema_extra=SEQ
+        ),
     ] = None,
 ) -> StreamingResponse:
     """Every event as Server-Sent Events (`id:` is the seq); honours `Last-Event-ID`."""

@@ -5,8 +5,8 @@ was registered (a partner catches up on earlier ones with `/events?since=`).
 """
 
 import asyncio
-from typing import Any
 
+from pydantic import MISSING
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -120,21 +120,19 @@ class WebhookRegistry:
             return to_webhook_public(webhook, blog)
 
     async def update(self, slug: str, webhook_id: int, data: WebhookUpdate) -> WebhookPublic:
-        changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-        nulls = {name: "may not be null" for name, value in changes.items() if value is None}
-        if nulls:
-            raise InvalidInput("Some fields may not be null.", fields=nulls)
-        sealed = self._box().seal(data.secret.get_secret_value()) if data.secret else None
-        if data.url is not None:
+        sealed = (
+            self._box().seal(data.secret.get_secret_value()) if data.secret is not MISSING else None
+        )
+        if data.url is not MISSING:
             await self._check_target(data.url)
         now = utc_now()
         async with self.database.write_session() as session:
             blog, webhook = await _find(session, slug, webhook_id)
-            if data.description is not None:
+            if data.description is not MISSING:
                 webhook.description = data.description
             if sealed is not None:
                 webhook.secret_ciphertext = sealed
-            if data.url is not None and data.url != webhook.url:
+            if data.url is not MISSING and data.url != webhook.url:
                 webhook.url = data.url
                 # A corrected address is worth trying at once.
                 webhook.consecutive_failures = 0
