@@ -11,11 +11,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from app.config import Settings
 from app.schemas import BlogCreate
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "dam-release"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -29,7 +28,7 @@ def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def server(sqlite_url: str) -> AsyncIterator[LiveServer]:
-    settings = Settings(database_url=sqlite_url, admin_token=ADMIN_TOKEN, rate_limit_enabled=False)
+    settings = served_settings(sqlite_url)
     async with live_server(settings) as running:
         await running.app.state.services.publisher.create_blog(
             BlogCreate(slug=SLUG, title="Dam release")

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
 from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "storm-desk"
 HEAD_LIMIT = 8 * 1024
@@ -25,10 +25,8 @@ HEAD_LIMIT = 8 * 1024
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        rate_limit_enabled=False,
+    return served_settings(
+        database_url,
         max_request_head_bytes=HEAD_LIMIT,
         request_head_seconds=1.0,
         request_body_seconds=1.0,
@@ -218,13 +216,7 @@ async def test_a_body_that_stops_arriving_is_timed_out_and_nothing_is_written(
 async def test_past_the_connection_cap_new_connections_get_503_and_readers_keep_receiving(
     database_url: str,
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        rate_limit_enabled=False,
-        request_head_seconds=30.0,
-        max_connections=4,
-    )
+    settings = served_settings(database_url, request_head_seconds=30.0, max_connections=4)
     async with live_server(settings) as server:
         services = server.app.state.services
         await services.publisher.create_blog(BlogCreate(slug=SLUG, title="Storm desk"))

@@ -24,21 +24,14 @@ from app.realtime.hub import Hub
 from app.rendering import Renderer
 from app.schemas import BlogCreate, EntryCreate
 from tests.support.databases import REDIS_URL, fresh_database
-from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "harbour-fire"
 FORGED_HTML = '<article class="entry" id="entry-999999"><img src=x onerror=alert(1)></article>'
 
 
 def settings_for(database_url: str, broker_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        broker_url=broker_url,
-        rate_limit_enabled=False,
-        hub_check_seconds=0.2,
-    )
+    return served_settings(database_url, broker_url=broker_url, hub_check_seconds=0.2)
 
 
 def forged(blog_id: int, seq: int) -> bytes:

@@ -10,11 +10,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
 from tests.support.databases import REDIS_URL, fresh_database
-from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import live_server
+from tests.support.servers import live_server, served_settings
 
 SLUG = "quarry-collapse"
 SECRET = "Named source: Jane Roe, 12 Elm St"
@@ -53,13 +51,7 @@ async def sse_replay(http_base: str, until_seq: int) -> list[dict]:
 
 @pytest.fixture
 async def two_processes(postgres_database: str) -> AsyncIterator[tuple]:
-    settings = Settings(
-        database_url=postgres_database,
-        admin_token=ADMIN_TOKEN,
-        broker_url=REDIS_URL,
-        rate_limit_enabled=False,
-        hub_check_seconds=0.2,
-    )
+    settings = served_settings(postgres_database, broker_url=REDIS_URL, hub_check_seconds=0.2)
     async with live_server(settings) as a, live_server(settings) as b:
         yield a, b
 

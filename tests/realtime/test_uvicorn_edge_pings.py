@@ -9,10 +9,8 @@ import struct
 
 from websockets.asyncio.client import connect
 
-from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
-from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import live_server
+from tests.support.servers import live_server, served_settings
 
 SLUG = "flood-watch"
 LIMIT = 64 * 1024
@@ -56,12 +54,7 @@ def flood(port: int, most_bytes: int) -> int:
 async def test_a_reader_flooding_pings_without_reading_is_dropped_and_others_keep_receiving(
     database_url: str,
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        rate_limit_enabled=False,
-        reader_buffer_bytes=LIMIT,
-    )
+    settings = served_settings(database_url, reader_buffer_bytes=LIMIT)
     async with live_server(settings) as server:
         services = server.app.state.services
         await services.publisher.create_blog(BlogCreate(slug=SLUG, title="Flood watch"))

@@ -52,6 +52,17 @@ class LiveServer:
     client: httpx.AsyncClient
 
 
+def served_settings(database_url: str, **settings: object) -> Settings:
+    """The settings of a test's in-process server: this database, the test admin token and
+    no rate limits (a test makes many requests from one address), then `settings`."""
+    defaults: dict[str, object] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "rate_limit_enabled": False,
+    }
+    return Settings(**(defaults | settings))
+
+
 @asynccontextmanager
 async def live_server(
     settings: Settings, ws: str = EDGES["edge"], ping_seconds: float | None = None

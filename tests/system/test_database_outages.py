@@ -14,11 +14,10 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 
-from app.config import Settings
 from app.schemas import BlogCreate
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "levee-watch"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -51,13 +50,7 @@ def postgres_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def server(postgres_database: str) -> AsyncIterator[LiveServer]:
-    settings = Settings(
-        database_url=postgres_database,
-        admin_token=ADMIN_TOKEN,
-        rate_limit_enabled=False,
-        heartbeat_seconds=0.2,
-        hub_check_seconds=0.1,
-    )
+    settings = served_settings(postgres_database, heartbeat_seconds=0.2, hub_check_seconds=0.1)
     async with live_server(settings) as running:
         await running.app.state.services.publisher.create_blog(
             BlogCreate(slug=SLUG, title="Levee watch")
@@ -125,12 +118,7 @@ async def test_an_outage_answers_503_with_retry_after_on_a_connection_that_stays
 async def test_the_listen_broker_resubscribes_as_soon_as_its_connection_is_cut(
     postgres_database: str,
 ) -> None:
-    settings = Settings(
-        database_url=postgres_database,
-        admin_token=ADMIN_TOKEN,
-        broker_url=postgres_database,
-        rate_limit_enabled=False,
-    )
+    settings = served_settings(postgres_database, broker_url=postgres_database)
     name = postgres_database.rsplit("/", 1)[1]
     admin = await asyncpg.connect(_dsn(postgres_database))
 

@@ -4,6 +4,7 @@ mid-body, and the log carries no traceback for them."""
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -12,26 +13,17 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.databases import fresh_database
-from tests.support.factories import ADMIN, ADMIN_TOKEN
-from tests.support.servers import ServerProcess
+from tests.support.factories import ADMIN
+from tests.support.servers import ServerProcess, serve_environment
 
 SLUG = "night-shift"
 
 
 @pytest.fixture
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> ServerProcess:
-    database_url = fresh_database("sqlite", request, tmp_path)
-    process = ServerProcess(
-        {
-            "BULLETIN_DATABASE_URL": database_url,
-            "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-            "BULLETIN_RATE_LIMIT_ENABLED": "false",
-        },
-        tmp_path / "serve.log",
-    )
-    process.start()
-    yield process
-    process.kill()
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, serve: Callable[..., ServerProcess]
+) -> ServerProcess:
+    return serve(serve_environment(fresh_database("sqlite", request, tmp_path)))
 
 
 async def test_sigterm_ends_sse_and_websocket_streams_cleanly_before_the_server_stops(

@@ -2,14 +2,15 @@
 what a route reads and bounded in bytes, and a followed blog's tail in memory is bounded in
 bytes. Measured on a real `bulletin serve` process, with the attack from the security review."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.databases import fresh_database
-from tests.support.factories import ADMIN, ADMIN_TOKEN
-from tests.support.servers import ServerProcess
+from tests.support.factories import ADMIN
+from tests.support.servers import ServerProcess, serve_environment
 
 SLUG = "big-night"
 ENTRIES = 20
@@ -24,20 +25,11 @@ def rss_bytes(pid: int) -> int:
 
 
 @pytest.fixture
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> ServerProcess:
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, serve: Callable[..., ServerProcess]
+) -> ServerProcess:
     database_url = fresh_database("sqlite", request, tmp_path)
-    process = ServerProcess(
-        {
-            "BULLETIN_DATABASE_URL": database_url,
-            "BULLETIN_ADMIN_TOKEN": ADMIN_TOKEN,
-            "BULLETIN_RATE_LIMIT_ENABLED": "false",
-            "BULLETIN_MAX_BODY_BYTES": str(256 * 1024),
-        },
-        tmp_path / "serve.log",
-    )
-    process.start()
-    yield process
-    process.kill()
+    return serve(serve_environment(database_url, max_body_bytes=str(256 * 1024)))
 
 
 def test_made_up_query_strings_and_large_entries_do_not_pin_memory(server: ServerProcess) -> None:
