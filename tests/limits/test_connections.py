@@ -155,6 +155,20 @@ async def test_a_body_larger_than_the_head_limit_arriving_with_its_head_is_serve
     assert created["id"] == 1
 
 
+async def test_a_head_pipelined_behind_a_streaming_answer_is_bounded_too(
+    server: LiveServer,
+) -> None:
+    client = await RawClient.open(server)
+    await client.send(f"GET /api/v1/blogs/{SLUG}/sse HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    # The stream is open (its answer never ends); now an endless second request head.
+    sent = await client.send_until_answered(
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-Pad: " + b"a" * 4000 + b"\r\n"
+    )
+
+    assert sent < HEAD_LIMIT + 1024 * 1024  # closed as it arrived, not buffered
+    assert (await server.client.get("/healthz")).status_code == 200
+
+
 async def test_a_head_under_the_limit_is_served_as_before(server: LiveServer) -> None:
     padding = {"X-Pad": "a" * (HEAD_LIMIT // 2)}
     response = await server.client.get(f"/api/v1/blogs/{SLUG}", headers=padding)
