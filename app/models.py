@@ -109,6 +109,9 @@ class Entry(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # SHA-256 of the original request, so a reused key with a different body is refused.
     request_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The JSON first answered to that request: a retry is answered the same, even after the
+    # entry changed or was deleted (the Idempotency-Key convention).
+    idempotent_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Event(Base):

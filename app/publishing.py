@@ -154,7 +154,9 @@ class Publisher:
                         raise IdempotencyKeyReused(
                             "This Idempotency-Key was used for a different request."
                         )
-                    return to_entry_public(earlier, slug), True
+                    if earlier.idempotent_answer is None:  # stored before migration 0005
+                        return to_entry_public(earlier, slug), True
+                    return EntryPublic.model_validate_json(earlier.idempotent_answer), True
             now = utc_now()
             published_at = data.published_at or now
             _refuse_future(published_at, now)
@@ -188,6 +190,8 @@ class Publisher:
             if entry.status == "published":
                 committed.append(self._entry_event(session, blog, "entry.created", entry))
             public = to_entry_public(entry, slug)
+            if idempotency_key is not None:
+                entry.idempotent_answer = public.model_dump_json()
         self._committed(committed)
         return public, False
 

@@ -256,6 +256,34 @@ async def test_retry_with_same_idempotency_key_returns_original_entry(
     assert len(await read_log(client, "vote-night")) == 1
 
 
+@pytest.mark.parametrize("then", ["edited", "deleted"])
+async def test_a_retry_after_the_entry_changed_gets_the_first_answer_and_writes_nothing(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str], then: str
+) -> None:
+    # A tool whose first answer was lost retries: it must learn that its entry was made, as
+    # it was made, and nothing may be published again, whatever happened to it since.
+    headers = {**publish_headers, "Idempotency-Key": "desk-lost-answer"}
+    first = await client.post(ENTRIES, json=ENTRY, headers=headers)
+    entry_url = f"{ENTRIES}/{first.json()['id']}"
+    if then == "edited":
+        await client.patch(entry_url, json={"headline": "Polls closed"}, headers=publish_headers)
+    else:
+        await client.delete(entry_url, headers=publish_headers)
+    log_before = await read_log(client, "vote-night")
+
+    retry = await client.post(ENTRIES, json=ENTRY, headers=headers)
+
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await read_log(client, "vote-night") == log_before
+    still_there = await client.get(entry_url)
+    if then == "edited":
+        assert still_there.json()["headline"] == "Polls closed"
+    else:
+        assert still_there.status_code == 404
+
+
 async def test_concurrent_retries_with_one_key_store_one_entry(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:

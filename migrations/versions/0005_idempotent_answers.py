@@ -1,0 +1,26 @@
+"""idempotent answers: a retried create answers what the first request was answered
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("entries") as entries:
+        entries.add_column(sa.Column("idempotent_answer", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("entries") as entries:
+        entries.drop_column("idempotent_answer")
