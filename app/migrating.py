@@ -1,11 +1,18 @@
 """Apply and revert the Alembic migrations in `migrations/` programmatically."""
 
+import asyncio
 from importlib.resources import files
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from app.config import normalise_database_url
+from app.db import create_engine, is_outage
+from app.errors import BulletinError
 
 
 def alembic_config(database_url: str) -> Config:
@@ -23,3 +30,85 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+# --- whether a database is ready: what every CLI command checks before it starts -----
+
+
+class DatabaseNotReady(BulletinError):
+    """The database is missing, unreachable or not at the newest migration."""
+
+    status = 503
+    code = "database_not_ready"
+
+
+def describe(database_url: str) -> str:
+    """Where the database is, for people: a SQLite file's path, or the URL without password."""
+    url = make_url(normalise_database_url(database_url))
+    if url.get_backend_name() == "sqlite":
+        return str(Path(url.database or "").resolve()) if url.database else "(in memory)"
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite database URL; None for other databases and in-memory SQLite."""
+    url = make_url(normalise_database_url(database_url))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def head_revision(database_url: str) -> str:
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert head is not None, "migrations/versions holds no migration"
+    return head
+
+
+async def current_revision(database_url: str) -> str | None:
+    """The revision the database is at (None if never migrated), creating nothing:
+    a missing SQLite file is DatabaseNotReady, not an empty new database."""
+    where = describe(database_url)
+    database_file = sqlite_file(database_url)
+    if database_file is not None and not database_file.is_file():
+        raise DatabaseNotReady(f"no database at {where}: run `bulletin migrate` to create it")
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    except Exception as error:
+        if is_outage(error):
+            raise DatabaseNotReady(f"cannot reach the database at {where}: {error}") from None
+        raise
+    finally:
+        await engine.dispose()
+
+
+async def require_migrated(database_url: str) -> None:
+    """Raise DatabaseNotReady, in one line an operator can act on, unless the schema is new."""
+    current, head = await current_revision(database_url), head_revision(database_url)
+    if current != head:
+        state = "is not migrated" if current is None else f"is at migration {current}, not {head}"
+        raise DatabaseNotReady(
+            f"the database at {describe(database_url)} {state}: run `bulletin migrate`"
+        )
+
+
+def migrate(database_url: str) -> str:
+    """Bring the database to the newest migration; says what was done, for the operator."""
+    where = describe(database_url)
+    database_file = sqlite_file(database_url)
+    created = database_file is not None and not database_file.exists()
+    if database_file is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)
+    before = None if created else asyncio.run(current_revision(database_url))
+    upgrade(database_url)
+    head = head_revision(database_url)
+    if created:
+        return f"created the database at {where} and applied every migration (now at {head})"
+    if before == head:
+        return f"the database at {where} is up to date (migration {head})"
+    if before is None:
+        return f"applied every migration to the database at {where} (now at {head})"
+    return f"migrated the database at {where} from {before} to {head}"

@@ -27,8 +27,8 @@ from app.queries import (
     to_blog_public,
     to_entry_public,
 )
-from app.rendering import Renderer, plain_text, utc_iso
-from app.schemas import BlogPublic, EntryPublic
+from app.rendering import Renderer, absolute_url, plain_text, utc_iso
+from app.schemas import BlogPublic, EntryPublic, MediaPublic
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -91,7 +91,7 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     )
 
 
-def live_blog_json_ld(content: PageContent, page_url: str) -> str:
+def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
     updates = ([content.pinned] if content.pinned else []) + content.entries
@@ -116,8 +116,8 @@ def live_blog_json_ld(content: PageContent, page_url: str) -> str:
                 "dateModified": utc_iso(entry.updated_at),
                 "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
                 **(
-                    {"image": [m.url for m in entry.media if m.kind == "image"]}
-                    if any(m.kind == "image" for m in entry.media)
+                    {"image": [absolute_url(base_url, m.url) for m in entry.media if is_image(m)]}
+                    if any(is_image(m) for m in entry.media)
                     else {}
                 ),
             }
@@ -172,8 +172,8 @@ async def read_page(
                 base_url=base_url,
                 description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
                 or content.blog.title,
-                og_image=_first_image(content),
-                json_ld=live_blog_json_ld(content, page_url),
+                og_image=_first_image(content, base_url),
+                json_ld=live_blog_json_ld(content, page_url, base_url),
                 **_live_part(settings, renderer),
             )
         )
@@ -221,9 +221,13 @@ async def read_newsroom(renderer: RendererDep) -> HTMLResponse:
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _first_image(content: PageContent) -> str | None:
+def is_image(item: MediaPublic) -> bool:
+    return item.kind == "image"
+
+
+def _first_image(content: PageContent, base_url: str) -> str | None:
     for entry in ([content.pinned] if content.pinned else []) + content.entries:
         for item in entry.media:
-            if item.kind == "image":
-                return item.url
+            if is_image(item):
+                return absolute_url(base_url, item.url)
     return None
