@@ -2,6 +2,7 @@
 
 import ipaddress
 import resource
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -147,8 +148,10 @@ class Settings(BaseSettings):
     max_connections: Annotated[int, Field(gt=0)] | None = None
     log_level: str = "info"
 
+    @cached_property
     def connection_cap(self) -> int:
-        """The most connections this process holds before it refuses new ones (503)."""
+        """The most connections this process holds before it refuses new ones (503).
+        Read once: every new connection asks."""
         if self.max_connections is not None:
             return self.max_connections
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
