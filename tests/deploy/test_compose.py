@@ -177,3 +177,19 @@ def test_every_service_has_a_healthcheck_and_bulletin_waits_for_the_others_healt
         assert test[0] == "CMD" and len(test) > 1, name
         assert not service["healthcheck"].get("disable"), name
     assert bulletin["depends_on"] == {name: {"condition": "service_healthy"} for name in others}
+
+
+def test_only_bulletin_is_published_and_only_on_the_hosts_loopback() -> None:
+    services = COMPOSE["services"]
+
+    assert [name for name, service in services.items() if "ports" in service] == ["bulletin"]
+    assert all(port.startswith("127.0.0.1:") for port in services["bulletin"]["ports"])
+
+
+def test_bulletin_runs_with_a_read_only_root_filesystem_and_no_capabilities() -> None:
+    bulletin = COMPOSE["services"]["bulletin"]
+
+    assert bulletin["read_only"] is True
+    assert bulletin["tmpfs"] == ["/tmp"]
+    assert bulletin["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in bulletin["security_opt"]
