@@ -24,6 +24,10 @@ APP_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "installation",
+    "users",
+    "memberships",
+    "token_blogs",
+    "audit_records",
 }
 
 
