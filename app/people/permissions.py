@@ -71,11 +71,11 @@ def _refuse_publishing(blog: Blog) -> Forbidden:
 
 def check_new_entry(principal: Principal, blog: Blog, status: str, pinned: bool) -> None:
     """Writing an entry in `status` (draft, submitted or published)."""
-    require_role(principal, blog, "contributor", "Writing entries")
     if status == "published" and not _may_publish(principal, blog):
         raise _refuse_publishing(blog)
     if pinned:
         require_role(principal, blog, "editor", "Pinning")
+    require_role(principal, blog, "contributor", "Writing entries")
 
 
 def _own_unpublished(principal: Principal, entry: Entry) -> bool:
