@@ -336,6 +336,14 @@ class Publisher:
             now = utc_now()
             was_public, was_pinned = old_status == "published", entry.pinned
             before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+            if (
+                new_status == "published"
+                and not was_public
+                and "published_at" not in changes
+                and not await _was_ever_public(session, entry)
+            ):
+                # A draft or a submission is published when it goes out, not when written.
+                changed["published_at"] = now
             wants_pin = changed.pop("pinned", entry.pinned)
             if wants_pin and new_status != "published":
                 if changes.get("pinned") and "status" in changes:
@@ -620,6 +628,12 @@ def _refuse_future(published_at: datetime, now: datetime) -> None:
             "published_at may not be in the future.",
             fields={"published_at": "must not be later than now"},
         )
+
+
+async def _was_ever_public(session: AsyncSession, entry: Entry) -> bool:
+    """Whether the entry has been in the change log (published once, then taken back)."""
+    logged = await session.scalar(select(Event.id).where(Event.entry_id == entry.id).limit(1))
+    return logged is not None
 
 
 def _change_action(

@@ -294,7 +294,11 @@ class EntryUpdate(RequestModel):
         description="The editor's note to the writer; required with `status: returned`, and "
         "only with it.",
     )
-    published_at: Moment | MISSING = Field(MISSING, description="Not later than now.")
+    published_at: Moment | MISSING = Field(
+        MISSING,
+        description="Not later than now. A draft or submission published for the first time "
+        "is dated the moment it is published, unless this is sent with it.",
+    )
     redact: StrictBool = Field(
         False,
         description="Also rewrite what the log still shows of earlier versions of this entry "

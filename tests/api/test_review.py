@@ -64,6 +64,9 @@ async def test_a_submission_is_returned_with_a_note_then_resubmitted_and_approve
 
     published = await patch(client, draft["id"], eddie, status="published")
     assert published["status"] == "published"
+    # Dated when it went out, not when it was written: it leads the blog.
+    assert published["published_at"] > draft["published_at"]
+    assert published["published_at"] == published["updated_at"]
     [event] = await read_log(client, "vote-night")
     assert event["type"] == "entry.created"
     assert event["entry"]["headline"] == "Turnout at 71%, election office says"
@@ -202,3 +205,12 @@ async def test_an_entry_written_without_authors_is_bylined_with_its_writers_name
     assert [a["name"] for a in named["authors"]] == ["Sam Vale"]
     legacy = await publish_entry(client, headline="From the wire")
     assert legacy["authors"] == []
+
+
+async def test_an_entry_taken_back_to_draft_and_republished_keeps_its_first_time(
+    client: httpx.AsyncClient, eddie: Person
+) -> None:
+    entry = await publish_entry(client, headers=eddie.headers, headline="Polls close")
+    await patch(client, entry["id"], eddie, status="draft")
+    again = await patch(client, entry["id"], eddie, status="published")
+    assert again["published_at"] == entry["published_at"]
