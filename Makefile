@@ -2,7 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# What serving needs (`make run`), then the development tools on top (`make test`).
+SERVE_STAMP := $(VENV)/.installed-serve
+DEV_STAMP := $(VENV)/.installed-dev
+# Where `make run` listens: `make run PORT=8080`, `make run HOST=0.0.0.0` for the network.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The PostgreSQL server the suite creates its throwaway databases on.
@@ -15,15 +18,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml requirements.lock
+$(SERVE_STAMP): $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	touch $(SERVE_STAMP)
+
+$(DEV_STAMP): $(SERVE_STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-run: install
+# tests/system/browser/test_first_hour.py runs these lines as they are written here.
+run: $(SERVE_STAMP)
 	$(BIN)/bulletin migrate
-	$(BIN)/bulletin demo --if-empty
+	$(BIN)/bulletin demo --if-empty --host $(HOST) --port $(PORT)
 	$(BIN)/bulletin serve --host $(HOST) --port $(PORT)
 
 services:
@@ -36,6 +44,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck docker/entrypoint.sh
 
 format: install
 	$(BIN)/ruff format .

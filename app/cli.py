@@ -2,14 +2,30 @@
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 
-from app.config import Settings
+from app.config import Settings, is_loopback, local_url
 from app.db import Database
 from app.errors import BulletinError
 from app.serving import uvicorn_options
 from app.tokens import TokenStore
+
+
+def public_base_url(settings: Settings, host: str, port: int) -> str:
+    """The configured public address, else the one a browser here uses to reach host:port."""
+    return settings.public_base_url if settings.public_base_url_is_set else local_url(host, port)
+
+
+def public_base_url_warning(settings: Settings, host: str, base_url: str) -> str | None:
+    """Served beyond this machine with no public address set, links would name this one."""
+    if settings.public_base_url_is_set or is_loopback(host):
+        return None
+    return (
+        f"BULLETIN_PUBLIC_BASE_URL is not set, so pages and feeds link to {base_url}; "
+        "set it to the address readers use (https://live.example.org)"
+    )
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -17,7 +33,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.migrate_on_start:
         # Once, here, before any worker starts: workers never race to migrate.
-        migrating.upgrade(settings.database_url)
+        print(f"bulletin: {migrating.migrate(settings.database_url)}")
+    else:
+        asyncio.run(migrating.require_migrated(settings.database_url))
+    base_url = public_base_url(settings, args.host, args.port)
+    if not settings.public_base_url_is_set:
+        # The workers read their settings from the environment: they link to this address.
+        os.environ["BULLETIN_PUBLIC_BASE_URL"] = base_url
+    if warning := public_base_url_warning(settings, args.host, base_url):
+        print(f"bulletin: {warning}", file=sys.stderr)
+    print(
+        f"bulletin: serving {base_url}/ (blogs), {base_url}/newsroom (publish), "
+        f"{base_url}/docs (the API)",
+        flush=True,
+    )
     import uvicorn  # only serving needs the server
 
     uvicorn.run(
@@ -34,13 +63,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 def migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from app import migrating  # alembic is only needed to migrate
 
-    migrating.upgrade(settings.database_url)
-    print("database is up to date")
+    print(migrating.migrate(settings.database_url))
     return 0
 
 
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    """Run `work` on the database, refusing in one line one that is missing or not migrated
+    (and never creating an empty one)."""
+    from app import migrating
+
     async def run() -> int:
+        await migrating.require_migrated(settings.database_url)
         database = Database(settings.database_url)
         try:
             return await work(database)
@@ -86,13 +119,12 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.demo import load_demo  # the sample content is only needed here
 
     async def work(database: Database) -> int:
-        slug = await load_demo(
-            database, only_if_empty=args.if_empty, base_url=settings.public_base_url
-        )
+        base_url = public_base_url(settings, args.host, args.port)
+        slug = await load_demo(database, only_if_empty=args.if_empty, base_url=base_url)
         if slug is None:
             print("blogs exist already; demo not loaded")
         else:
-            print(f"demo blog ready: {settings.public_base_url}/api/v1/blogs/{slug}")
+            print(f"demo blog ready: {base_url}/blogs/{slug}")
         return 0
 
     return _with_database(settings, work)
@@ -125,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument(
         "--if-empty", action="store_true", help="only when the database has no blog yet"
     )
+    # Where `bulletin serve` will listen, when BULLETIN_PUBLIC_BASE_URL does not say: the
+    # demo's live updates link to it and the command prints the page's address there.
+    demo_parser.add_argument("--host", default="127.0.0.1")
+    demo_parser.add_argument("--port", type=int, default=8000)
     demo_parser.set_defaults(handler=demo)
     return parser
 

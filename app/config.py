@@ -1,6 +1,9 @@
 """Bulletin's settings: one object, read from `BULLETIN_*` environment variables."""
 
+import ipaddress
 import resource
+from functools import cached_property
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -14,6 +17,12 @@ MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A long run of one or two characters is not random.
 MIN_SECRET_DISTINCT = 8
+# The source tree (Bulletin runs from it: templates and static files live in web/). The
+# default database sits here whatever directory a command is started from.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_DIR / 'bulletin.db'}"
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (names to recognise, not to bind)
 
 
 def normalise_database_url(url: str) -> str:
@@ -26,6 +35,24 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a browser on this machine opens to reach a server listening on host:port."""
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}" if port == DEFAULT_PORTS["http"] else f"http://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def refuse_weak_secret(name: str, value: SecretStr | None, min_length: int) -> SecretStr | None:
@@ -68,13 +95,15 @@ def web_origin(url: str) -> str | None:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BULLETIN_", env_ignore_empty=True, extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./bulletin.db"
+    database_url: str = DEFAULT_DATABASE_URL
     # Apply migrations when `bulletin serve` starts (before any worker runs).
     migrate_on_start: bool = False
     # Bootstraps one admin token from the environment; stored only as a hash.
     admin_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
-    public_base_url: str = "http://127.0.0.1:8000"
+    # The address readers use, for links in pages, feeds and structured data. Unset,
+    # `bulletin serve` and `bulletin demo` use the address they are told to listen on.
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     # memory:// for one process; redis://host:port/db to share events between processes.
     broker_url: str = "memory://"
     # Each reader's send buffer; a reader this far behind is closed and resumes by seq.
@@ -119,8 +148,10 @@ class Settings(BaseSettings):
     max_connections: Annotated[int, Field(gt=0)] | None = None
     log_level: str = "info"
 
+    @cached_property
     def connection_cap(self) -> int:
-        """The most connections this process holds before it refuses new ones (503)."""
+        """The most connections this process holds before it refuses new ones (503).
+        Read once: every new connection asks."""
         if self.max_connections is not None:
             return self.max_connections
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -177,6 +208,10 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_weak_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         return refuse_weak_secret("BULLETIN_SECRET_KEY", value, MIN_SECRET_KEY_LENGTH)
+
+    @property
+    def public_base_url_is_set(self) -> bool:
+        return "public_base_url" in self.model_fields_set
 
     @property
     def is_sqlite(self) -> bool:

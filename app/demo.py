@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from app.config import DEFAULT_PUBLIC_BASE_URL
 from app.db import Database
 from app.models import Blog, utc_now
 from app.publishing import Publisher
@@ -151,13 +152,16 @@ def _entries(static: str) -> list[tuple[int, EntryCreate]]:
 
 
 async def load_demo(
-    database: Database, *, only_if_empty: bool, base_url: str = "http://127.0.0.1:8000"
+    database: Database, *, only_if_empty: bool, base_url: str = DEFAULT_PUBLIC_BASE_URL
 ) -> str | None:
-    """Create the demo blog; returns its slug, or None when skipped."""
+    """Create the demo blog; returns its slug, or None when skipped.
+
+    Its photos are stored as paths on this server, so they show on any port and host;
+    `base_url` only makes the live updates' HTML, as `bulletin serve` would there."""
     async with database.read_session() as session:
         if only_if_empty and await session.scalar(select(Blog.id).limit(1)) is not None:
             return None
-    publisher = Publisher(database, Renderer())
+    publisher = Publisher(database, Renderer(base_url))
     now = utc_now()
     await publisher.create_blog(
         BlogCreate(
@@ -169,7 +173,7 @@ async def load_demo(
             topics=["Weather", "Port Calder", "Storms"],
         )
     )
-    for minutes_ago, entry in _entries(f"{base_url.rstrip('/')}/static"):
+    for minutes_ago, entry in _entries("/static"):
         dated = entry.model_copy(update={"published_at": now - timedelta(minutes=minutes_ago)})
         await publisher.create_entry(DEMO_SLUG, dated)
     return DEMO_SLUG

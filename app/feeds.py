@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import __version__
 from app.models import Blog
 from app.queries import EntryFilter, head_changed_at, list_entries, recent_deletions
-from app.rendering import WEB_DIR, local_time_label, plain_text
+from app.rendering import WEB_DIR, absolute_url, local_time_label, plain_text
 from app.schemas import EntryPublic, MediaPublic
 
 FEED_SIZE = 50
@@ -152,7 +152,10 @@ async def read_feed(session: AsyncSession, blog: Blog, public_base_url: str) -> 
         updated=rfc3339(await head_changed_at(session, blog)),
         links=links,
         status_scheme=f"{public_base_url.rstrip('/')}/#status",
-        entries=[_feed_entry(entry, feed_id, links, blog.timezone) for entry in page.items],
+        entries=[
+            _feed_entry(entry, feed_id, links, blog.timezone, public_base_url)
+            for entry in page.items
+        ],
         deletions=[
             Deletion(id=f"{feed_id}/entry/{entry_id}", entry_id=entry_id, when=rfc3339(when))
             for entry_id, when in deletions
@@ -160,8 +163,10 @@ async def read_feed(session: AsyncSession, blog: Blog, public_base_url: str) -> 
     )
 
 
-def _feed_entry(entry: EntryPublic, feed_id: str, links: FeedLinks, time_zone: str) -> FeedEntry:
-    media = [_attachment(item) for item in entry.media]
+def _feed_entry(
+    entry: EntryPublic, feed_id: str, links: FeedLinks, time_zone: str, base_url: str
+) -> FeedEntry:
+    media = [_attachment(item, base_url) for item in entry.media]
     return FeedEntry(
         id=f"{feed_id}/entry/{entry.id}",
         entry_id=entry.id,
@@ -183,12 +188,12 @@ def _feed_entry(entry: EntryPublic, feed_id: str, links: FeedLinks, time_zone: s
     )
 
 
-def _attachment(item: MediaPublic) -> Attachment:
+def _attachment(item: MediaPublic, base_url: str) -> Attachment:
     path = urlsplit(item.url).path.lower()
     suffix = path[path.rfind(".") :] if "." in path.rsplit("/", 1)[-1] else ""
     return Attachment(
         kind=item.kind,
-        url=item.url,
+        url=absolute_url(base_url, item.url),
         mime_type=MEDIA_TYPES.get(suffix, UNKNOWN_MEDIA_TYPE)
         if item.kind != "embed"
         else "text/html",

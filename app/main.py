@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__, pages
+from app import __version__, docs, pages
 from app.api import audit as audit_api
 from app.api import blogs, entries, events, feeds, health, me, members, tokens, users
 from app.api import webhooks as webhooks_api
@@ -45,18 +45,24 @@ NEWSROOM_POLICY = (
     "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-# FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN and start them with an
-# inline script: this allows what they need today (until their assets are served from here).
-DOCS_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.jsdelivr.net "
-    "https://cdn.redoc.ly https://fastapi.tiangolo.com; connect-src 'self'; worker-src blob:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# The API's docs (app/docs.py) load only this server's copies of Swagger UI and ReDoc, but
+# they are not Bulletin's pages, so they get exceptions of their own, on their path alone.
+# FastAPI's Swagger UI page starts Swagger UI with one inline script: that script is allowed
+# by its hash (no other inline script runs). ReDoc writes its styles into the page as it
+# renders (and FastAPI's ReDoc page has an inline style), and searches in a worker it makes
+# from a blob. Both show inline SVG and data: images.
+SWAGGER_UI_POLICY = (
+    f"default-src 'none'; script-src 'self' {docs.SWAGGER_UI_SCRIPTS}; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+REDOC_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src blob:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
 )
 # Anything else (JSON, feeds, streams) is data: if a browser ever renders it, nothing runs.
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -69,7 +75,11 @@ EVERY_ANSWER: Headers = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
-PAGE_HEADERS, DOCS_HEADERS, DATA_HEADERS = _csp(PAGE_POLICY), _csp(DOCS_POLICY), _csp(DATA_POLICY)
+PAGE_HEADERS, DATA_HEADERS = _csp(PAGE_POLICY), _csp(DATA_POLICY)
+DOCS_HEADERS = {
+    docs.SWAGGER_UI_PATH: _csp(SWAGGER_UI_POLICY),
+    docs.REDOC_PATH: _csp(REDOC_POLICY),
+}
 # X-Frame-Options for browsers older than frame-ancestors.
 NEWSROOM_HEADERS = [*_csp(NEWSROOM_POLICY), (b"x-frame-options", b"DENY")]
 
@@ -80,8 +90,8 @@ def policy_headers(path: str, content_type: bytes) -> Headers:
         return []  # a policy on a script or a style sheet does nothing: the page's applies
     if path == "/newsroom":
         return NEWSROOM_HEADERS
-    if path in DOCS_PATHS:
-        return DOCS_HEADERS
+    if path in DOCS_HEADERS:
+        return DOCS_HEADERS[path]
     return PAGE_HEADERS if content_type.startswith(b"text/html") else DATA_HEADERS
 
 
@@ -134,6 +144,9 @@ def create_app(settings: Settings) -> FastAPI:
         # A redirect to the URL without its trailing slash would be built from the request's
         # Host header: a cache in front could keep it for everyone. Such URLs get 404 instead.
         redirect_slashes=False,
+        # The docs are served whole from here (app/docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.readiness = health.Readiness()
@@ -160,6 +173,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks_api.router)
     for people in (users, members, me, audit_api):
         app.include_router(people.router)
+    docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app
 

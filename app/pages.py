@@ -1,4 +1,5 @@
-"""The reader page, the embeddable fragment and the newsroom page: server-rendered HTML.
+"""The reader page, the embeddable fragment, the index of blogs and the newsroom page:
+server-rendered HTML.
 
 The page is complete without JavaScript; `web/static/bulletin.js` then keeps it
 current from the stream, starting at the head seq the page was rendered with.
@@ -8,7 +9,9 @@ replayed to the client (which applies events idempotently) rather than lost.
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -17,18 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import caching
 from app.api.deps import RendererDep, ServicesDep
 from app.config import Settings
-from app.cursors import InvalidCursor, cursor_including
+from app.cursors import InvalidCursor, cursor_including, decode_entry_cursor, entry_cursor
 from app.errors import BulletinError
-from app.models import Blog
+from app.models import Blog, utc_now
 from app.queries import (
+    BlogListed,
     EntryFilter,
+    blogs_version,
     find_entry,
+    list_blogs_by_change,
     list_entries,
     to_blog_public,
     to_entry_public,
 )
-from app.rendering import Renderer, plain_text, utc_iso
-from app.schemas import BlogPublic, EntryPublic
+from app.rendering import Renderer, absolute_url, plain_text, utc_iso
+from app.schemas import BlogPublic, EntryPublic, MediaPublic
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -91,7 +97,7 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     )
 
 
-def live_blog_json_ld(content: PageContent, page_url: str) -> str:
+def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
     updates = ([content.pinned] if content.pinned else []) + content.entries
@@ -116,8 +122,8 @@ def live_blog_json_ld(content: PageContent, page_url: str) -> str:
                 "dateModified": utc_iso(entry.updated_at),
                 "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
                 **(
-                    {"image": [m.url for m in entry.media if m.kind == "image"]}
-                    if any(m.kind == "image" for m in entry.media)
+                    {"image": [absolute_url(base_url, m.url) for m in entry.media if is_image(m)]}
+                    if any(is_image(m) for m in entry.media)
                     else {}
                 ),
             }
@@ -172,8 +178,8 @@ async def read_page(
                 base_url=base_url,
                 description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
                 or content.blog.title,
-                og_image=_first_image(content),
-                json_ld=live_blog_json_ld(content, page_url),
+                og_image=_first_image(content, base_url),
+                json_ld=live_blog_json_ld(content, page_url, base_url),
                 **_live_part(settings, renderer),
             )
         )
@@ -221,9 +227,109 @@ async def read_newsroom(renderer: RendererDep) -> HTMLResponse:
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _first_image(content: PageContent) -> str | None:
+def is_image(item: MediaPublic) -> bool:
+    return item.kind == "image"
+
+
+def _first_image(content: PageContent, base_url: str) -> str | None:
     for entry in ([content.pinned] if content.pinned else []) + content.entries:
         for item in entry.media:
-            if item.kind == "image":
-                return item.url
+            if is_image(item):
+                return absolute_url(base_url, item.url)
     return None
+
+
+# --- the index of blogs ---------------------------------------------------------------
+
+# Live blogs are few at a time; past this many the index shows the most recently changed.
+LIVE_BLOGS_SHOWN = 100
+ENDED_BLOGS_PAGE = 50
+# Last-Modified of an index with no blogs.
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# `/blogs` will always be another name of `/`.
+REDIRECT_CACHE_CONTROL = "public, max-age=86400"
+
+
+@dataclass
+class IndexContent:
+    live: list[BlogListed]
+    more_live: bool
+    ended: list[BlogListed]
+    older_cursor: str | None
+    is_first: bool
+
+
+async def load_index(session: AsyncSession, before: str | None) -> IndexContent:
+    """The first page: every live blog (up to a cap), then the newest page of ended ones; an
+    older page (`before`): the next page of ended blogs. Each list by last change."""
+    live: list[BlogListed] = []
+    if before is None:
+        live = await list_blogs_by_change(session, status="live", limit=LIVE_BLOGS_SHOWN + 1)
+    # Cursors have the form of entry cursors: a moment and an id.
+    after = decode_entry_cursor(before) if before is not None else None
+    ended = await list_blogs_by_change(
+        session, status="ended", limit=ENDED_BLOGS_PAGE + 1, before=after
+    )
+    older_cursor = None
+    if len(ended) > ENDED_BLOGS_PAGE:
+        last = ended[ENDED_BLOGS_PAGE - 1]
+        older_cursor = entry_cursor(last.changed_at, last.id)
+    return IndexContent(
+        live=live[:LIVE_BLOGS_SHOWN],
+        more_live=len(live) > LIVE_BLOGS_SHOWN,
+        ended=ended[:ENDED_BLOGS_PAGE],
+        older_cursor=older_cursor,
+        is_first=before is None,
+    )
+
+
+@router.head("/")
+@router.get("/", response_class=HTMLResponse)
+async def read_index(
+    request: Request,
+    services: ServicesDep,
+    before: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The index of blogs: live ones first, then ended ones, each by its last change."""
+    renderer, settings = services.renderer, services.settings
+    base_url = settings.public_base_url.rstrip("/")
+    async with services.database.read_session() as session:
+        # Every blog's head at once, as the API's list of blogs: a new blog, or any change
+        # logged in any blog (an entry, an edit, the blog itself), gives a new ETag.
+        listing = await blogs_version(session)
+        version = caching.BlogVersion(
+            seq=listing.total_seq,
+            live=True,
+            changed_at=listing.changed_at or NEVER,
+            epoch=f"{listing.count}.{listing.newest_id}",
+        )
+        now = utc_now()
+        checked = caching.validators(version, caching.known_url(request))
+        if caching.is_not_modified(request, checked, now=now):
+            return caching.not_modified(checked, now=now)
+        try:
+            content = await load_index(session, before)
+        except InvalidCursor:
+            return _html_error(renderer, 400, "Page not found", "That page link is not valid.")
+    page = "/" if before is None else f"/?{urlencode({'before': before})}"
+    body = renderer.environment.get_template("index.html").render(
+        content=content,
+        canonical_url=f"{base_url}{page}",
+        summary_of=lambda blog: plain_text(blog.summary_html, DESCRIPTION_CHARS),
+    )
+    return caching.full(_html(body), checked, now=now)
+
+
+@router.head("/blogs")
+@router.get("/blogs")
+async def redirect_to_index(request: Request) -> Response:
+    """`/blogs` is another name of the index: a permanent redirect to `/`.
+
+    Its Location is relative (see `redirect_slashes=False` in app/main.py): nothing from the
+    request's Host header goes into an answer a cache may keep for everyone.
+    """
+    query = request.scope["query_string"].decode("latin-1")
+    location = f"/?{query}" if query else "/"
+    return Response(
+        status_code=308, headers={"Location": location, "Cache-Control": REDIRECT_CACHE_CONTROL}
+    )

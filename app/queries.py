@@ -273,3 +273,51 @@ async def recent_deletions(
     )
     # Deletion events always name their entry.
     return [(entry_id, moment) for entry_id, moment in rows if entry_id is not None]
+
+
+@dataclass(frozen=True)
+class BlogListed:
+    """A blog as the index of blogs shows it: no entries, nothing private."""
+
+    id: int
+    slug: str
+    title: str
+    summary_html: str
+    status: BlogStatus
+    timezone: str
+    # When its newest change was logged (its creation while its log is empty).
+    changed_at: datetime
+
+
+async def list_blogs_by_change(
+    session: AsyncSession,
+    *,
+    status: BlogStatus,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> list[BlogListed]:
+    """Blogs of one status, most recently changed first (then newest id), after `before`
+    (changed_at, id) when given: one query, blog rows and each one's head log row."""
+    changed_at = func.coalesce(Event.created_at, Blog.created_at)
+    query = (
+        select(Blog, changed_at)
+        .outerjoin(Event, and_(Event.blog_id == Blog.id, Event.seq == Blog.head_seq))
+        .where(Blog.status == status)
+        .order_by(changed_at.desc(), Blog.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        moment, blog_id = before
+        query = query.where(or_(changed_at < moment, and_(changed_at == moment, Blog.id < blog_id)))
+    return [
+        BlogListed(
+            id=blog.id,
+            slug=blog.slug,
+            title=blog.title,
+            summary_html=blog.summary_html,
+            status=cast(BlogStatus, blog.status),
+            timezone=blog.timezone,
+            changed_at=moment,
+        )
+        for blog, moment in (await session.execute(query)).all()
+    ]

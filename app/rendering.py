@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.config import DEFAULT_PUBLIC_BASE_URL
 from app.cursors import entry_cursor
 from app.schemas import EntryPublic
 
@@ -23,6 +24,11 @@ def local_time_label(moment: datetime, time_zone: str) -> str:
     local = moment.astimezone(ZoneInfo(time_zone))
     hour = local.hour % 12 or 12
     return f"{local:%b %d, %Y}, {hour}:{local:%M %p %Z}"
+
+
+def absolute_url(base_url: str, url: str) -> str:
+    """A URL as readers elsewhere can open it: a path on this server gets the public base."""
+    return base_url.rstrip("/") + url if url.startswith("/") else url
 
 
 def utc_iso(moment: datetime) -> str:
@@ -61,7 +67,13 @@ def plain_text(html: str, limit: int | None = None) -> str:
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path = WEB_DIR / "templates") -> None:
+    """Renders with absolute URLs under `base_url`, so an entry's HTML shows its photos on
+    a partner's page (the embed) as on Bulletin's own."""
+
+    def __init__(
+        self, base_url: str = DEFAULT_PUBLIC_BASE_URL, templates_dir: Path = WEB_DIR / "templates"
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
         self.environment = Environment(
             loader=FileSystemLoader(templates_dir),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -70,6 +82,7 @@ class Renderer:
         )
         self.environment.filters["local_time"] = local_time_label
         self.environment.filters["utc_iso"] = utc_iso
+        self.environment.filters["absolute"] = lambda url: absolute_url(self.base_url, url)
         # Each entry carries the cursor of the page after it, for "Older updates" links.
         self.environment.filters["older_cursor"] = lambda entry: entry_cursor(
             entry.published_at, entry.id

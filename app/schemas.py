@@ -42,9 +42,25 @@ WEB_URL_PATTERN = r"^https?://[^\x00-\x20\x7f/?#@\[\]\\]+(?:[/?#][^\x00-\x20\x7f
 WEB_URL = re.compile(WEB_URL_PATTERN)
 
 
+# Or a path on this server ("/static/demo/harbour.svg"): Bulletin's own files are stored
+# so, and every answer that needs an absolute URL adds the public base URL it serves under.
+SERVER_PATH_PATTERN = r"/[^\x00-\x20\x7f/\\][^\x00-\x20\x7f\\]*"
+MEDIA_URL_PATTERN = f"^(?:{WEB_URL_PATTERN[1:-1]}|{SERVER_PATH_PATTERN})$"
+MEDIA_URL = re.compile(MEDIA_URL_PATTERN)
+
+
 def _web_url(value: str) -> str:
     if not WEB_URL.fullmatch(value):
         raise ValueError("must be an absolute http(s) URL, without spaces or credentials")
+    return value
+
+
+def _media_url(value: str) -> str:
+    if not MEDIA_URL.fullmatch(value):
+        raise ValueError(
+            "must be an absolute http(s) URL or a path on this server (/static/...), "
+            "without spaces or credentials"
+        )
     return value
 
 
@@ -103,6 +119,11 @@ WebUrl = Annotated[
     str,
     StringConstraints(max_length=2000, pattern=WEB_URL_PATTERN),
     AfterValidator(_web_url),
+]
+MediaUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=MEDIA_URL_PATTERN),
+    AfterValidator(_media_url),
 ]
 TimeZoneName = Annotated[
     str,
@@ -192,7 +213,7 @@ class Author(RequestModel):
 
 class Media(RequestModel):
     kind: Literal["image", "video", "embed"]
-    url: WebUrl
+    url: MediaUrl
     caption: PlainText = ""
     credit: Annotated[str, StringConstraints(max_length=300)] = ""
     alt: PlainText = ""

@@ -54,7 +54,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Build, start and finally stop every service of one app."""
     database = Database(settings.database_url)
     tokens = TokenStore(database)
-    renderer = Renderer()
+    renderer = Renderer(settings.public_base_url)
     metrics = Metrics()
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None

@@ -13,7 +13,9 @@ import rjsmin
 from app.config import Settings
 from app.main import create_app
 from app.pages import ENTRIES_KEPT, KEY_EVENTS_SHOWN
-from tests.support.factories import ADMIN, read_log
+from tests.support.clients import asgi_client
+from tests.support.factories import ADMIN, ADMIN_TOKEN, create_blog, read_log
+from tests.support.servers import running_app
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 PAGE = "/blogs/vote-night"
@@ -301,3 +303,35 @@ async def test_structured_data_carries_the_text_of_entries_not_their_markup(
     [raw] = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
     [update] = json.loads(raw)["liveBlogUpdate"]
     assert update["articleBody"] == "Fish & chips one two"
+
+
+async def test_a_photo_stored_as_a_path_on_this_server_is_shown_under_the_public_address(
+    database_url: str,
+) -> None:
+    # Bulletin's own files are stored as paths: moving the server to another address (or
+    # port) moves every photo with it, in the page, the live update, the feeds and the JSON.
+    settings = Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        rate_limit_enabled=False,
+        public_base_url="https://live.example.org",
+    )
+    photo = {"kind": "image", "url": "/static/demo/harbour.svg", "alt": "A harbour"}
+    async with running_app(settings) as app, asgi_client(app) as client:
+        await create_blog(client)
+        entry = await post(client, ADMIN, media=[photo])
+        page = (await client.get(PAGE)).text
+        event = (await read_log(client, "vote-night"))[-1]
+        feed = (await client.get(f"{PAGE}/feed.json")).json()
+        atom = (await client.get(f"{PAGE}/feed.atom")).text
+
+    shown = "https://live.example.org/static/demo/harbour.svg"
+    assert entry["media"][0]["url"] == "/static/demo/harbour.svg"  # stored and answered as a path
+    assert f'<img src="{shown}"' in page
+    assert f'<meta property="og:image" content="{shown}">' in page
+    assert json.loads(re.search(r'application/ld\+json">(.*?)</script>', page, re.S).group(1))[
+        "liveBlogUpdate"
+    ][0]["image"] == [shown]
+    assert f'<img src="{shown}"' in event["html"]
+    assert feed["items"][0]["attachments"][0]["url"] == shown
+    assert f'href="{shown}"' in atom

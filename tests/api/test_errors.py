@@ -614,8 +614,18 @@ INVALID_FIELDS = {
         CREATE_ENTRY.but(json={"media": [{**IMAGE, "url": "ftp://example.com/a.jpg"}]}),
         {"media.0.url"},
     ),
+    # A path on this server ("/static/...") is allowed; a path relative to nothing is not,
+    # nor one that browsers read as another host.
     "media-relative-url": (
-        CREATE_ENTRY.but(json={"media": [{**IMAGE, "url": "/a.jpg"}]}),
+        CREATE_ENTRY.but(json={"media": [{**IMAGE, "url": "a.jpg"}]}),
+        {"media.0.url"},
+    ),
+    "media-protocol-relative-url": (
+        CREATE_ENTRY.but(json={"media": [{**IMAGE, "url": "//example.com/a.jpg"}]}),
+        {"media.0.url"},
+    ),
+    "media-backslash-path": (
+        CREATE_ENTRY.but(json={"media": [{**IMAGE, "url": "/\\example.com/a.jpg"}]}),
         {"media.0.url"},
     ),
     "media-data-url": (
