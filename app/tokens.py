@@ -47,7 +47,6 @@ logger = logging.getLogger("bulletin.tokens")
 TOKEN_PREFIX = "bltn_"  # noqa: S105 - a marker, not a secret
 ENVIRONMENT_TOKEN_NAME = "admin (BULLETIN_ADMIN_TOKEN)"  # noqa: S105 - a name
 Scope = Literal["publish", "admin"]
-SCOPE_RANK: dict[str, int] = {"publish": 1, "admin": 2}
 # scrypt's cost for the environment token: 16 MiB and some 50 ms, once per process start.
 SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
 
@@ -76,10 +75,6 @@ def environment_hash(secret: str, installation_id: str) -> str:
 def display_prefix(secret: str) -> str:
     """The first characters of a generated secret, safe to show in listings."""
     return secret[: len(TOKEN_PREFIX) + 6]
-
-
-def scope_allows(granted: str, needed: str) -> bool:
-    return SCOPE_RANK.get(granted, 0) >= SCOPE_RANK[needed]
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,8 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def client_address(connection: HTTPConnection) -> str | None:
     """The client's address, as the rate limits count it: the connection's peer, or what a
     trusted proxy's X-Forwarded-For named (uvicorn applied BULLETIN_FORWARDED_ALLOW_IPS)."""
-    return connection.client.host if connection.client else None
+    host = connection.client.host if connection.client else None
+    return host[:64] if host else None  # as stored in the audit log
 
 
 async def get_optional_principal(

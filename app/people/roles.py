@@ -6,9 +6,9 @@ and the audit log need to know of the caller.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Self
+from typing import Literal
 
 Role = Literal["contributor", "editor", "owner"]
 # Lowest first: each role may do everything the ones before it may.
@@ -65,9 +65,6 @@ class Principal:
         if self.is_admin:
             return "owner"
         return highest(self.every_blog, self.blog_roles.get(blog_id))
-
-    def from_address(self, address: str | None) -> Self:
-        return replace(self, address=address[:64] if address else None)
 
 
 # Bulletin acting on its own behalf: the demo loader, and callers of the write path that
