@@ -36,6 +36,10 @@ APP_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "installation",
+    "users",
+    "memberships",
+    "token_blogs",
+    "audit_records",
 }
 
 
