@@ -22,6 +22,8 @@ from app.feeds import FeedWriter
 from app.installation import load_identity
 from app.limits import RateLimits
 from app.metrics import Metrics
+from app.people.sessions import SessionStore
+from app.people.sign_in_limits import SignInLimits
 from app.publishing import Publisher
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
@@ -47,6 +49,8 @@ class Services:
     # None when turned off: rate limits by settings, webhook delivery without a secret key.
     rate_limits: RateLimits | None
     webhook_worker: WebhookWorker | None
+    # Sign-in sessions of the newsroom page.
+    sessions: SessionStore
 
 
 @asynccontextmanager
@@ -74,6 +78,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         heartbeat_interval=settings.heartbeat_seconds,
         forget_answers=read_cache.forget,
     )
+    sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
     services = Services(
@@ -89,10 +94,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         webhooks=WebhookRegistry(database, settings, secret_box),
         rate_limits=rate_limits,
         webhook_worker=webhook_worker,
+        sessions=SessionStore(database, settings, sign_in_limits),
     )
     try:
         if rate_limits is not None:
             await rate_limits.start(tokens)
+        await sign_in_limits.start()
         if settings.admin_token is not None:
             await tokens.adopt_environment_token(
                 settings.admin_token.get_secret_value(), identity.id
@@ -105,6 +112,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if webhook_worker is not None:
             await webhook_worker.stop()
         await hub.stop()
+        await sign_in_limits.stop()
         if rate_limits is not None:
             await rate_limits.stop()
         await database.dispose()

@@ -40,6 +40,7 @@ APP_TABLES = {
     "memberships",
     "token_blogs",
     "audit_records",
+    "sign_in_sessions",
 }
 
 
