@@ -19,6 +19,7 @@ from app.api import (
     health,
     me,
     members,
+    newsroom,
     sessions,
     tokens,
     users,
@@ -182,7 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
-    for people in (users, members, me, audit_api, sessions):
+    for people in (users, members, me, audit_api, sessions, newsroom):
         app.include_router(people.router)
     docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
