@@ -7,6 +7,7 @@ signs itself in with a same-site fetch, so Strict costs it nothing); Secure when
 over https (BULLETIN_PUBLIC_BASE_URL) or the request did; Path=/. Tools keep using tokens.
 """
 
+import math
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
@@ -45,7 +46,7 @@ async def _describe(services: Services, signed_in: SignedIn, secret: str) -> Ses
 
 
 def _max_age(expires_at: datetime) -> int:
-    return max(0, int((expires_at - utc_now()).total_seconds()))
+    return max(0, math.ceil((expires_at - utc_now()).total_seconds()))
 
 
 @router.post(
