@@ -101,10 +101,10 @@ class SseStream:
                 return message
 
     async def until(self, holds: Callable[[SseMessage], bool], timeout: float = 10) -> SseMessage:
-        """The first next message of which `holds` is true."""
+        """The first next message (heartbeats included) of which `holds` is true."""
         async with asyncio.timeout(timeout):
             while True:
-                message = await self.next(timeout)
+                message = await self.next(timeout, heartbeats=True)
                 if holds(message):
                     return message
 
