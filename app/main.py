@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, docs, pages
 from app.api import audit as audit_api
-from app.api import blogs, entries, events, feeds, health, me, members, tokens, users
+from app.api import blogs, entries, events, feeds, health, me, members, revisions, tokens, users
 from app.api import webhooks as webhooks_api
 from app.api.errors import install_error_handlers
 from app.caching.middleware import CachedReads
@@ -167,7 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=3600,
     )
     app.add_middleware(BrowserHardening)
-    for module in (health, blogs, entries, events, feeds, tokens, streams):
+    for module in (health, blogs, entries, revisions, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)

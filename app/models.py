@@ -78,6 +78,8 @@ class Blog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.
     contributors_may_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on every change to the blog itself (not to its entries): its ETag for If-Match.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Entry(Base):
@@ -219,6 +221,35 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class EntryRevision(Base):
+    """One version of an entry as it was written, and who wrote it: kept for every version,
+    the current one included, and after the entry is deleted."""
+
+    __tablename__ = "entry_revisions"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "version", name="uq_entry_revisions_entry_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Plain ids, like the audit log's: revisions outlive what they name.
+    entry_id: Mapped[int] = mapped_column(Integer)
+    blog_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    headline: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    body_html: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    key_event: Mapped[bool] = mapped_column(Boolean)
+    pinned: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The name shown for who made it, as it was then (a user's, or a token's).
+    actor_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class AuditRecord(Base):

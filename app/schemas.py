@@ -374,6 +374,37 @@ class EntryPublic(BaseModel):
     )
 
 
+class RevisionPublic(BaseModel):
+    """One version of an entry as it was written, for the blog's editors."""
+
+    version: int
+    headline: str | None
+    body: str = Field(description="Sanitised HTML.")
+    authors: list[AuthorPublic]
+    media: list[MediaPublic]
+    key_event: bool
+    pinned: bool
+    status: EntryState
+    published_at: UtcDatetime
+    changed_at: UtcDatetime = Field(description="When this version was made.")
+    changed_by: str | None = Field(description="Who made it: a user's name, or a token.")
+    changed_by_user_id: int | None
+
+
+class RevisionsPublic(BaseModel):
+    items: list[RevisionPublic] = Field(description="Newest first; the first is the entry now.")
+
+
+class RevisionsDiff(BaseModel):
+    from_version: int
+    to_version: int
+    changes: dict[str, dict[str, Any]] = Field(
+        description="Each field that differs, with its value in each version."
+    )
+    headline_diff: str = Field(description="A unified diff of the headline.")
+    text_diff: str = Field(description="A unified diff of the text, one line per paragraph.")
+
+
 class EntryTombstone(BaseModel):
     """What remains public of a deleted entry: enough to remove it from a page."""
 
@@ -434,6 +465,9 @@ class BlogPublic(BaseModel):
     head_seq: int = Field(description="The newest seq in this blog's change log.")
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    version: int = Field(
+        1, description="Starts at 1; bumped on every change to the blog (not to its entries)."
+    )
 
 
 class BlogsPublic(BaseModel):
@@ -553,6 +587,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         403: "The caller's role does not allow this; the message names the role needed.",
         404: "No such blog or entry.",
         409: "Conflicts with the current state.",
+        412: "If-Match names a version that is no longer current: `current` holds the one now.",
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "A field is invalid; see `fields`.",
