@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
+from app.media.references import refuse_images_without_alt_text, resolve_media
 from app.models import Blog, Entry, Event, utc_now
 from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
@@ -84,6 +85,7 @@ class Publisher:
                     coverage_end=data.coverage_end or (now if data.status == "ended" else None),
                     topics=data.topics,
                     previous_blog_id=await _previous_blog_id(session, data.previous_slug),
+                    require_alt_text=data.require_alt_text,
                     head_seq=0,
                     created_at=now,
                     updated_at=now,
@@ -169,12 +171,15 @@ class Publisher:
             body_html = sanitise_html(data.body)
             if not (data.headline or NOT_BLANK.search(body_html) or data.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
+            media = await resolve_media(session, blog, data.media)
+            if data.status == "published":
+                refuse_images_without_alt_text(blog, media)
             entry = Entry(
                 blog_id=blog.id,
                 headline=data.headline or None,
                 body_html=body_html,
                 authors=[author.model_dump(exclude_none=True) for author in data.authors],
-                media=[item.model_dump() for item in data.media],
+                media=media,
                 key_event=data.key_event,
                 pinned=data.pinned,
                 status=data.status,
@@ -204,6 +209,9 @@ class Publisher:
             blog = await _lock_blog(session, slug)
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
             values = _entry_values(changes)
+            if "media" in values:
+                items = data.media if isinstance(data.media, list) else []
+                values["media"] = await resolve_media(session, blog, items)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             if not changed:
                 if redact and entry.status == "published":
@@ -233,6 +241,8 @@ class Publisher:
                 setattr(entry, name, value)
             if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
+            if entry.status == "published" and ("media" in changed or not was_public):
+                refuse_images_without_alt_text(blog, entry.media)
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now)
             entry.pinned = wants_pin
