@@ -169,7 +169,10 @@ def webp_chunks(webp: bytes) -> list[bytes]:
     assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP", "not a WebP"
     names, position = [], 12
     while position + 8 <= len(webp):
-        name, size = webp[position : position + 4], struct.unpack("<I", webp[position + 4 : position + 8])[0]
+        name, size = (
+            webp[position : position + 4],
+            struct.unpack("<I", webp[position + 4 : position + 8])[0],
+        )
         names.append(name)
         position += 8 + size + (size % 2)
     return names
@@ -190,9 +193,14 @@ def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = zlib.compress(b"\x00" + b"\x00" * (width * 3), 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
 
 
 def animated_gif(frames: int, size: tuple[int, int] = (40, 30)) -> bytes:
-    pictures = [Image.new("RGB", size, (index * 20 % 256, 255 - index * 20 % 256, 90)) for index in range(frames)]
+    pictures = [
+        Image.new("RGB", size, (index * 20 % 256, 255 - index * 20 % 256, 90))
+        for index in range(frames)
+    ]
     return encoded(pictures[0], "GIF", save_all=True, append_images=pictures[1:], duration=40)

@@ -52,14 +52,29 @@ def noise_png(size: tuple[int, int]) -> bytes:
 
 REFUSED_FILES: dict[str, tuple[Callable[[], bytes], str, int, str]] = {
     # name: (the file, its claimed name, status, code)
-    "text named .jpg": (lambda: b"Not a photo, whatever the name says.\n" * 20, "a.jpg", 415, "not_an_image"),
-    "html named .png": (lambda: b"<html><script>alert(1)</script></html>", "a.png", 415, "not_an_image"),
+    "text named .jpg": (
+        lambda: b"Not a photo, whatever the name says.\n" * 20,
+        "a.jpg",
+        415,
+        "not_an_image",
+    ),
+    "html named .png": (
+        lambda: b"<html><script>alert(1)</script></html>",
+        "a.png",
+        415,
+        "not_an_image",
+    ),
     "svg": (lambda: b'<svg xmlns="http://www.w3.org/2000/svg"/>', "a.svg", 415, "not_an_image"),
     "bmp": (lambda: encoded(scene((50, 50)), "BMP"), "a.bmp", 415, "not_an_image"),
     "truncated jpeg": (truncated_jpeg, "a.jpg", 422, "corrupt_image"),
     "corrupt jpeg": (corrupt_jpeg, "a.jpg", 422, "corrupt_image"),
     "decompression bomb": (bomb_png, "bomb.png", 422, "too_many_pixels"),
-    "over the pixel limit": (lambda: encoded(scene((2100, 2000)), "PNG"), "big.png", 422, "too_many_pixels"),
+    "over the pixel limit": (
+        lambda: encoded(scene((2100, 2000)), "PNG"),
+        "big.png",
+        422,
+        "too_many_pixels",
+    ),
     "too many frames": (lambda: animated_gif(MAX_FRAMES + 1), "a.gif", 422, "too_many_frames"),
     "over the size limit": (lambda: noise_png((400, 300)), "big.png", 413, "payload_too_large"),
 }
@@ -109,7 +124,7 @@ async def test_a_file_that_is_not_a_sound_photo_is_refused_and_nothing_is_stored
         ({"files": {"file": ("a.jpg", b"")}}, 422, "invalid_input", {"file"}),
         (
             {
-                "content": b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc",
+                "content": b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc',
                 "headers": {"Content-Type": "multipart/form-data; boundary=xyz"},
             },
             400,

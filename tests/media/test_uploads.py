@@ -37,9 +37,7 @@ async def upload(
     content_type: str = "image/jpeg",
     headers: dict[str, str] = ADMIN,
 ) -> httpx.Response:
-    return await client.post(
-        MEDIA, files={"file": (filename, data, content_type)}, headers=headers
-    )
+    return await client.post(MEDIA, files={"file": (filename, data, content_type)}, headers=headers)
 
 
 def uploaded(response: httpx.Response) -> dict:
