@@ -2,6 +2,7 @@
 
 import ipaddress
 import resource
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -170,8 +171,10 @@ class Settings(BaseSettings):
     media_s3_access_key_id: str | None = None
     media_s3_secret_access_key: SecretStr | None = None
 
+    @cached_property
     def connection_cap(self) -> int:
-        """The most connections this process holds before it refuses new ones (503)."""
+        """The most connections this process holds before it refuses new ones (503).
+        Read once: every new connection asks."""
         if self.max_connections is not None:
             return self.max_connections
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)

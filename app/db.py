@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_BEGIN_OPTION = "bulletin_sqlite_begin"
+SQLITE_BEGIN_OPTION = "bulletin_sqlite_begin"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -45,7 +45,7 @@ def create_engine(database_url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -94,7 +94,7 @@ class Database:
         self.writers_waiting = 0
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         writer_bind = (
-            self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             if self.is_sqlite
             else self.engine
         )

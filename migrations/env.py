@@ -40,7 +40,12 @@ async def run_migrations_online() -> None:
         await engine.dispose()
 
 
-if context.is_offline_mode():
+# app.migrating.upgrade() hands over its own connection, already inside the transaction
+# and under the lock that the whole upgrade runs in; `alembic` on the command line does not.
+shared_connection = config.attributes.get("connection")
+if shared_connection is not None:
+    _run_with(shared_connection)
+elif context.is_offline_mode():
     run_migrations_offline()
 else:
     asyncio.run(run_migrations_online())

@@ -95,7 +95,7 @@ def known_url(request: Request) -> str:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return request_url(request.scope)
-    known = _query_names(dependant)
+    known = _route_query_names(route, dependant)
     kept = [(name, value) for name, value in request.query_params.multi_items() if name in known]
     path = request.scope["path"]
     return f"{path}?{urlencode(kept)}" if kept else path
@@ -107,6 +107,18 @@ def _query_names(dependant: Any) -> set[str]:
     for dependency in dependant.dependencies:
         names |= _query_names(dependency)
     return names
+
+
+def _route_query_names(route: Any, dependant: Any) -> frozenset[str]:
+    """_query_names, worked out once per route and kept on it (it lives as long as its app)."""
+    known: frozenset[str] | None = getattr(route, QUERY_NAMES_ATTRIBUTE, None)
+    if known is None:
+        known = frozenset(_query_names(dependant))
+        setattr(route, QUERY_NAMES_ATTRIBUTE, known)
+    return known
+
+
+QUERY_NAMES_ATTRIBUTE = "_bulletin_query_names"
 
 
 def _answers_head(request: Request) -> bool:

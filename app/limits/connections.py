@@ -20,6 +20,7 @@ as the stream edge's do.
 """
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -38,6 +39,12 @@ require_audited_versions(__file__)
 LINGER_SECONDS = 2.0
 
 
+@functools.cache
+def _settings_from_environment() -> Settings:
+    """For an app that keeps no Bulletin services in its lifespan state (a benchmark peer)."""
+    return Settings()
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(
         self,
@@ -48,11 +55,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         services = app_state.get("services")
-        settings: Settings = services.settings if services is not None else Settings()
+        settings = services.settings if services is not None else _settings_from_environment()
         self.max_head_bytes = settings.max_request_head_bytes
         self.head_seconds = settings.request_head_seconds
         self.body_seconds = settings.request_body_seconds
-        self.max_connections = settings.connection_cap()
+        self.max_connections = settings.connection_cap
         self.head_bytes = 0
         self.reading_head = True
         self.header_seen = False
