@@ -35,9 +35,7 @@ def upgrade() -> None:
     op.create_index("ix_media_blog", "media", ["blog_id", "id"])
     with op.batch_alter_table("blogs") as blogs:
         blogs.add_column(
-            sa.Column(
-                "require_alt_text", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("require_alt_text", sa.Boolean(), nullable=False, server_default=sa.false())
         )
 
 

@@ -85,8 +85,10 @@ def test_an_oversized_chunked_upload_is_refused_before_it_is_all_sent(
         sock = socket.create_connection(("127.0.0.1", process.port))
         sock.sendall(
             (
-                f"POST {MEDIA} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
-                "Content-Type: multipart/form-data; boundary=xyz\r\nTransfer-Encoding: chunked\r\n\r\n"
+                f"POST {MEDIA} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
+                "Content-Type: multipart/form-data; boundary=xyz\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
             ).encode()
         )
         part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
