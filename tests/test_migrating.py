@@ -36,6 +36,7 @@ APP_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "installation",
+    "media",
 }
 
 
