@@ -3,7 +3,8 @@
 Used by the read side (queries.py) and by rendering (the reader page's "older" link).
 
 An entry cursor is `<published_at as microseconds since 1970 UTC>_<entry id>`, a blog cursor
-the blog's id: ASCII digits a client can check against the pattern in the OpenAPI schema.
+the blog's id, an audit cursor the audit record's id: ASCII digits a client can check
+against the pattern in the OpenAPI schema.
 Every value of that pattern names a place in the list, so none is refused; one beyond the
 newest or oldest moment, or past the largest id, is read as the end of the list. Cursors
 of the earlier, base64 form (still in old links to the reader page) are read too.
@@ -19,6 +20,7 @@ from app.models import FIRST_YEAR, LAST_YEAR, MAX_INT
 
 ENTRY_CURSOR_PATTERN = r"^-?[0-9]{1,18}_[0-9]{1,10}$"
 BLOG_CURSOR_PATTERN = r"^[0-9]{1,10}$"
+AUDIT_CURSOR_PATTERN = BLOG_CURSOR_PATTERN
 _ENTRY_CURSOR = re.compile(r"(-?[0-9]{1,18})_([0-9]{1,10})")
 _BLOG_CURSOR = re.compile(r"[0-9]{1,10}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,6 +70,17 @@ def decode_blog_cursor(cursor: str) -> int:
 def encode_blog_cursor(blog_id: int) -> str:
     """The `before` cursor of the page of blogs older than this one."""
     return str(blog_id)
+
+
+def decode_audit_cursor(cursor: str) -> int:
+    """The id the page of older audit records starts below."""
+    if not _BLOG_CURSOR.fullmatch(cursor):
+        raise _invalid()
+    return min(int(cursor), MAX_INT)
+
+
+def encode_audit_cursor(record_id: int) -> str:
+    return str(record_id)
 
 
 def _micros(moment: datetime) -> int:

@@ -10,7 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, docs, pages
-from app.api import blogs, entries, events, feeds, health, media, tokens
+from app.api import audit as audit_api
+from app.api import blogs, entries, events, feeds, health, me, media, members, tokens, users
 from app.api import webhooks as webhooks_api
 from app.api.errors import install_error_handlers
 from app.caching.middleware import CachedReads
@@ -175,6 +176,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
     app.include_router(media.files)
+    for people in (users, members, me, audit_api):
+        app.include_router(people.router)
     docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

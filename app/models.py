@@ -1,5 +1,5 @@
-"""The stored model: blogs, their entries, the per-blog change log, API tokens, webhooks
-and uploaded media."""
+"""The stored model: blogs, their entries, the per-blog change log, API tokens, the people
+who use them with their roles per blog, the audit log, and uploaded media."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +78,8 @@ class Blog(Base):
     require_alt_text: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # A newsroom setting, never public: whether contributors publish without review.
+    contributors_may_publish: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Entry(Base):
@@ -115,6 +117,12 @@ class Entry(Base):
     # The JSON first answered to that request: a retry is answered the same, even after the
     # entry changed or was deleted (the Idempotency-Key convention).
     idempotent_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The user who wrote it: a contributor may change only its own unpublished entries.
+    # None for entries written with a token of no user. (Users are disabled, never deleted;
+    # not a foreign key, which SQLite could add to this table only by rebuilding it.)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The editor's note on an entry returned for changes; cleared when it is sent again.
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Event(Base):
@@ -136,6 +144,10 @@ class Event(Base):
     )
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Who made the change: kept with the log, never in the payload. Plain ids, not foreign
+    # keys: the log is history, and nothing it names may be taken out from under it.
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Token(Base):
@@ -153,6 +165,91 @@ class Token(Base):
     from_environment: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A token of a user acts as that user (scope "user"); one without is a legacy token,
+    # whose scope says what it may do (app/people/principals.py). Not a foreign key, for
+    # the reason Entry.created_by is not.
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # The highest role the token acts with, whatever its user holds; None: the user's own.
+    max_role: Mapped[str | None] = mapped_column(String(12), nullable=True)
+
+
+class TokenBlog(Base):
+    """A blog a user's token is narrowed to; a token with none acts on all its user's blogs."""
+
+    __tablename__ = "token_blogs"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    blog_id: Mapped[int] = mapped_column(
+        ForeignKey("blogs.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class User(Base):
+    """A person of the newsroom: a name (the default byline), a login and a password hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The login (an email address) as given, and casefolded: logins are unique whatever
+    # their case, compared in Python so that SQLite and PostgreSQL agree.
+    login: Mapped[str] = mapped_column(String(320))
+    login_key: Mapped[str] = mapped_column(String(320), unique=True)
+    # Argon2id, in its PHC string form (app/people/passwords.py).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Membership(Base):
+    """A user's role on one blog: contributor, editor or owner."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (Index("ix_memberships_blog", "blog_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    blog_id: Mapped[int] = mapped_column(
+        ForeignKey("blogs.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AuditRecord(Base):
+    """One change, who made it, from where and when (app/audit.py).
+
+    Ids of users, tokens, blogs and entries are plain integers, not foreign keys: the
+    record outlives what it names, and never stands in the way of removing it.
+    """
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_records_blog", "blog_id", "id"),
+        # Ids only grow, on SQLite too: they are the cursor of the listing.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    action: Mapped[str] = mapped_column(String(40))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How the actor came: "token", "command line", "system" (and "session" later).
+    via: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    blog_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The first seq this change logged in the blog's change log, if it logged any.
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Webhook(Base):

@@ -4,6 +4,15 @@ Every change takes the blog's lock first (a row lock on PostgreSQL, the write
 lock on SQLite), so each blog's `seq` is gap-free and strictly increasing even
 with concurrent writers, and a change commits together with its event or not
 at all. Each event's wire form is built here, once, and stored with it.
+
+Every change is made by a `Principal` (app/people/): its permission is checked here,
+inside the transaction and before anything is written, against the state it would change
+(app/people/permissions.py); its user and token are stored with each event it logs, never
+in the event's payload, and the change is recorded in the audit log (app/audit.py) in the
+same transaction. Entries move through review here too: draft → submitted → published,
+or submitted → returned (with the editor's note) → draft or submitted again. Entries in
+those private states never enter the change log: an entry is logged when it is published,
+and taking it out of public view logs its tombstone.
 """
 
 import hashlib
@@ -15,10 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
 from app.models import Blog, Entry, Event, utc_now
+from app.people import permissions
+from app.people.roles import SYSTEM, Principal, at_least
+from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
 from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
 from app.rendering import Renderer
@@ -50,6 +63,36 @@ class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+# Where an entry may go from each state, whoever asks (the permissions then say who may).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"draft", "submitted", "published"}),
+    "submitted": frozenset({"submitted", "draft", "returned", "published"}),
+    "returned": frozenset({"returned", "draft", "submitted", "published"}),
+    "published": frozenset({"published", "draft"}),
+}
+# What the audit log calls writing an entry in each state.
+CREATED_ACTIONS = {
+    "draft": "entry.drafted",
+    "submitted": "entry.submitted",
+    "published": "entry.published",
+}
+# Entry fields the audit log names when they change (never their text).
+AUDITED_ENTRY_FIELDS = (
+    "headline",
+    "body_html",
+    "authors",
+    "media",
+    "key_event",
+    "pinned",
+    "status",
+    "published_at",
+)
+
+
 class Publisher:
     """Creates, edits, deletes and pins; appends the numbered event for each change."""
 
@@ -69,7 +112,8 @@ class Publisher:
 
     # --- blogs -------------------------------------------------------------
 
-    async def create_blog(self, data: BlogCreate) -> BlogPublic:
+    async def create_blog(self, data: BlogCreate, actor: Principal = SYSTEM) -> BlogPublic:
+        permissions.require_admin(actor, "Creating blogs")
         try:
             async with self.database.write_session() as session:
                 if await session.scalar(select(Blog.id).where(Blog.slug == data.slug)):
@@ -92,17 +136,23 @@ class Publisher:
                 )
                 session.add(blog)
                 await session.flush()
+                audit.record(
+                    session, actor, "blog.created", blog_id=blog.id, details={"slug": blog.slug}
+                )
                 return await to_blog_public(session, blog)
         except IntegrityError as error:
             # Two requests raced for the same slug; the loser gets the same answer.
             raise Conflict(f"A blog with the slug '{data.slug}' exists already.") from error
 
-    async def update_blog(self, slug: str, data: BlogUpdate) -> BlogPublic:
+    async def update_blog(
+        self, slug: str, data: BlogUpdate, actor: Principal = SYSTEM
+    ) -> BlogPublic:
         changes = data.model_dump(exclude_unset=True)
         _refuse_nulls(changes, nullable={"coverage_end", "previous_slug"})
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
+            permissions.check_blog_change(actor, blog, changes)
             was_ended = blog.status == "ended"
             if "previous_slug" in changes:
                 if changes["previous_slug"] == slug:
@@ -121,6 +171,7 @@ class Publisher:
                 changes.setdefault("coverage_end", None)
             changed = {k: v for k, v in changes.items() if getattr(blog, k) != v}
             if changed:
+                before = {name: getattr(blog, name) for name in changed}
                 for name, value in changed.items():
                     setattr(blog, name, value)
                 blog.updated_at = utc_now()
@@ -130,21 +181,61 @@ class Publisher:
                 seq = _next_seq(blog)
                 details = await to_blog_public(session, blog)
                 event = EventPublic(seq=seq, type=event_type, blog=slug, details=details)
-                committed.append(_store_event(session, blog, event))
+                committed.append(_store_event(session, blog, event, actor=actor))
+                action = "blog.updated"
+                if "status" in changed:
+                    action = "blog.ended" if blog.status == "ended" else "blog.reopened"
+                audit.record(
+                    session,
+                    actor,
+                    action,
+                    blog_id=blog.id,
+                    seq=seq,
+                    details=audit.changed(before, changed),
+                )
             public = await to_blog_public(session, blog)
         self._committed(committed)
         return public
 
+    async def update_blog_settings(
+        self, slug: str, data: BlogSettingsUpdate, actor: Principal = SYSTEM
+    ) -> BlogSettingsPublic:
+        """Change a blog's newsroom settings (an owner's): private, so nothing is logged
+        in its change log; the audit log records it."""
+        changes = data.model_dump(exclude_unset=True)
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            permissions.require_role(actor, blog, "owner", "Changing a blog's settings")
+            before = {name: getattr(blog, name) for name in changes}
+            if before != changes:
+                for name, value in changes.items():
+                    setattr(blog, name, value)
+                audit.record(
+                    session,
+                    actor,
+                    "blog.settings_changed",
+                    blog_id=blog.id,
+                    details=audit.changed(before, changes),
+                )
+            return to_blog_settings(blog)
+
     # --- entries -----------------------------------------------------------
 
     async def create_entry(
-        self, slug: str, data: EntryCreate, idempotency_key: str | None = None
+        self,
+        slug: str,
+        data: EntryCreate,
+        idempotency_key: str | None = None,
+        actor: Principal = SYSTEM,
     ) -> tuple[EntryPublic, bool]:
-        """Store a new entry; returns it and whether this was a replay of an earlier request."""
+        """Store a new entry; returns it and whether this was a replay of an earlier request.
+
+        An entry written by a user without `authors` gets the user's name as its byline."""
         fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
+            permissions.check_new_entry(actor, blog, data.status, data.pinned)
             if idempotency_key is not None:
                 earlier = await session.scalar(
                     select(Entry).where(
@@ -167,10 +258,13 @@ class Publisher:
                     "Only a published entry can be pinned.", fields={"pinned": "publish it first"}
                 )
             if data.pinned:
-                committed += await self._unpin_current(session, blog, now)
+                committed += await self._unpin_current(session, blog, now, actor)
             body_html = sanitise_html(data.body)
             if not (data.headline or NOT_BLANK.search(body_html) or data.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
+            authors = [author.model_dump(exclude_none=True) for author in data.authors]
+            if not authors and actor.name:
+                authors = [{"name": actor.name}]
             media = await resolve_media(session, blog, data.media)
             if data.status == "published":
                 refuse_images_without_alt_text(blog, media)
@@ -178,7 +272,7 @@ class Publisher:
                 blog_id=blog.id,
                 headline=data.headline or None,
                 body_html=body_html,
-                authors=[author.model_dump(exclude_none=True) for author in data.authors],
+                authors=authors,
                 media=media,
                 key_event=data.key_event,
                 pinned=data.pinned,
@@ -189,41 +283,75 @@ class Publisher:
                 version=1,
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint if idempotency_key else None,
+                created_by=actor.user_id,
             )
             session.add(entry)
             await session.flush()
             if entry.status == "published":
-                committed.append(self._entry_event(session, blog, "entry.created", entry))
+                committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
+            audit.record(
+                session,
+                actor,
+                CREATED_ACTIONS[entry.status],
+                blog_id=blog.id,
+                entry_id=entry.id,
+                seq=committed[0].seq if committed else None,
+                details={"status": entry.status, "pinned": entry.pinned},
+            )
             public = to_entry_public(entry, slug)
             if idempotency_key is not None:
                 entry.idempotent_answer = public.model_dump_json()
         self._committed(committed)
         return public, False
 
-    async def update_entry(self, slug: str, entry_id: int, data: EntryUpdate) -> EntryPublic:
+    async def update_entry(
+        self, slug: str, entry_id: int, data: EntryUpdate, actor: Principal = SYSTEM
+    ) -> EntryPublic:
         changes = data.model_dump(exclude_unset=True)
         redact = changes.pop("redact", False)
         _refuse_nulls(changes, nullable={"headline"})
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
+            # Before the entry is looked for: who may not write here learns nothing of it.
+            permissions.require_role(actor, blog, "contributor", "Changing entries")
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
+            old_status = entry.status
             values = _entry_values(changes)
             if "media" in values:
                 items = data.media if isinstance(data.media, list) else []
                 values["media"] = await resolve_media(session, blog, items)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
+            new_status = changed.get("status", old_status)
+            permissions.check_entry_change(actor, blog, entry, new_status, changed)
+            if new_status not in TRANSITIONS[old_status]:
+                raise InvalidTransition(
+                    f"A {old_status} entry cannot be {new_status}: take it back to draft first."
+                )
             if not changed:
                 if redact and entry.status == "published":
-                    committed += await self._redact(session, blog, entry)
+                    permissions.require_role(actor, blog, "editor", "Redacting")
+                    committed += await self._redact(session, blog, entry, actor)
+                    if committed:
+                        self._audit_entry(session, actor, blog, entry, "entry.redacted", committed)
                     public = to_entry_public(entry, slug)
                     self._committed(committed)
                     return public
                 return to_entry_public(entry, slug)
+            if new_status in ("submitted", "published") and entry.review_note is not None:
+                changed["review_note"] = None  # sent again: the note has been answered
 
             now = utc_now()
-            was_public, was_pinned = entry.status == "published", entry.pinned
-            new_status = changed.get("status", entry.status)
+            was_public, was_pinned = old_status == "published", entry.pinned
+            before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+            if (
+                new_status == "published"
+                and not was_public
+                and "published_at" not in changes
+                and not await _was_ever_public(session, entry)
+            ):
+                # A draft or a submission is published when it goes out, not when written.
+                changed["published_at"] = now
             wants_pin = changed.pop("pinned", entry.pinned)
             if wants_pin and new_status != "published":
                 if changes.get("pinned") and "status" in changes:
@@ -233,7 +361,9 @@ class Publisher:
                     )
                 if changes.get("pinned"):
                     # The request is sound; the entry's stored state is what refuses it.
-                    raise Conflict("Only a published entry can be pinned: this one is a draft.")
+                    raise Conflict(
+                        f"Only a published entry can be pinned: this one is {old_status}."
+                    )
                 wants_pin = False  # taking an entry back to draft unpins it
             if "published_at" in changed:
                 _refuse_future(changed["published_at"], now)
@@ -244,7 +374,7 @@ class Publisher:
             if entry.status == "published" and ("media" in changed or not was_public):
                 refuse_images_without_alt_text(blog, entry.media)
             if wants_pin and not was_pinned:
-                committed += await self._unpin_current(session, blog, now)
+                committed += await self._unpin_current(session, blog, now, actor)
             entry.pinned = wants_pin
             entry.version += 1
             entry.updated_at = now
@@ -252,28 +382,39 @@ class Publisher:
 
             is_public = entry.status == "published"
             if was_public and not is_public:
-                committed.append(self._tombstone_event(session, blog, entry, now))
+                committed.append(self._tombstone_event(session, blog, entry, now, actor))
                 # Back to draft: what it said is no longer public, in the log either.
-                committed += await self._redact(session, blog, entry)
+                committed += await self._redact(session, blog, entry, actor)
             elif is_public:
                 event_type: EventType = "entry.created" if not was_public else "entry.updated"
                 if was_public and entry.pinned != was_pinned:
                     event_type = "entry.pinned" if entry.pinned else "entry.unpinned"
-                committed.append(self._entry_event(session, blog, event_type, entry))
+                committed.append(self._entry_event(session, blog, event_type, entry, actor))
                 if redact:
-                    committed += await self._redact(session, blog, entry)
+                    committed += await self._redact(session, blog, entry, actor)
+            after = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+            details = audit.changed(before, after)
+            if entry.status == "returned" and "review_note" in changed:
+                details["review_note"] = entry.review_note
+            if redact and is_public:
+                details["redacted"] = True
+            action = _change_action(actor, blog, old_status, entry.status, was_pinned, entry.pinned)
+            self._audit_entry(session, actor, blog, entry, action, committed, details)
             public = to_entry_public(entry, slug)
         self._committed(committed)
         return public
 
-    async def delete_entry(self, slug: str, entry_id: int) -> None:
+    async def delete_entry(self, slug: str, entry_id: int, actor: Principal = SYSTEM) -> None:
         """Tombstone an entry. Deleting it again changes nothing and succeeds."""
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
+            permissions.require_role(actor, blog, "contributor", "Deleting entries")
             entry = await find_in_blog(session, Entry, blog, entry_id, what="entry")
+            permissions.check_entry_delete(actor, blog, entry)
             if entry.status == "deleted":
                 return
+            old_status = entry.status
             was_public = entry.status == "published"
             now = utc_now()
             entry.status = "deleted"
@@ -282,13 +423,38 @@ class Publisher:
             entry.updated_at = now
             entry.version += 1
             if was_public:
-                committed.append(self._tombstone_event(session, blog, entry, now))
-                committed += await self._redact(session, blog, entry)
+                committed.append(self._tombstone_event(session, blog, entry, now, actor))
+                committed += await self._redact(session, blog, entry, actor)
+            details = {"status": {"from": old_status, "to": "deleted"}}
+            self._audit_entry(session, actor, blog, entry, "entry.deleted", committed, details)
         self._committed(committed)
+
+    def _audit_entry(
+        self,
+        session: AsyncSession,
+        actor: Principal,
+        blog: Blog,
+        entry: Entry,
+        action: str,
+        committed: Sequence[Announcement],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        first_seq = committed[0].seq if committed else None
+        audit.record(
+            session,
+            actor,
+            action,
+            blog_id=blog.id,
+            entry_id=entry.id,
+            seq=first_seq,
+            details=details,
+        )
 
     # --- redactions ----------------------------------------------------------
 
-    async def _redact(self, session: AsyncSession, blog: Blog, entry: Entry) -> list[Announcement]:
+    async def _redact(
+        self, session: AsyncSession, blog: Blog, entry: Entry, actor: Principal
+    ) -> list[Announcement]:
         """Rewrite the entry's earlier events to what is public now — its tombstone, or its
         current version — keeping their seq and type, then log `entry.redacted` naming them.
 
@@ -326,7 +492,7 @@ class Publisher:
             else to_entry_public(entry, blog.slug),
             redacted_seqs=sorted(rewritten),
         )
-        return [_store_event(session, blog, event, entry_id=entry.id)]
+        return [_store_event(session, blog, event, entry_id=entry.id, actor=actor)]
 
     def _public_forms(self, blog: Blog, entry: Entry) -> dict[str, Any]:
         """The entry as every public event of it shows it now."""
@@ -342,7 +508,7 @@ class Publisher:
     # --- events ------------------------------------------------------------
 
     async def _unpin_current(
-        self, session: AsyncSession, blog: Blog, now: datetime
+        self, session: AsyncSession, blog: Blog, now: datetime, actor: Principal
     ) -> list[Announcement]:
         current = await session.scalar(
             select(Entry).where(Entry.blog_id == blog.id, Entry.pinned.is_(True))
@@ -356,10 +522,15 @@ class Publisher:
         await session.flush()
         if current.status != "published":
             return []
-        return [self._entry_event(session, blog, "entry.unpinned", current)]
+        return [self._entry_event(session, blog, "entry.unpinned", current, actor)]
 
     def _entry_event(
-        self, session: AsyncSession, blog: Blog, event_type: EventType, entry: Entry
+        self,
+        session: AsyncSession,
+        blog: Blog,
+        event_type: EventType,
+        entry: Entry,
+        actor: Principal,
     ) -> Announcement:
         public = to_entry_public(entry, blog.slug)
         event = EventPublic(
@@ -372,16 +543,16 @@ class Publisher:
             if public.key_event
             else None,
         )
-        return _store_event(session, blog, event, entry_id=entry.id)
+        return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 
     def _tombstone_event(
-        self, session: AsyncSession, blog: Blog, entry: Entry, now: datetime
+        self, session: AsyncSession, blog: Blog, entry: Entry, now: datetime, actor: Principal
     ) -> Announcement:
         tombstone = EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=now)
         event = EventPublic(
             seq=_next_seq(blog), type="entry.deleted", blog=blog.slug, entry=tombstone
         )
-        return _store_event(session, blog, event, entry_id=entry.id)
+        return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 
 
 async def _lock_blog(session: AsyncSession, slug: str) -> Blog:
@@ -418,11 +589,25 @@ def _wire_bytes(event: EventPublic) -> bytes:
 
 
 def _store_event(
-    session: AsyncSession, blog: Blog, event: EventPublic, entry_id: int | None = None
+    session: AsyncSession,
+    blog: Blog,
+    event: EventPublic,
+    entry_id: int | None = None,
+    *,
+    actor: Principal,
 ) -> Announcement:
     payload = _wire_bytes(event)
     session.add(
-        Event(blog_id=blog.id, seq=event.seq, type=event.type, entry_id=entry_id, payload=payload)
+        Event(
+            blog_id=blog.id,
+            seq=event.seq,
+            type=event.type,
+            entry_id=entry_id,
+            payload=payload,
+            # Who made the change is kept beside the payload, never in it.
+            actor_user_id=actor.user_id,
+            actor_token_id=actor.token_id,
+        )
     )
     return Announcement(blog=blog.slug, blog_id=blog.id, seq=event.seq, payload=payload)
 
@@ -453,6 +638,38 @@ def _refuse_future(published_at: datetime, now: datetime) -> None:
             "published_at may not be in the future.",
             fields={"published_at": "must not be later than now"},
         )
+
+
+async def _was_ever_public(session: AsyncSession, entry: Entry) -> bool:
+    """Whether the entry has been in the change log (published once, then taken back)."""
+    logged = await session.scalar(select(Event.id).where(Event.entry_id == entry.id).limit(1))
+    return logged is not None
+
+
+def _change_action(
+    actor: Principal, blog: Blog, old: str, new: str, was_pinned: bool, pinned: bool
+) -> str:
+    """What the audit log calls a change of an entry from status `old` to `new`."""
+    if old == new:
+        if pinned != was_pinned:
+            return "entry.pinned" if pinned else "entry.unpinned"
+        return "entry.edited"
+    if new == "published":
+        reviewed = old in ("submitted", "returned")
+        return (
+            "entry.approved"
+            if reviewed and at_least(actor.role_on(blog.id), "editor")
+            else ("entry.published")
+        )
+    if new == "draft":
+        return "entry.unpublished" if old == "published" else "entry.withdrawn"
+    return "entry.submitted" if new == "submitted" else "entry.returned"
+
+
+def to_blog_settings(blog: Blog) -> BlogSettingsPublic:
+    return BlogSettingsPublic(
+        blog=blog.slug, contributors_may_publish=blog.contributors_may_publish
+    )
 
 
 def _entry_values(changes: dict[str, Any]) -> dict[str, Any]:

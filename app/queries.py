@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar, cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cursors import (
@@ -18,6 +18,7 @@ from app.cursors import (
 )
 from app.errors import NotFound
 from app.models import MAX_INT, Blog, Entry, Event, Webhook
+from app.people.permissions import PRIVATE_STATES
 from app.schemas import (
     AuthorPublic,
     BlogPublic,
@@ -47,6 +48,8 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         version=entry.version,
+        # Only a private entry carries its note (and only members read private entries).
+        review_note=entry.review_note if entry.status in PRIVATE_STATES else None,
     )
 
 
@@ -102,6 +105,8 @@ async def list_blogs(
 class EntryFilter:
     key_events_only: bool = False
     status: str = "published"
+    # Private entries of this writer only (a contributor's own); None: anyone's.
+    writer_id: int | None = None
 
 
 async def list_entries(
@@ -116,6 +121,8 @@ async def list_entries(
     )
     if filter.key_events_only:
         query = query.where(Entry.key_event.is_(True))
+    if filter.writer_id is not None and filter.status in PRIVATE_STATES:
+        query = query.where(Entry.created_by == filter.writer_id)
     if before is not None:
         published_at, entry_id = decode_entry_cursor(before)
         query = query.where(
@@ -150,16 +157,26 @@ async def find_in_blog(
 
 
 async def find_entry(
-    session: AsyncSession, blog: Blog, entry_id: int, *, include_drafts: bool
+    session: AsyncSession,
+    blog: Blog,
+    entry_id: int,
+    *,
+    include_drafts: bool,
+    writer_id: int | None = None,
 ) -> Entry:
-    visible = ["published", "draft"] if include_drafts else ["published"]
+    """A published entry; with `include_drafts`, a private one too (draft, submitted,
+    returned), of `writer_id` only when given."""
+    visible: ColumnElement[bool] = Entry.status == "published"
+    if include_drafts:
+        private: ColumnElement[bool] = Entry.status.in_(PRIVATE_STATES)
+        if writer_id is not None:
+            private = and_(private, Entry.created_by == writer_id)
+        visible = or_(visible, private)
     entry = (
         None
         if not 0 < entry_id <= MAX_INT
         else await session.scalar(
-            select(Entry).where(
-                Entry.id == entry_id, Entry.blog_id == blog.id, Entry.status.in_(visible)
-            )
+            select(Entry).where(Entry.id == entry_id, Entry.blog_id == blog.id, visible)
         )
     )
     if entry is None:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from app.models import FIRST_YEAR, LAST_YEAR, MAX_INT
+from app.people.roles import Role
 from app.webhooks.signing import MAX_SECRET_BYTES, MIN_SECRET_BYTES, check_signing_secret
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -155,9 +156,11 @@ Title = Annotated[
     ),
 ]
 BlogStatus = Literal["live", "ended"]
-EntryStatus = Literal["draft", "published"]
+# What an entry may be written as; `returned` is an editor's answer to a submission.
+EntryStatus = Literal["draft", "submitted", "published"]
+EntryTransition = Literal["draft", "submitted", "returned", "published"]
 # What a stored entry can be: a deleted one is a tombstone.
-EntryState = Literal["draft", "published", "deleted"]
+EntryState = Literal["draft", "submitted", "returned", "published", "deleted"]
 
 
 def _contains_nul(value: object) -> bool:
@@ -264,9 +267,31 @@ HAS_CONTENT: dict[str, Any] = {
 NOT_A_PINNED_DRAFT: dict[str, Any] = {
     "not": {
         "required": ["pinned", "status"],
-        "properties": {"pinned": {"const": True}, "status": {"const": "draft"}},
+        "properties": {
+            "pinned": {"const": True},
+            "status": {"enum": ["draft", "submitted", "returned"]},
+        },
     }
 }
+# An entry is returned with a note, and a note goes only with a return (EntryUpdate._review).
+RETURNED_WITH_A_NOTE: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"required": ["status"], "properties": {"status": {"const": "returned"}}},
+            "then": {"required": ["review_note"]},
+        },
+        {
+            "if": {"required": ["review_note"]},
+            "then": {"required": ["status"], "properties": {"status": {"const": "returned"}}},
+        },
+    ]
+}
+ReviewNote = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=2000, pattern=NOT_BLANK_PATTERN
+    ),
+]
 
 
 class EntryCreate(RequestModel):
@@ -280,7 +305,11 @@ class EntryCreate(RequestModel):
     media: MediaList = []
     key_event: StrictBool = False
     pinned: StrictBool = Field(False, description="Pin on top of the blog; unpins any other entry.")
-    status: EntryStatus = "published"
+    status: EntryStatus = Field(
+        "published",
+        description="`draft` and `submitted` (for an editor's review) are private; publishing "
+        "needs the editor role, or a blog whose contributors may publish.",
+    )
     published_at: Moment | None = Field(
         None,
         description="Defaults to now; set it to back-fill an earlier item. Not later than now.",
@@ -297,10 +326,12 @@ class EntryUpdate(RequestModel):
     """Only the fields sent are changed; send `headline: null` to remove the headline.
 
     An edit that would leave the entry without a headline, a body or media is refused
-    (422), and so is pinning a draft (409).
+    (422), and so is pinning a draft (409). `status` moves an entry through review:
+    draft → submitted → published, or submitted → returned (with a `review_note`) → draft
+    or submitted again; a published entry can go back to draft only (409 otherwise).
     """
 
-    model_config = ConfigDict(json_schema_extra=NOT_A_PINNED_DRAFT)
+    model_config = ConfigDict(json_schema_extra={**NOT_A_PINNED_DRAFT, **RETURNED_WITH_A_NOTE})
 
     headline: Headline | None = None
     body: BodyHtml | MISSING = MISSING
@@ -308,14 +339,33 @@ class EntryUpdate(RequestModel):
     media: MediaList | MISSING = MISSING
     key_event: StrictBool | MISSING = MISSING
     pinned: StrictBool | MISSING = MISSING
-    status: EntryStatus | MISSING = MISSING
-    published_at: Moment | MISSING = Field(MISSING, description="Not later than now.")
+    status: EntryTransition | MISSING = MISSING
+    review_note: ReviewNote | MISSING = Field(
+        MISSING,
+        description="The editor's note to the writer; required with `status: returned`, and "
+        "only with it.",
+    )
+    published_at: Moment | MISSING = Field(
+        MISSING,
+        description="Not later than now. A draft or submission published for the first time "
+        "is dated the moment it is published, unless this is sent with it.",
+    )
     redact: StrictBool = Field(
         False,
         description="Also rewrite what the log still shows of earlier versions of this entry "
         "to the version after this change (a legal or safety correction); an "
         "`entry.redacted` event follows.",
     )
+
+    @model_validator(mode="after")
+    def _review(self) -> "EntryUpdate":
+        returning = self.status == "returned"
+        noted = self.review_note is not MISSING
+        if returning and not noted:
+            raise ValueError("an entry is returned with a review_note for its writer")
+        if noted and not returning:
+            raise ValueError('a review_note goes only with "status": "returned"')
+        return self
 
 
 class AuthorPublic(BaseModel):
@@ -391,6 +441,12 @@ class EntryPublic(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = Field(description="Starts at 1; bumped on every edit.")
+    review_note: str | None = Field(
+        None,
+        description="On a returned entry (or a draft made of one), to its blog's members "
+        "only: the editor's note. Absent otherwise.",
+        exclude_if=lambda note: note is None,
+    )
 
 
 class EntryTombstone(BaseModel):
@@ -507,14 +563,38 @@ class EventsPublic(BaseModel):
 
 
 class TokenCreate(RequestModel):
+    """A token of a user (`user_id`), acting as that user, or a legacy token of no user
+    (`scope`): exactly one of the two. Either may be narrowed to some `blogs` and a
+    `max_role`; a token never does more than its user (or its scope)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["scope"]}, {"required": ["user_id"]}]}
+    )
+
     name: Name
-    scope: Literal["publish", "admin"]
+    scope: Literal["publish", "admin"] | MISSING = Field(
+        MISSING, description="A legacy token: `admin` is a global admin, `publish` an editor."
+    )
+    user_id: Annotated[int, Field(ge=1, le=MAX_INT)] | MISSING = MISSING
+    blogs: Annotated[list[Slug], Field(min_length=1, max_length=100)] | MISSING = Field(
+        MISSING, description="Act on these blogs only."
+    )
+    max_role: Role | MISSING = Field(MISSING, description="Never act above this role.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "TokenCreate":
+        if (self.scope is MISSING) == (self.user_id is MISSING):
+            raise ValueError("a token has either a user_id or a scope")
+        return self
 
 
 class TokenPublic(BaseModel):
     id: int
     name: str
-    scope: str
+    scope: str = Field(description="`admin` or `publish` (legacy tokens), `user`.")
+    user_id: int | None = Field(description="The user the token acts as.")
+    blogs: list[str] = Field(description="The blogs it is narrowed to; empty: no narrowing.")
+    max_role: Role | None
     prefix: str = Field(
         description="The first characters of a generated secret; empty for BULLETIN_ADMIN_TOKEN."
     )
@@ -550,7 +630,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     descriptions = {
         400: "Malformed request (bad JSON, cursor or header).",
         401: "Missing or unknown token.",
-        403: "The token's scope does not allow this.",
+        403: "The caller's role does not allow this; the message names the role needed.",
         404: "No such blog or entry.",
         409: "Conflicts with the current state.",
         413: "The body is too large.",
@@ -702,3 +782,27 @@ class WebhookDeliveryPublic(BaseModel):
     error: str | None
     duration_ms: int
     attempted_at: UtcDatetime
+
+
+# --- audit -----------------------------------------------------------------
+
+
+class AuditRecordPublic(BaseModel):
+    """One change: what, when, by whom (user and token), from which address."""
+
+    id: int
+    at: UtcDatetime
+    action: str = Field(description="e.g. `entry.published`, `entry.returned`, `member.added`.")
+    actor_user_id: int | None
+    actor_token_id: int | None
+    via: str = Field(description="`token`, `session`, `command line` or `system`.")
+    address: str | None = Field(description="The client's address, as the server saw it.")
+    blog: str | None = Field(description="The blog's slug, for changes of a blog.")
+    entry_id: int | None
+    seq: int | None = Field(description="The first seq the change logged, if it logged one.")
+    details: dict[str, Any] = Field(description="The fields changed, and states from and to.")
+
+
+class AuditRecordsPublic(BaseModel):
+    items: list[AuditRecordPublic]
+    next_cursor: str | None = Field(description="Pass as `before` for the next, older page.")

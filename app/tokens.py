@@ -12,7 +12,12 @@ lookup, never hashed slowly per request. No character of it is stored or listed.
 
 Revoking is for good: a revoked BULLETIN_ADMIN_TOKEN stays revoked when a process starts
 again with the same value (and says so in the log); a new value makes a new admin token.
-The last live admin token cannot be revoked, so that no one is locked out by mistake.
+The last live admin token cannot be revoked, so that no one is locked out by mistake: a
+legacy `admin` token, or a token of an active admin user, that is not narrowed.
+
+A token either acts as a user (scope `user`) or is a legacy token of no user (scope
+`admin` or `publish`); either may be narrowed to some blogs and a maximum role (what each
+may do: app/people/principals.py). Creating and revoking tokens is an admin's, audited.
 """
 
 import asyncio
@@ -22,23 +27,26 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.db import Database
-from app.errors import Conflict, NotFound
-from app.models import MAX_INT, Token, utc_now
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import MAX_INT, Blog, Token, TokenBlog, User, utc_now
+from app.people.permissions import require_admin
+from app.people.roles import SYSTEM, Principal, Role
 
 logger = logging.getLogger("bulletin.tokens")
 
 TOKEN_PREFIX = "bltn_"  # noqa: S105 - a marker, not a secret
 ENVIRONMENT_TOKEN_NAME = "admin (BULLETIN_ADMIN_TOKEN)"  # noqa: S105 - a name
 Scope = Literal["publish", "admin"]
-SCOPE_RANK: dict[str, int] = {"publish": 1, "admin": 2}
 # scrypt's cost for the environment token: 16 MiB and some 50 ms, once per process start.
 SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
 
@@ -69,10 +77,6 @@ def display_prefix(secret: str) -> str:
     return secret[: len(TOKEN_PREFIX) + 6]
 
 
-def scope_allows(granted: str, needed: str) -> bool:
-    return SCOPE_RANK.get(granted, 0) >= SCOPE_RANK[needed]
-
-
 @dataclass(frozen=True, slots=True)
 class EnvironmentSecret:
     """BULLETIN_ADMIN_TOKEN as this process knows it: the secret and its stored hash."""
@@ -95,39 +99,89 @@ class TokenStore:
             return environment.stored_hash
         return hash_secret(secret)
 
-    async def create(self, name: str, scope: Scope) -> tuple[Token, str]:
-        """Store a new token; returns it with its secret, which is never stored."""
+    async def create(
+        self,
+        name: str,
+        scope: Scope | None = None,
+        *,
+        user_id: int | None = None,
+        blogs: Sequence[str] = (),
+        max_role: Role | None = None,
+        actor: Principal = SYSTEM,
+    ) -> tuple[Token, str]:
+        """Store a new token, legacy (`scope`) or of a user (`user_id`), narrowed to `blogs`
+        (slugs) and `max_role` if given; returns it with its secret, which is never stored."""
+        require_admin(actor, "Creating tokens")
+        if (scope is None) == (user_id is None):
+            raise ValueError("a token has either a user or a scope")
         secret = new_secret()
         token = Token(
             name=name,
-            scope=scope,
+            scope=scope or "user",
             secret_hash=hash_secret(secret),
             prefix=display_prefix(secret),
             from_environment=False,
             created_at=utc_now(),
+            user_id=user_id,
+            max_role=max_role,
         )
         async with self.database.write_session() as session:
+            if user_id is not None and await session.get(User, user_id) is None:
+                raise InvalidInput(
+                    f"There is no user {user_id}.", fields={"user_id": "no such user"}
+                )
+            blog_ids = await _blog_ids(session, blogs)
             session.add(token)
+            await session.flush()
+            session.add_all(TokenBlog(token_id=token.id, blog_id=b) for b in blog_ids)
+            audit.record(
+                session,
+                actor,
+                "token.created",
+                details={
+                    "token_id": token.id,
+                    "scope": token.scope,
+                    "user_id": user_id,
+                    "blogs": list(blogs),
+                    "max_role": max_role,
+                },
+            )
         return token, secret
+
+    async def blog_slugs(self) -> dict[int, list[str]]:
+        """The slugs of the blogs each narrowed token is narrowed to, by token id."""
+        async with self.database.read_session() as session:
+            rows = await session.execute(
+                select(TokenBlog.token_id, Blog.slug)
+                .join(Blog, Blog.id == TokenBlog.blog_id)
+                .order_by(TokenBlog.token_id, Blog.slug)
+            )
+            narrowed: dict[int, list[str]] = {}
+            for token_id, slug in rows:
+                narrowed.setdefault(token_id, []).append(slug)
+            return narrowed
 
     async def list(self) -> list[Token]:
         async with self.database.read_session() as session:
             return list(await session.scalars(select(Token).order_by(Token.id)))
 
-    async def revoke(self, token_id: int) -> Token:
+    async def revoke(self, token_id: int, actor: Principal = SYSTEM) -> Token:
         """Revoke a token for good; the last live admin token is refused (409)."""
+        require_admin(actor, "Revoking tokens")
         async with self.database.write_session() as session:
             token = await session.get(Token, token_id) if 0 < token_id <= MAX_INT else None
             if token is None:
                 raise NotFound(f"There is no token {token_id}.")
             if token.revoked_at is not None:
                 return token
-            if token.scope == "admin" and not await _another_live_admin(session, token):
+            live_admins = await _live_admin_tokens(session)
+            if token.id in live_admins and len(live_admins) == 1:
                 raise LastAdminToken(
                     f"Token {token.id} is the last live admin token: create another admin "
                     "token first (bulletin token create --scope admin), then revoke this one."
                 )
             token.revoked_at = utc_now()
+            audit.record(session, actor, "token.revoked", details={"token_id": token.id})
         if token.from_environment:
             logger.warning(
                 "token %s (BULLETIN_ADMIN_TOKEN) was revoked; it stays revoked when a process "
@@ -207,13 +261,33 @@ class TokenStore:
             )
 
 
-async def _another_live_admin(session: AsyncSession, token: Token) -> bool:
+async def _live_admin_tokens(session: AsyncSession) -> list[int]:
+    """The live tokens that act as an admin: legacy admin tokens and tokens of active admin
+    users, none of them narrowed."""
     # Every live admin row is locked, in one order: two revocations at once cannot both
     # see the other's token still live (PostgreSQL; SQLite has one writer at a time).
+    admin_user = select(User.id).where(User.admin.is_(True), User.disabled_at.is_(None))
     live = await session.scalars(
         select(Token.id)
-        .where(Token.scope == "admin", Token.revoked_at.is_(None))
+        .where(
+            Token.revoked_at.is_(None),
+            Token.max_role.is_(None),
+            ~exists().where(TokenBlog.token_id == Token.id),
+            or_(Token.scope == "admin", Token.user_id.in_(admin_user)),
+        )
         .order_by(Token.id)
-        .with_for_update()
+        .with_for_update(of=Token)
     )
-    return any(token_id != token.id for token_id in live)
+    return list(live)
+
+
+async def _blog_ids(session: AsyncSession, slugs: Sequence[str]) -> list[int]:
+    found = dict(
+        (await session.execute(select(Blog.slug, Blog.id).where(Blog.slug.in_(slugs)))).all()
+    )
+    missing = [slug for slug in slugs if slug not in found]
+    if missing:
+        raise InvalidInput(
+            f"There is no blog '{missing[0]}'.", fields={"blogs": f"no blog '{missing[0]}'"}
+        )
+    return sorted({found[slug] for slug in slugs})

@@ -37,6 +37,10 @@ APP_TABLES = {
     "webhook_deliveries",
     "installation",
     "media",
+    "users",
+    "memberships",
+    "token_blogs",
+    "audit_records",
 }
 
 

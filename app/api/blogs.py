@@ -1,14 +1,17 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import AdminTokenDep, DatabaseDep, PublisherDep
+from app.api.deps import BlogDep, DatabaseDep, PrincipalDep, PublisherDep, role_on_blog
 from app.caching import BlogVersion, Representation
 from app.cursors import BLOG_CURSOR_PATTERN
 from app.models import Blog, utc_now
+from app.people.roles import Principal
+from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
+from app.publishing import to_blog_settings
 from app.queries import blogs_version, list_blogs, to_blog_public
 from app.schemas import (
     ASCII_DIGITS,
@@ -28,10 +31,10 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
 async def create_blog(
-    data: BlogCreate, _token: AdminTokenDep, publisher: PublisherDep
+    data: BlogCreate, principal: PrincipalDep, publisher: PublisherDep
 ) -> BlogPublic:
     """Create a live blog (admin)."""
-    return await publisher.create_blog(data)
+    return await publisher.create_blog(data, principal)
 
 
 @router.get(
@@ -87,7 +90,24 @@ async def read_blog(slug: str, request: Request) -> Response:
 
 @router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))
 async def update_blog(
-    slug: str, data: BlogUpdate, _token: AdminTokenDep, publisher: PublisherDep
+    slug: str, data: BlogUpdate, principal: PrincipalDep, publisher: PublisherDep
 ) -> BlogPublic:
-    """Change a blog (admin); `status: "ended"` ends its coverage."""
-    return await publisher.update_blog(slug, data)
+    """Change a blog (owner); end or reopen its coverage with `status` (editor)."""
+    return await publisher.update_blog(slug, data, principal)
+
+
+MemberDep = Annotated[Principal, Depends(role_on_blog("contributor", "Reading a blog's settings"))]
+
+
+@router.get("/{slug}/settings", responses=error_responses(401, 403, 404, 422))
+async def read_blog_settings(blog: BlogDep, _member: MemberDep) -> BlogSettingsPublic:
+    """A blog's newsroom settings (members); never part of a public answer."""
+    return to_blog_settings(blog)
+
+
+@router.patch("/{slug}/settings", responses=error_responses(400, 401, 403, 404, 413, 415, 422))
+async def update_blog_settings(
+    slug: str, data: BlogSettingsUpdate, principal: PrincipalDep, publisher: PublisherDep
+) -> BlogSettingsPublic:
+    """Change a blog's newsroom settings (owner): whether contributors publish directly."""
+    return await publisher.update_blog_settings(slug, data, principal)

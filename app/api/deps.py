@@ -9,14 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from app.db import Database
-from app.errors import Forbidden, Unauthorised
-from app.models import Blog, Token
+from app.errors import Unauthorised
+from app.models import Blog
+from app.people import permissions, principals
+from app.people.memberships import MembershipStore
+from app.people.roles import Principal, Role
+from app.people.users import UserStore
 from app.publishing import Publisher
 from app.queries import find_blog
 from app.rendering import Renderer
 from app.schemas import ASCII_DIGITS
 from app.services import Services
-from app.tokens import TokenStore, scope_allows
+from app.tokens import TokenStore
 
 
 def get_services(request: HTTPConnection) -> Services:
@@ -49,6 +53,18 @@ TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
+def get_users(database: DatabaseDep) -> UserStore:
+    return UserStore(database)
+
+
+def get_members(database: DatabaseDep) -> MembershipStore:
+    return MembershipStore(database)
+
+
+UserStoreDep = Annotated[UserStore, Depends(get_users)]
+MembershipStoreDep = Annotated[MembershipStore, Depends(get_members)]
+
+
 async def get_read_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     async with database.read_session() as session:
         yield session
@@ -69,29 +85,55 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `bulletin token
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_optional_token(credentials: BearerDep, tokens: TokenStoreDep) -> Token | None:
-    """The caller's token when one is sent; a token that is sent but unknown is refused."""
+def client_address(connection: HTTPConnection) -> str | None:
+    """The client's address, as the rate limits count it: the connection's peer, or what a
+    trusted proxy's X-Forwarded-For named (uvicorn applied BULLETIN_FORWARDED_ALLOW_IPS)."""
+    host = connection.client.host if connection.client else None
+    return host[:64] if host else None  # as stored in the audit log
+
+
+async def get_optional_principal(
+    request: HTTPConnection,
+    credentials: BearerDep,
+    tokens: TokenStoreDep,
+    database: DatabaseDep,
+) -> Principal | None:
+    """Who sent the request, when a token is sent; a token that is sent but unknown,
+    revoked or of a disabled user is refused (401)."""
     if credentials is None:
         return None
     token = await tokens.authenticate(credentials.credentials)
     if token is None:
         raise Unauthorised("The token is unknown or revoked.")
-    return token
+    async with database.read_session() as session:
+        return await principals.for_token(session, token, client_address(request))
 
 
-OptionalTokenDep = Annotated[Token | None, Depends(get_optional_token)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def require_scope(scope: str) -> Callable[[Token | None], Awaitable[Token]]:
-    async def check(token: OptionalTokenDep) -> Token:
-        if token is None:
-            raise Unauthorised("Send 'Authorization: Bearer <token>'.")
-        if not scope_allows(token.scope, scope):
-            raise Forbidden(f"This needs a token with the '{scope}' scope.")
-        return token
+async def get_principal(principal: OptionalPrincipalDep) -> Principal:
+    if principal is None:
+        raise Unauthorised("Send 'Authorization: Bearer <token>'.")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: PrincipalDep) -> Principal:
+    permissions.require_admin(principal)
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(get_admin)]
+
+
+def role_on_blog(role: Role, what: str) -> Callable[[Principal, Blog], Awaitable[Principal]]:
+    """A dependency: the caller, who must hold `role` on the blog of the path (403 if not)."""
+
+    async def check(principal: PrincipalDep, blog: BlogDep) -> Principal:
+        permissions.require_role(principal, blog, role, what)
+        return principal
 
     return check
-
-
-PublishTokenDep = Annotated[Token, Depends(require_scope("publish"))]
-AdminTokenDep = Annotated[Token, Depends(require_scope("admin"))]

@@ -4,11 +4,12 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import IdPath, OptionalTokenDep, PublisherDep, PublishTokenDep
+from app.api.deps import IdPath, OptionalPrincipalDep, PrincipalDep, PublisherDep
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
 from app.errors import BulletinError, Unauthorised
 from app.models import Blog
+from app.people.permissions import private_view, require_role
 from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
     ASCII_DIGITS,
@@ -35,7 +36,7 @@ async def create_entry(
     slug: str,
     data: EntryCreate,
     response: Response,
-    _token: PublishTokenDep,
+    principal: PrincipalDep,
     publisher: PublisherDep,
     idempotency_key: Annotated[
         str | None,
@@ -45,10 +46,10 @@ async def create_entry(
         ),
     ] = None,
 ) -> EntryPublic:
-    """Publish an entry (or save a draft)."""
+    """Publish an entry, submit it for review, or save a draft."""
     if idempotency_key is not None and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
         raise InvalidIdempotencyKey("Idempotency-Key must be 1-255 printable ASCII characters.")
-    entry, replayed = await publisher.create_entry(slug, data, idempotency_key)
+    entry, replayed = await publisher.create_entry(slug, data, idempotency_key, principal)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return entry
@@ -57,13 +58,13 @@ async def create_entry(
 @router.get(
     "",
     response_model=EntriesPublic,
-    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 401, 404, 422)},
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(400, 401, 403, 404, 422)},
     openapi_extra=OPTIONAL_TOKEN,
 )
 async def read_entries(
     slug: str,
     request: Request,
-    token: OptionalTokenDep,
+    principal: OptionalPrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100), ASCII_DIGITS] = 20,
     before: Annotated[
         str | None,
@@ -75,15 +76,29 @@ async def read_entries(
     key_events: Annotated[bool, Query(description="Only key events")] = False,
     entry_status: Annotated[
         str,
-        Query(alias="status", pattern="^(published|draft)$", description="drafts need a token"),
+        Query(
+            alias="status",
+            pattern="^(published|draft|submitted|returned)$",
+            description="Private states need a token of the blog's members: editors see "
+            "everyone's (`submitted` is the review queue), contributors their own.",
+        ),
     ] = "published",
 ) -> Response:
     """Entries newest first, a page at a time."""
-    if entry_status == "draft" and token is None:
-        raise Unauthorised("Drafts are visible only with a token.")
-    entry_filter = EntryFilter(key_events_only=key_events, status=entry_status)
+    private = entry_status != "published"
+    if private and principal is None:
+        raise Unauthorised("Entries that are not published are visible only with a token.")
 
     async def build(session: AsyncSession, blog: Blog) -> Representation:
+        writer_id = None
+        if private and principal is not None:  # a private read without a token is refused
+            view = private_view(principal, blog)
+            if view is None:
+                require_role(principal, blog, "contributor", "Reading unpublished entries")
+            writer_id = view.writer_id if view else None
+        entry_filter = EntryFilter(
+            key_events_only=key_events, status=entry_status, writer_id=writer_id
+        )
         page = await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
         return Representation(page.model_dump_json().encode(), "application/json")
 
@@ -92,7 +107,7 @@ async def read_entries(
         slug,
         build,
         vary="Authorization",
-        private_to_caller=entry_status == "draft",
+        private_to_caller=private,
     )
 
 
@@ -103,22 +118,29 @@ async def read_entries(
     openapi_extra=OPTIONAL_TOKEN,
 )
 async def read_entry(
-    slug: str, entry_id: IdPath, request: Request, token: OptionalTokenDep
+    slug: str, entry_id: IdPath, request: Request, principal: OptionalPrincipalDep
 ) -> Response:
-    """Read one entry; drafts only with a token."""
+    """Read one entry; unpublished ones only with a token of the blog's members."""
 
     async def build(session: AsyncSession, blog: Blog) -> Representation:
-        entry = await find_entry(session, blog, entry_id, include_drafts=token is not None)
+        view = private_view(principal, blog) if principal is not None else None
+        entry = await find_entry(
+            session,
+            blog,
+            entry_id,
+            include_drafts=view is not None,
+            writer_id=view.writer_id if view else None,
+        )
         public = to_entry_public(entry, blog.slug)
         return Representation(public.model_dump_json().encode(), "application/json")
 
-    # With a token the answer may be a draft: that one is the caller's alone.
+    # With a token the answer may be a private entry: that one is the caller's alone.
     return await caching.respond(
         request,
         slug,
         build,
         vary="Authorization",
-        private_to_caller=token is not None,
+        private_to_caller=principal is not None,
     )
 
 
@@ -127,11 +149,11 @@ async def update_entry(
     slug: str,
     entry_id: IdPath,
     data: EntryUpdate,
-    _token: PublishTokenDep,
+    principal: PrincipalDep,
     publisher: PublisherDep,
 ) -> EntryPublic:
-    """Edit, pin or unpin an entry; only the fields sent change."""
-    return await publisher.update_entry(slug, entry_id, data)
+    """Edit, pin or unpin an entry, or move it through review; only the fields sent change."""
+    return await publisher.update_entry(slug, entry_id, data, principal)
 
 
 @router.delete(
@@ -142,8 +164,8 @@ async def update_entry(
 async def delete_entry(
     slug: str,
     entry_id: IdPath,
-    _token: PublishTokenDep,
+    principal: PrincipalDep,
     publisher: PublisherDep,
 ) -> None:
     """Delete an entry; readers' pages remove it. Deleting twice is not an error."""
-    await publisher.delete_entry(slug, entry_id)
+    await publisher.delete_entry(slug, entry_id, principal)

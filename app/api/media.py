@@ -6,12 +6,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import FileResponse
 
-from app.api.deps import PublishTokenDep, ServicesDep
+from app.api.deps import PrincipalDep, ServicesDep
 from app.errors import NotFound
 from app.media.library import MediaLibrary
 from app.media.storage import IMMUTABLE
 from app.media.storage.local import LocalStore
 from app.media.uploads import FILE_FIELD, read_upload
+from app.people.permissions import require_role
 from app.schemas import RATE_LIMITED, ErrorPublic, UploadedMediaPublic
 
 
@@ -75,12 +76,13 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_media(
-    slug: str, request: Request, _token: PublishTokenDep, library: MediaDep
+    slug: str, request: Request, principal: PrincipalDep, library: MediaDep
 ) -> UploadedMediaPublic:
-    """Upload a photo: every piece of metadata stripped, renditions in WebP and JPEG."""
-    blog_id = await library.blog_id(slug)  # before a byte of the body is read
+    """Upload a photo (contributors and up): all metadata stripped, WebP and JPEG renditions."""
+    blog = await library.find_blog(slug)  # before a byte of the body is read
+    require_role(principal, blog, "contributor", "Uploading photos")
     async with read_upload(request, library.max_bytes) as upload:
-        return await library.add(blog_id, slug, upload)
+        return await library.add(blog.id, slug, upload)
 
 
 @files.api_route("/media/{key}", methods=["GET", "HEAD"])

@@ -2,7 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import AdminTokenDep, BlogDep, IdPath, ServicesDep
+from app.api.deps import BlogDep, IdPath, ServicesDep, role_on_blog
+from app.people.roles import Principal
 from app.schemas import (
     ASCII_DIGITS,
     RATE_LIMITED,
@@ -34,41 +35,42 @@ def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
 
 
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
+OwnerDep = Annotated[Principal, Depends(role_on_blog("owner", "Managing webhooks"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
 async def create_webhook(
-    data: WebhookCreate, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    data: WebhookCreate, owner: OwnerDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> WebhookPublic:
-    """Register a webhook (admin); it receives every event published from now on."""
-    return await registry.create(blog.slug, data)
+    """Register a webhook (owner); it receives every event published from now on."""
+    return await registry.create(blog.slug, data, owner)
 
 
 @router.get("", responses=READ_ERRORS)
 async def read_webhooks(
-    _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    _owner: OwnerDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> list[WebhookPublic]:
-    """List a blog's webhooks with their delivery state (admin)."""
+    """List a blog's webhooks with their delivery state (owner)."""
     return await registry.for_blog(blog.slug)
 
 
 @router.get("/{webhook_id}", responses=READ_ERRORS)
 async def read_webhook(
-    webhook_id: IdPath, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    webhook_id: IdPath, _owner: OwnerDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> WebhookPublic:
-    """Read one webhook: delivered up to which seq, what is pending, the last failure (admin)."""
+    """Read one webhook: delivered up to which seq, what is pending, the last failure (owner)."""
     return await registry.get(blog.slug, webhook_id)
 
 
 @router.get("/{webhook_id}/deliveries", responses=READ_ERRORS)
 async def read_webhook_deliveries(
     webhook_id: IdPath,
-    _admin: AdminTokenDep,
+    _owner: OwnerDep,
     blog: BlogDep,
     registry: WebhookRegistryDep,
     limit: Annotated[int, Query(ge=1, le=500), ASCII_DIGITS] = 50,
 ) -> list[WebhookDeliveryPublic]:
-    """The webhook's most recent delivery attempts, newest first (admin)."""
+    """The webhook's most recent delivery attempts, newest first (owner)."""
     return await registry.deliveries(blog.slug, webhook_id, limit)
 
 
@@ -76,17 +78,17 @@ async def read_webhook_deliveries(
 async def update_webhook(
     webhook_id: IdPath,
     data: WebhookUpdate,
-    _admin: AdminTokenDep,
+    owner: OwnerDep,
     blog: BlogDep,
     registry: WebhookRegistryDep,
 ) -> WebhookPublic:
-    """Pause, re-enable or re-point a webhook, or replace its secret (admin)."""
-    return await registry.update(blog.slug, webhook_id, data)
+    """Pause, re-enable or re-point a webhook, or replace its secret (owner)."""
+    return await registry.update(blog.slug, webhook_id, data, owner)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=READ_ERRORS)
 async def delete_webhook(
-    webhook_id: IdPath, _admin: AdminTokenDep, blog: BlogDep, registry: WebhookRegistryDep
+    webhook_id: IdPath, owner: OwnerDep, blog: BlogDep, registry: WebhookRegistryDep
 ) -> None:
-    """Delete a webhook and its delivery history (admin); no new delivery starts."""
-    await registry.delete(blog.slug, webhook_id)
+    """Delete a webhook and its delivery history (owner); no new delivery starts."""
+    await registry.delete(blog.slug, webhook_id, owner)

@@ -36,15 +36,15 @@ class MediaLibrary:
             max_workers=settings.media_workers, thread_name_prefix="bulletin-media"
         )
 
-    async def blog_id(self, slug: str) -> int:
-        """The blog's id, or NotFound: checked before an upload is read."""
-        blog_id = None
+    async def find_blog(self, slug: str) -> Blog:
+        """The blog, or NotFound: checked before an upload is read."""
+        blog = None
         if is_slug(slug):
             async with self.database.read_session() as session:
-                blog_id = await session.scalar(select(Blog.id).where(Blog.slug == slug))
-        if blog_id is None:
+                blog = await session.scalar(select(Blog).where(Blog.slug == slug))
+        if blog is None:
             raise NotFound(f"There is no blog '{slug}'.")
-        return blog_id
+        return blog
 
     async def add(self, blog_id: int, slug: str, upload: Upload) -> UploadedMediaPublic:
         """Process, store and record one upload; refusals raise before anything is kept."""

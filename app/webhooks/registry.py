@@ -1,7 +1,8 @@
 """Registering webhooks: create, list, change and delete them, and read their delivery state.
 
 A new webhook starts at the blog's head: it receives the events published after it
-was registered (a partner catches up on earlier ones with `/events?since=`).
+was registered (a partner catches up on earlier ones with `/events?since=`). Each change
+is audited (app/audit.py) in its transaction, naming the fields changed, never the secret.
 """
 
 import asyncio
@@ -10,10 +11,12 @@ from pydantic import MISSING
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.config import Settings
 from app.db import Database
 from app.errors import BulletinError, InvalidInput
 from app.models import Blog, Webhook, WebhookDelivery, utc_now
+from app.people.roles import SYSTEM, Principal
 from app.queries import find_blog, find_in_blog
 from app.schemas import (
     WebhookCreate,
@@ -84,7 +87,9 @@ class WebhookRegistry:
         self.settings = settings
         self.box = box
 
-    async def create(self, slug: str, data: WebhookCreate) -> WebhookPublic:
+    async def create(
+        self, slug: str, data: WebhookCreate, actor: Principal = SYSTEM
+    ) -> WebhookPublic:
         box = self._box()
         await self._check_target(data.url)
         now = utc_now()
@@ -104,6 +109,13 @@ class WebhookRegistry:
             )
             session.add(webhook)
             await session.flush()
+            audit.record(
+                session,
+                actor,
+                "webhook.created",
+                blog_id=blog.id,
+                details={"webhook_id": webhook.id},
+            )
             return to_webhook_public(webhook, blog)
 
     async def for_blog(self, slug: str) -> list[WebhookPublic]:
@@ -119,7 +131,9 @@ class WebhookRegistry:
             blog, webhook = await _find(session, slug, webhook_id)
             return to_webhook_public(webhook, blog)
 
-    async def update(self, slug: str, webhook_id: int, data: WebhookUpdate) -> WebhookPublic:
+    async def update(
+        self, slug: str, webhook_id: int, data: WebhookUpdate, actor: Principal = SYSTEM
+    ) -> WebhookPublic:
         sealed = (
             self._box().seal(data.secret.get_secret_value()) if data.secret is not MISSING else None
         )
@@ -148,13 +162,30 @@ class WebhookRegistry:
                 webhook.disabled_reason = PAUSED_REASON
                 webhook.disabled_at = now
             webhook.updated_at = now
+            sent = sorted(
+                name for name in WebhookUpdate.model_fields if name in data.model_fields_set
+            )
+            audit.record(
+                session,
+                actor,
+                "webhook.updated",
+                blog_id=blog.id,
+                details={"webhook_id": webhook.id, "fields": sent, "active": webhook.active},
+            )
             return to_webhook_public(webhook, blog)
 
-    async def delete(self, slug: str, webhook_id: int) -> None:
+    async def delete(self, slug: str, webhook_id: int, actor: Principal = SYSTEM) -> None:
         async with self.database.write_session() as session:
-            _blog, webhook = await _find(session, slug, webhook_id)
+            blog, webhook = await _find(session, slug, webhook_id)
             # Its delivery history goes with it (ON DELETE CASCADE).
             await session.execute(delete(Webhook).where(Webhook.id == webhook.id))
+            audit.record(
+                session,
+                actor,
+                "webhook.deleted",
+                blog_id=blog.id,
+                details={"webhook_id": webhook.id},
+            )
 
     async def deliveries(
         self, slug: str, webhook_id: int, limit: int

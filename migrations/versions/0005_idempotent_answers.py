@@ -16,11 +16,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE, not batch mode: on SQLite batch mode rebuilds the table, and
+# dropping `entries` under foreign_keys=ON would null every event's entry_id.
 def upgrade() -> None:
-    with op.batch_alter_table("entries") as entries:
-        entries.add_column(sa.Column("idempotent_answer", sa.Text(), nullable=True))
+    op.add_column("entries", sa.Column("idempotent_answer", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("entries") as entries:
-        entries.drop_column("idempotent_answer")
+    op.drop_column("entries", "idempotent_answer")
