@@ -1,5 +1,5 @@
 """The stored model: blogs, their entries, the per-blog change log, API tokens, the people
-who use them with their roles per blog, and the audit log."""
+who use them with their roles per blog, the audit log, and uploaded media."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +74,8 @@ class Blog(Base):
     )
     # The newest seq in this blog's change log; bumped in the same transaction as each change.
     head_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # An image published without alt text is refused (app/media/references.py).
+    require_alt_text: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.
@@ -352,4 +354,27 @@ class Installation(Base):
     singleton: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(32))
     broker_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class StoredMedia(Base):
+    """An uploaded photo: its renditions, stripped of all metadata, and what the page needs
+    to lay it out before it loads. The original upload is not kept."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_blog", "blog_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    blog_id: Mapped[int] = mapped_column(ForeignKey("blogs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10), default="image")
+    # What the upload was: "jpeg", "png", "webp", "heif" or "gif".
+    source_format: Mapped[str] = mapped_column(String(10))
+    source_bytes: Mapped[int] = mapped_column(Integer)
+    # As readers see it: after the EXIF orientation was applied.
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # The dominant colour, "#rrggbb", shown until the photo loads.
+    placeholder: Mapped[str] = mapped_column(String(7))
+    # [{"format", "width", "height", "bytes", "key"}]: each a content-addressed object key.
+    renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit, revisions
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
+from app.media.references import refuse_images_without_alt_text, resolve_media
 from app.models import Blog, Entry, Event, utc_now
 from app.people import permissions
 from app.people.roles import SYSTEM, Principal, at_least
@@ -129,6 +130,7 @@ class Publisher:
                     coverage_end=data.coverage_end or (now if data.status == "ended" else None),
                     topics=data.topics,
                     previous_blog_id=await _previous_blog_id(session, data.previous_slug),
+                    require_alt_text=data.require_alt_text,
                     head_seq=0,
                     created_at=now,
                     updated_at=now,
@@ -278,12 +280,15 @@ class Publisher:
             authors = [author.model_dump(exclude_none=True) for author in data.authors]
             if not authors and actor.name:
                 authors = [{"name": actor.name}]
+            media = await resolve_media(session, blog, data.media)
+            if data.status == "published":
+                refuse_images_without_alt_text(blog, media)
             entry = Entry(
                 blog_id=blog.id,
                 headline=data.headline or None,
                 body_html=body_html,
                 authors=authors,
-                media=[item.model_dump() for item in data.media],
+                media=media,
                 key_event=data.key_event,
                 pinned=data.pinned,
                 status=data.status,
@@ -335,6 +340,9 @@ class Publisher:
             await _require_entry_unchanged(session, entry, slug, if_match)
             old_status = entry.status
             values = _entry_values(changes)
+            if "media" in values:
+                items = data.media if isinstance(data.media, list) else []
+                values["media"] = await resolve_media(session, blog, items)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             new_status = changed.get("status", old_status)
             permissions.check_entry_change(actor, blog, entry, new_status, changed)
@@ -385,6 +393,8 @@ class Publisher:
                 setattr(entry, name, value)
             if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
+            if entry.status == "published" and ("media" in changed or not was_public):
+                refuse_images_without_alt_text(blog, entry.media)
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now, actor)
             entry.pinned = wants_pin

@@ -21,6 +21,8 @@ from app.db import Database
 from app.feeds import FeedWriter
 from app.installation import load_identity
 from app.limits import RateLimits
+from app.media.library import MediaLibrary
+from app.media.storage import create_store
 from app.metrics import Metrics
 from app.publishing import Publisher
 from app.realtime.broker import create_broker
@@ -44,6 +46,7 @@ class Services:
     read_cache: ReadCache
     feed_writer: FeedWriter
     webhooks: WebhookRegistry
+    media: MediaLibrary
     # None when turned off: rate limits by settings, webhook delivery without a secret key.
     rate_limits: RateLimits | None
     webhook_worker: WebhookWorker | None
@@ -87,6 +90,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
+        media=MediaLibrary(database, settings, create_store(settings)),
         rate_limits=rate_limits,
         webhook_worker=webhook_worker,
     )
@@ -104,6 +108,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     finally:
         if webhook_worker is not None:
             await webhook_worker.stop()
+        await services.media.close()
         await hub.stop()
         if rate_limits is not None:
             await rate_limits.stop()
