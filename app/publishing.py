@@ -482,6 +482,7 @@ class Publisher:
                 )
             content = {name: getattr(revision, name) for name in revisions.CONTENT_FIELDS}
         content["body"] = content.pop("body_html")
+        content["media"] = [revisions.media_as_sent(item) for item in content["media"]]
         data = EntryUpdate.model_validate(content)
         return await self.update_entry(slug, entry_id, data, actor, if_match)
 

@@ -77,6 +77,14 @@ async def one(session: AsyncSession, entry_id: int, version: int) -> EntryRevisi
     return revision
 
 
+def media_as_sent(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored media item as a request names it: an upload by its id (the renditions are
+    looked up again), anything else by its URL."""
+    source = "media_id" if stored.get("media_id") is not None else "url"
+    kept = (source, "kind", "caption", "credit", "alt")
+    return {name: stored[name] for name in kept if name in stored}
+
+
 def to_public(revision: EntryRevision) -> RevisionPublic:
     return RevisionPublic(
         version=revision.version,

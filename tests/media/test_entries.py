@@ -279,3 +279,19 @@ async def test_an_editor_turns_the_policy_on_and_off_per_blog(
     assert (
         await client.post(ENTRIES, json={"media": [photo_item(photo, alt="")]}, headers=ADMIN)
     ).status_code == 201
+
+
+async def test_restoring_a_revision_brings_its_uploaded_photo_back(
+    client: httpx.AsyncClient, blog: dict
+) -> None:
+    photo = await upload(client)
+    entry = await publish_entry(client, headline="Queues", media=[photo_item(photo)])
+    url = f"{ENTRIES}/{entry['id']}"
+    edited = await client.patch(url, json={"media": []}, headers=ADMIN)
+    assert edited.json()["media"] == []
+
+    restored = await client.post(f"{url}/revisions/1/restore", headers=ADMIN)
+
+    assert restored.status_code == 200, restored.text
+    [item] = restored.json()["media"]
+    assert (item["media_id"], item["renditions"]) == (photo["id"], photo["renditions"])
