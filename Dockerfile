@@ -40,7 +40,9 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation -e . \
 
 # The default SQLite file sits in a volume the user owns; set BULLETIN_DATABASE_URL to
 # postgresql://... in production (compose.yaml does).
+# Uploaded photos' renditions (BULLETIN_MEDIA_STORAGE=local) are kept in the volume too.
 ENV BULLETIN_DATABASE_URL=sqlite+aiosqlite:////var/lib/bulletin/bulletin.db \
+    BULLETIN_MEDIA_DIR=/var/lib/bulletin/media \
     BULLETIN_MIGRATE_ON_START=1
 VOLUME ["/var/lib/bulletin"]
 USER 10001:10001

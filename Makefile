@@ -65,6 +65,7 @@ contract: install services
 bench: install
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
 	$(BIN)/python bench/feeds.py $(filter --quick,$(BENCH_ARGS))
+	$(BIN)/python bench/uploads.py $(filter --quick,$(BENCH_ARGS))
 	@bash .ci/browser && $(BIN)/python bench/browser.py $(filter --quick,$(BENCH_ARGS)) $(BROWSER_BENCH_ARGS)
 
 clean:

@@ -4,7 +4,7 @@ import ipaddress
 import resource
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -147,6 +147,29 @@ class Settings(BaseSettings):
     # Open connections (HTTP and streams) per process; unset: 90% of its open-file limit.
     max_connections: Annotated[int, Field(gt=0)] | None = None
     log_level: str = "info"
+    # Photos (app/media/): an upload's largest size, refused while it streams in.
+    media_max_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+    # Width x height of an upload; Pillow refuses more than twice 89,478,485 pixels by itself.
+    media_max_pixels: Annotated[int, Field(gt=0, le=89_478_485)] = 50_000_000
+    # Frames of an animated GIF, WebP or HEIF sequence (its first frame is what is shown).
+    media_max_frames: Annotated[int, Field(gt=0)] = 300
+    # Photos processed at once by this process, each on a worker thread of its own.
+    media_workers: Annotated[int, Field(gt=0, le=64)] = 2
+    # Where renditions are kept: "local" (media_dir, served at /media/) or "s3".
+    media_storage: Literal["local", "s3"] = "local"
+    media_dir: Path = PROJECT_DIR / "media"
+    media_s3_bucket: str | None = None
+    # An S3-compatible service other than AWS (MinIO, R2, ...); unset: AWS itself.
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str = "us-east-1"
+    # Key prefix inside the bucket, e.g. "bulletin/".
+    media_s3_prefix: str = ""
+    # Where readers fetch the bucket's objects (a CDN in front, or the bucket's own URL);
+    # unset: the endpoint's path-style URL of the bucket, or AWS's virtual-host URL.
+    media_s3_public_url: str | None = None
+    # Unset: boto3's own chain (AWS_* variables, config files, an instance role).
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: SecretStr | None = None
     # Sign-in sessions of the newsroom page (app/people/sessions.py): a session ends after
     # this long without a request, and this long after sign-in whatever happens.
     session_idle_seconds: Annotated[float, Field(gt=0)] = 12 * 3600.0

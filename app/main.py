@@ -18,8 +18,10 @@ from app.api import (
     feeds,
     health,
     me,
+    media,
     members,
     newsroom,
+    revisions,
     sessions,
     tokens,
     users,
@@ -30,6 +32,7 @@ from app.caching.middleware import CachedReads
 from app.config import Settings
 from app.limits.bodies import RequestGuards
 from app.limits.middleware import RateLimitGuard
+from app.paths import MEDIA_UPLOAD
 from app.realtime import streams
 from app.rendering import WEB_DIR
 from app.services import Services, open_services
@@ -164,7 +167,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.readiness = health.Readiness()
     # Innermost: repeat reads are answered from memory after the limits and CORS have run.
     app.add_middleware(CachedReads)
-    app.add_middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)
+    # Uploads stream in under a limit of their own (BULLETIN_MEDIA_MAX_BYTES, app/media/).
+    app.add_middleware(
+        RequestGuards, max_body_bytes=settings.max_body_bytes, own_limits=MEDIA_UPLOAD
+    )
     if settings.rate_limit_enabled:
         # Outside the request guards: an address over its limit costs no body checks or routing.
         app.add_middleware(RateLimitGuard)
@@ -179,10 +185,11 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=3600,
     )
     app.add_middleware(BrowserHardening)
-    for module in (health, blogs, entries, events, feeds, tokens, streams):
+    for module in (health, blogs, entries, revisions, media, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
+    app.include_router(media.files)
     for people in (users, members, me, audit_api, sessions, newsroom):
         app.include_router(people.router)
     docs.install_docs(app)

@@ -1,5 +1,5 @@
 """The stored model: blogs, their entries, the per-blog change log, API tokens, the people
-who use them with their roles per blog, and the audit log."""
+who use them with their roles per blog, the audit log, and uploaded media."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -74,10 +74,14 @@ class Blog(Base):
     )
     # The newest seq in this blog's change log; bumped in the same transaction as each change.
     head_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # An image published without alt text is refused (app/media/references.py).
+    require_alt_text: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.
     contributors_may_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on every change to the blog itself (not to its entries): its ETag for If-Match.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Entry(Base):
@@ -221,6 +225,35 @@ class Membership(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class EntryRevision(Base):
+    """One version of an entry as it was written, and who wrote it: kept for every version,
+    the current one included, and after the entry is deleted."""
+
+    __tablename__ = "entry_revisions"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "version", name="uq_entry_revisions_entry_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Plain ids, like the audit log's: revisions outlive what they name.
+    entry_id: Mapped[int] = mapped_column(Integer)
+    blog_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    headline: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    body_html: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    key_event: Mapped[bool] = mapped_column(Boolean)
+    pinned: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The name shown for who made it, as it was then (a user's, or a token's).
+    actor_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
 class SignInSession(Base):
     """A user signed in to the newsroom page; the cookie holds its secret, this row only the
     secret's SHA-256 (app/people/sessions.py).
@@ -346,4 +379,27 @@ class Installation(Base):
     singleton: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(32))
     broker_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class StoredMedia(Base):
+    """An uploaded photo: its renditions, stripped of all metadata, and what the page needs
+    to lay it out before it loads. The original upload is not kept."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_blog", "blog_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    blog_id: Mapped[int] = mapped_column(ForeignKey("blogs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10), default="image")
+    # What the upload was: "jpeg", "png", "webp", "heif" or "gif".
+    source_format: Mapped[str] = mapped_column(String(10))
+    source_bytes: Mapped[int] = mapped_column(Integer)
+    # As readers see it: after the EXIF orientation was applied.
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # The dominant colour, "#rrggbb", shown until the photo loads.
+    placeholder: Mapped[str] = mapped_column(String(7))
+    # [{"format", "width", "height", "bytes", "key"}]: each a content-addressed object key.
+    renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

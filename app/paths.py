@@ -18,3 +18,5 @@ STREAM = re.compile(r"^/api/v1/blogs/[^/]+/(?:ws|sse)$")
 WEBSOCKET_STREAM = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
 # The public reads of one blog, the API's and the pages', with its slug as group 1.
 BLOG_READ = re.compile(r"^/(?:api/v1/)?blogs/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/|$)")
+# A blog's photo uploads: streamed, with a body limit of their own (app/media/uploads.py).
+MEDIA_UPLOAD = re.compile(r"^/api/v1/blogs/[^/]+/media$")

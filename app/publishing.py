@@ -26,13 +26,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit, revisions
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
+from app.media.references import refuse_images_without_alt_text, resolve_media
 from app.models import Blog, Entry, Event, utc_now
 from app.people import permissions
 from app.people.roles import SYSTEM, Principal, at_least
 from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
+from app.preconditions import IfMatch, PreconditionFailed, blog_tag, entry_tag
 from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
 from app.realtime.newsroom import PrivateNote, build_note
@@ -139,6 +141,7 @@ class Publisher:
                     coverage_end=data.coverage_end or (now if data.status == "ended" else None),
                     topics=data.topics,
                     previous_blog_id=await _previous_blog_id(session, data.previous_slug),
+                    require_alt_text=data.require_alt_text,
                     head_seq=0,
                     created_at=now,
                     updated_at=now,
@@ -154,7 +157,11 @@ class Publisher:
             raise Conflict(f"A blog with the slug '{data.slug}' exists already.") from error
 
     async def update_blog(
-        self, slug: str, data: BlogUpdate, actor: Principal = SYSTEM
+        self,
+        slug: str,
+        data: BlogUpdate,
+        actor: Principal = SYSTEM,
+        if_match: IfMatch | None = None,
     ) -> BlogPublic:
         changes = data.model_dump(exclude_unset=True)
         _refuse_nulls(changes, nullable={"coverage_end", "previous_slug"})
@@ -162,6 +169,15 @@ class Publisher:
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
             permissions.check_blog_change(actor, blog, changes)
+            if if_match is not None and not if_match.matches(blog_tag(blog.version)):
+                raise PreconditionFailed(
+                    f"Blog '{slug}' changed since you read it: it is at version {blog.version}.",
+                    current={
+                        "etag": blog_tag(blog.version),
+                        "version": blog.version,
+                        "blog": (await to_blog_public(session, blog)).model_dump(mode="json"),
+                    },
+                )
             was_ended = blog.status == "ended"
             if "previous_slug" in changes:
                 if changes["previous_slug"] == slug:
@@ -184,6 +200,7 @@ class Publisher:
                 for name, value in changed.items():
                     setattr(blog, name, value)
                 blog.updated_at = utc_now()
+                blog.version += 1
                 event_type: EventType = (
                     "blog.ended" if blog.status == "ended" and not was_ended else "blog.updated"
                 )
@@ -274,12 +291,15 @@ class Publisher:
             authors = [author.model_dump(exclude_none=True) for author in data.authors]
             if not authors and actor.name:
                 authors = [{"name": actor.name}]
+            media = await resolve_media(session, blog, data.media)
+            if data.status == "published":
+                refuse_images_without_alt_text(blog, media)
             entry = Entry(
                 blog_id=blog.id,
                 headline=data.headline or None,
                 body_html=body_html,
                 authors=authors,
-                media=[item.model_dump() for item in data.media],
+                media=media,
                 key_event=data.key_event,
                 pinned=data.pinned,
                 status=data.status,
@@ -293,6 +313,7 @@ class Publisher:
             )
             session.add(entry)
             await session.flush()
+            revisions.keep(session, entry, actor)
             if entry.status == "published":
                 committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
             audit.record(
@@ -312,7 +333,12 @@ class Publisher:
         return public, False
 
     async def update_entry(
-        self, slug: str, entry_id: int, data: EntryUpdate, actor: Principal = SYSTEM
+        self,
+        slug: str,
+        entry_id: int,
+        data: EntryUpdate,
+        actor: Principal = SYSTEM,
+        if_match: IfMatch | None = None,
     ) -> EntryPublic:
         changes = data.model_dump(exclude_unset=True)
         redact = changes.pop("redact", False)
@@ -323,8 +349,12 @@ class Publisher:
             # Before the entry is looked for: who may not write here learns nothing of it.
             permissions.require_role(actor, blog, "contributor", "Changing entries")
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
+            await _require_entry_unchanged(session, entry, slug, if_match)
             old_status = entry.status
             values = _entry_values(changes)
+            if "media" in values:
+                items = data.media if isinstance(data.media, list) else []
+                values["media"] = await resolve_media(session, blog, items)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             new_status = changed.get("status", old_status)
             permissions.check_entry_change(actor, blog, entry, new_status, changed)
@@ -375,12 +405,15 @@ class Publisher:
                 setattr(entry, name, value)
             if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
+            if entry.status == "published" and ("media" in changed or not was_public):
+                refuse_images_without_alt_text(blog, entry.media)
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now, actor)
             entry.pinned = wants_pin
             entry.version += 1
             entry.updated_at = now
             await session.flush()
+            revisions.keep(session, entry, actor)
 
             is_public = entry.status == "published"
             if was_public and not is_public:
@@ -407,7 +440,13 @@ class Publisher:
         self._committed(committed, notes)
         return public
 
-    async def delete_entry(self, slug: str, entry_id: int, actor: Principal = SYSTEM) -> None:
+    async def delete_entry(
+        self,
+        slug: str,
+        entry_id: int,
+        actor: Principal = SYSTEM,
+        if_match: IfMatch | None = None,
+    ) -> None:
         """Tombstone an entry. Deleting it again changes nothing and succeeds."""
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
@@ -415,6 +454,7 @@ class Publisher:
             permissions.require_role(actor, blog, "contributor", "Deleting entries")
             entry = await find_in_blog(session, Entry, blog, entry_id, what="entry")
             permissions.check_entry_delete(actor, blog, entry)
+            await _require_entry_unchanged(session, entry, slug, if_match)
             if entry.status == "deleted":
                 return
             old_status = entry.status
@@ -425,6 +465,7 @@ class Publisher:
             entry.deleted_at = now
             entry.updated_at = now
             entry.version += 1
+            revisions.keep(session, entry, actor)
             if was_public:
                 committed.append(self._tombstone_event(session, blog, entry, now, actor))
                 committed += await self._redact(session, blog, entry, actor)
@@ -432,6 +473,32 @@ class Publisher:
             self._audit_entry(session, actor, blog, entry, "entry.deleted", committed, details)
             notes = [] if was_public else self._notes(blog, entry, previous_status=old_status)
         self._committed(committed, notes)
+
+    async def restore_revision(
+        self,
+        slug: str,
+        entry_id: int,
+        version: int,
+        actor: Principal = SYSTEM,
+        if_match: IfMatch | None = None,
+    ) -> EntryPublic:
+        """Bring an earlier version's content back as a new version: an edit like any other
+        (logged, live, in the feeds), so nothing of what came between is lost."""
+        async with self.database.read_session() as session:
+            blog = await find_blog(session, slug)
+            permissions.require_role(actor, blog, "editor", "Restoring a revision")
+            entry = await find_in_blog(session, Entry, blog, entry_id, what="entry")
+            revision = await revisions.one(session, entry.id, version)
+            if entry.status == "deleted":
+                raise Conflict(
+                    f"Entry {entry_id} is deleted: its revisions can be read, not restored. "
+                    "Publish a new entry with what it said."
+                )
+            content = {name: getattr(revision, name) for name in revisions.CONTENT_FIELDS}
+        content["body"] = content.pop("body_html")
+        content["media"] = [revisions.media_as_sent(item) for item in content["media"]]
+        data = EntryUpdate.model_validate(content)
+        return await self.update_entry(slug, entry_id, data, actor, if_match)
 
     def _audit_entry(
         self,
@@ -533,6 +600,7 @@ class Publisher:
         current.updated_at = now
         # Flush now: the database allows one pinned entry per blog at any moment.
         await session.flush()
+        revisions.keep(session, current, actor)
         if current.status != "published":
             return []
         return [self._entry_event(session, blog, "entry.unpinned", current, actor)]
@@ -698,3 +766,27 @@ def _entry_values(changes: dict[str, Any]) -> dict[str, Any]:
         else:
             values[name] = value
     return values
+
+
+async def _require_entry_unchanged(
+    session: AsyncSession, entry: Entry, slug: str, if_match: IfMatch | None
+) -> None:
+    """412, writing nothing, when the caller's If-Match names another version of the entry:
+    someone changed it since the caller read it. Says who, and what it holds now."""
+    if if_match is None or if_match.matches(entry_tag(entry.id, entry.version)):
+        return
+    newest = await revisions.newest(session, entry.id)
+    who = newest.actor_name if newest is not None else None
+    when = newest.created_at if newest is not None else entry.updated_at
+    raise PreconditionFailed(
+        f"Entry {entry.id} changed since you read it: it is at version {entry.version}"
+        + (f", changed by {who}" if who else "")
+        + f" at {when.strftime('%H:%M:%S')} UTC. Nothing was written.",
+        current={
+            "etag": entry_tag(entry.id, entry.version),
+            "version": entry.version,
+            "changed_by": who,
+            "changed_at": when.isoformat(),
+            "entry": to_entry_public(entry, slug).model_dump(mode="json"),
+        },
+    )

@@ -83,6 +83,8 @@ async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
         previous_slug=previous_slug,
         pinned_entry_id=pinned_entry_id,
         head_seq=blog.head_seq,
+        version=blog.version,
+        require_alt_text=blog.require_alt_text,
         created_at=blog.created_at,
         updated_at=blog.updated_at,
     )

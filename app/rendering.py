@@ -90,8 +90,13 @@ class Renderer:
         self._entry_template = self.environment.get_template("partials/entry.html")
         self._key_event_template = self.environment.get_template("partials/key_event.html")
 
-    def render_entry(self, entry: EntryPublic, time_zone: str) -> str:
-        return self._entry_template.render(entry=entry, time_zone=time_zone).strip()
+    def render_entry(self, entry: EntryPublic, time_zone: str, first_screen: bool = False) -> str:
+        """The entry's HTML; `first_screen` (the page's top entry) loads its first photo at
+        once rather than lazily. Events never set it: a live entry arrives on a page
+        already shown, where lazy photos in view load at once."""
+        return self._entry_template.render(
+            entry=entry, time_zone=time_zone, first_screen=first_screen
+        ).strip()
 
     def render_key_event(self, entry: EntryPublic, time_zone: str, href: str | None = None) -> str:
         """The entry's line in the key-events list, linking to `href` (its anchor by default)."""

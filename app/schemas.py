@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     StrictBool,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -133,6 +134,7 @@ TimeZoneName = Annotated[
     ),
 ]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
+MediaId = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
 PlainText = Annotated[str, StringConstraints(max_length=1000)]
 # Text with its surrounding whitespace removed, that must not be blank.
 Topic = Annotated[
@@ -211,12 +213,40 @@ class Author(RequestModel):
     url: WebUrl | None = None
 
 
+# Exactly one of `url` and `media_id`; `media_id` only for an image. What
+# Media._one_source checks, stated for the OpenAPI schema.
+ONE_MEDIA_SOURCE: dict[str, Any] = {
+    "oneOf": [{"required": ["url"]}, {"required": ["media_id"]}],
+    "if": {"required": ["media_id"]},
+    "then": {"properties": {"kind": {"const": "image"}}},
+}
+
+
 class Media(RequestModel):
+    """A photo, video or embed: by `url` (anywhere, or a path on this server) or, for a photo
+    uploaded to this blog (`POST /api/v1/blogs/{slug}/media`), by its `media_id`."""
+
+    model_config = ConfigDict(json_schema_extra=ONE_MEDIA_SOURCE)
+
     kind: Literal["image", "video", "embed"]
-    url: MediaUrl
+    url: MediaUrl | MISSING = MISSING
+    media_id: MediaId | MISSING = Field(
+        MISSING, description="An upload to this blog; the entry shows its renditions."
+    )
     caption: PlainText = ""
     credit: Annotated[str, StringConstraints(max_length=300)] = ""
-    alt: PlainText = ""
+    alt: PlainText = Field(
+        "", description="Required for images on blogs with `require_alt_text` (422 otherwise)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Media":
+        has_url, has_id = self.url is not MISSING, self.media_id is not MISSING
+        if has_url == has_id:
+            raise ValueError("give exactly one of url and media_id")
+        if has_id and self.kind != "image":
+            raise ValueError("media_id names an uploaded photo: kind must be image")
+        return self
 
 
 Headline = Annotated[str, StringConstraints(max_length=300)]
@@ -344,12 +374,57 @@ class AuthorPublic(BaseModel):
     url: str | None = None
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class RenditionPublic(BaseModel):
+    """One stored file of an uploaded photo: stripped of all metadata, in sRGB."""
+
+    format: Literal["webp", "jpeg"]
+    width: int
+    height: int
+    bytes: int
+    url: str = Field(
+        description="A path on this server (/media/...) or the bucket's public URL; "
+        "content-addressed, so it never changes and is cached for a year."
+    )
+
+
 class MediaPublic(BaseModel):
     kind: str
-    url: str
+    url: str = Field(description="For an uploaded photo: its largest JPEG rendition.")
     caption: str = ""
     credit: str = ""
     alt: str = ""
+    # Uploaded photos only: absent for media by URL.
+    media_id: int | None = Field(None, exclude_if=_absent)
+    width: int | None = Field(None, exclude_if=_absent, description="Intrinsic, as shown.")
+    height: int | None = Field(None, exclude_if=_absent)
+    placeholder: str | None = Field(
+        None, exclude_if=_absent, description="The dominant colour, #rrggbb."
+    )
+    renditions: list[RenditionPublic] | None = Field(None, exclude_if=_absent)
+
+
+class UploadedMediaPublic(BaseModel):
+    """An uploaded photo, ready to be named by `media_id` in an entry."""
+
+    id: int
+    blog: str = Field(description="The blog's slug: only its entries may use it.")
+    kind: Literal["image"] = "image"
+    source_format: Literal["jpeg", "png", "webp", "heif", "gif"] = Field(
+        description="What was uploaded; an animated file is shown as its first frame."
+    )
+    width: int = Field(description="Intrinsic width as shown, after the EXIF orientation.")
+    height: int
+    placeholder: str = Field(description="The dominant colour, #rrggbb, shown until it loads.")
+    url: str = Field(description="The largest JPEG rendition.")
+    renditions: list[RenditionPublic] = Field(
+        description="WebP and JPEG at 320, 640, 1024 and 1600 pixels wide, never wider than "
+        "the upload (then at its own width), smallest first."
+    )
+    created_at: UtcDatetime
 
 
 class EntryPublic(BaseModel):
@@ -372,6 +447,37 @@ class EntryPublic(BaseModel):
         "only: the editor's note. Absent otherwise.",
         exclude_if=lambda note: note is None,
     )
+
+
+class RevisionPublic(BaseModel):
+    """One version of an entry as it was written, for the blog's editors."""
+
+    version: int
+    headline: str | None
+    body: str = Field(description="Sanitised HTML.")
+    authors: list[AuthorPublic]
+    media: list[MediaPublic]
+    key_event: bool
+    pinned: bool
+    status: EntryState
+    published_at: UtcDatetime
+    changed_at: UtcDatetime = Field(description="When this version was made.")
+    changed_by: str | None = Field(description="Who made it: a user's name, or a token.")
+    changed_by_user_id: int | None
+
+
+class RevisionsPublic(BaseModel):
+    items: list[RevisionPublic] = Field(description="Newest first; the first is the entry now.")
+
+
+class RevisionsDiff(BaseModel):
+    from_version: int
+    to_version: int
+    changes: dict[str, dict[str, Any]] = Field(
+        description="Each field that differs, with its value in each version."
+    )
+    headline_diff: str = Field(description="A unified diff of the headline.")
+    text_diff: str = Field(description="A unified diff of the text, one line per paragraph.")
 
 
 class EntryTombstone(BaseModel):
@@ -405,6 +511,9 @@ class BlogCreate(RequestModel):
     coverage_end: Moment | None = None
     topics: Topics = []
     previous_slug: Slug | None = Field(None, description="The blog this one continues.")
+    require_alt_text: StrictBool = Field(
+        False, description="Refuse to publish an image without alt text (422)."
+    )
 
 
 class BlogUpdate(RequestModel):
@@ -418,6 +527,7 @@ class BlogUpdate(RequestModel):
     coverage_end: Moment | None = None
     topics: Topics | MISSING = MISSING
     previous_slug: Slug | None = None
+    require_alt_text: StrictBool | MISSING = MISSING
 
 
 class BlogPublic(BaseModel):
@@ -432,8 +542,12 @@ class BlogPublic(BaseModel):
     previous_slug: str | None
     pinned_entry_id: int | None
     head_seq: int = Field(description="The newest seq in this blog's change log.")
+    require_alt_text: bool = Field(False, description="Images need alt text to be published.")
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    version: int = Field(
+        1, description="Starts at 1; bumped on every change to the blog (not to its entries)."
+    )
 
 
 class BlogsPublic(BaseModel):
@@ -553,6 +667,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         403: "The caller's role does not allow this; the message names the role needed.",
         404: "No such blog or entry.",
         409: "Conflicts with the current state.",
+        412: "If-Match names a version that is no longer current: `current` holds the one now.",
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "A field is invalid; see `fields`.",

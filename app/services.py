@@ -22,6 +22,8 @@ from app.db import Database
 from app.feeds import FeedWriter
 from app.installation import load_identity
 from app.limits import RateLimits
+from app.media.library import MediaLibrary
+from app.media.storage import create_store
 from app.metrics import Metrics
 from app.people.sessions import SessionStore
 from app.people.sign_in_limits import SignInLimits
@@ -48,6 +50,7 @@ class Services:
     read_cache: ReadCache
     feed_writer: FeedWriter
     webhooks: WebhookRegistry
+    media: MediaLibrary
     # None when turned off: rate limits by settings, webhook delivery without a secret key.
     rate_limits: RateLimits | None
     webhook_worker: WebhookWorker | None
@@ -104,6 +107,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
+        media=MediaLibrary(database, settings, create_store(settings)),
         rate_limits=rate_limits,
         webhook_worker=webhook_worker,
         sessions=SessionStore(database, settings, sign_in_limits),
@@ -126,6 +130,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if webhook_worker is not None:
             await webhook_worker.stop()
         await newsroom.stop()
+        await services.media.close()
         await hub.stop()
         await sign_in_limits.stop()
         if rate_limits is not None:

@@ -36,10 +36,12 @@ APP_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "installation",
+    "media",
     "users",
     "memberships",
     "token_blogs",
     "audit_records",
+    "entry_revisions",
     "sign_in_sessions",
 }
 

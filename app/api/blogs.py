@@ -5,16 +5,26 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import BlogDep, DatabaseDep, PrincipalDep, PublisherDep, role_on_blog
+from app.api.deps import (
+    BlogDep,
+    DatabaseDep,
+    IfMatchHeader,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    PublisherDep,
+    role_on_blog,
+)
 from app.caching import BlogVersion, Representation
 from app.cursors import BLOG_CURSOR_PATTERN
 from app.models import Blog, utc_now
 from app.people.roles import Principal
 from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
+from app.preconditions import blog_tag, parse_if_match
 from app.publishing import to_blog_settings
 from app.queries import blogs_version, list_blogs, to_blog_public
 from app.schemas import (
     ASCII_DIGITS,
+    OPTIONAL_TOKEN,
     RATE_LIMITED,
     BlogCreate,
     BlogPublic,
@@ -76,24 +86,41 @@ async def read_blogs(
 @router.get(
     "/{slug}",
     response_model=BlogPublic,
-    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(404, 422)},
+    responses={**caching.NOT_MODIFIED_RESPONSE, **error_responses(401, 404, 422)},
+    openapi_extra=OPTIONAL_TOKEN,
 )
-async def read_blog(slug: str, request: Request) -> Response:
+async def read_blog(slug: str, request: Request, principal: OptionalPrincipalDep) -> Response:
     """Read one blog, with its head `seq` and pinned entry."""
 
     async def build(session: AsyncSession, blog: Blog) -> Representation:
         public = await to_blog_public(session, blog)
+        tags.append(blog_tag(blog.version))
         return Representation(public.model_dump_json().encode(), "application/json")
 
-    return await caching.respond(request, slug, build)
+    tags: list[str] = []
+    if principal is None:
+        return await caching.respond(request, slug, build)
+    # With a token: the caller's own copy, whose ETag is the blog's version for If-Match.
+    answer = await caching.respond(
+        request, slug, build, vary="Authorization", private_to_caller=True
+    )
+    answer.headers["ETag"] = tags[0]
+    return answer
 
 
-@router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))
+@router.patch("/{slug}", responses=error_responses(400, 401, 403, 404, 409, 412, 413, 415, 422))
 async def update_blog(
-    slug: str, data: BlogUpdate, principal: PrincipalDep, publisher: PublisherDep
+    slug: str,
+    data: BlogUpdate,
+    response: Response,
+    principal: PrincipalDep,
+    publisher: PublisherDep,
+    if_match: IfMatchHeader = None,
 ) -> BlogPublic:
     """Change a blog (owner); end or reopen its coverage with `status` (editor)."""
-    return await publisher.update_blog(slug, data, principal)
+    public = await publisher.update_blog(slug, data, principal, parse_if_match(if_match))
+    response.headers["ETag"] = blog_tag(public.version)
+    return public
 
 
 MemberDep = Annotated[Principal, Depends(role_on_blog("contributor", "Reading a blog's settings"))]

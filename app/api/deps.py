@@ -11,8 +11,9 @@ server's, and `X-CSRF-Token` is its session's token. Otherwise it is refused wit
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Header, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -25,6 +26,7 @@ from app.people.memberships import MembershipStore
 from app.people.roles import Principal, Role
 from app.people.sessions import SessionStore, SignedIn, csrf_matches
 from app.people.users import UserStore
+from app.preconditions import IF_MATCH_PATTERN
 from app.publishing import Publisher
 from app.queries import find_blog
 from app.rendering import Renderer
@@ -90,6 +92,17 @@ async def get_blog_or_404(slug: str, session: ReadSessionDep) -> Blog:
 BlogDep = Annotated[Blog, Depends(get_blog_or_404)]
 # An entry's, webhook's or token's id in a path: one that names nothing is a 404.
 IdPath = Annotated[int, Path(ge=0), ASCII_DIGITS]
+# An edit's precondition (app/preconditions.py): the ETag the caller read.
+IfMatchHeader = Annotated[
+    str | None,
+    # A header is text or absent: the schema says so, without the null of `| None`.
+    WithJsonSchema({"type": "string", "pattern": IF_MATCH_PATTERN}),
+    Header(
+        description='The ETag the caller read ("entry-12-v3", "blog-v2") or "*": the change '
+        "is refused with 412, writing nothing, if it is no longer current. Without it the "
+        "last write wins.",
+    ),
+]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `bulletin token create`.")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -4,12 +4,19 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
-from app.api.deps import IdPath, OptionalPrincipalDep, PrincipalDep, PublisherDep
+from app.api.deps import (
+    IdPath,
+    IfMatchHeader,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    PublisherDep,
+)
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
 from app.errors import BulletinError, Unauthorised
 from app.models import Blog
 from app.people.permissions import private_view, require_role
+from app.preconditions import entry_tag, parse_if_match
 from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
     ASCII_DIGITS,
@@ -25,6 +32,7 @@ from app.schemas import (
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"], responses=RATE_LIMITED)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422)
+EDIT_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
 
 class InvalidIdempotencyKey(BulletinError):
@@ -52,6 +60,8 @@ async def create_entry(
     entry, replayed = await publisher.create_entry(slug, data, idempotency_key, principal)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    else:
+        response.headers["ETag"] = entry_tag(entry.id, entry.version)
     return entry
 
 
@@ -132,40 +142,51 @@ async def read_entry(
             writer_id=view.writer_id if view else None,
         )
         public = to_entry_public(entry, blog.slug)
+        tags.append(entry_tag(entry.id, entry.version))
         return Representation(public.model_dump_json().encode(), "application/json")
 
-    # With a token the answer may be a private entry: that one is the caller's alone.
-    return await caching.respond(
+    tags: list[str] = []
+    # With a token the answer may be a private entry: that one is the caller's alone, and
+    # its ETag is the entry's version, to send back as If-Match with an edit.
+    answer = await caching.respond(
         request,
         slug,
         build,
         vary="Authorization",
         private_to_caller=principal is not None,
     )
+    if principal is not None and tags:
+        answer.headers["ETag"] = tags[0]
+    return answer
 
 
-@router.patch("/{entry_id}", responses=WRITE_ERRORS)
+@router.patch("/{entry_id}", responses=EDIT_ERRORS)
 async def update_entry(
     slug: str,
     entry_id: IdPath,
     data: EntryUpdate,
+    response: Response,
     principal: PrincipalDep,
     publisher: PublisherDep,
+    if_match: IfMatchHeader = None,
 ) -> EntryPublic:
     """Edit, pin or unpin an entry, or move it through review; only the fields sent change."""
-    return await publisher.update_entry(slug, entry_id, data, principal)
+    entry = await publisher.update_entry(slug, entry_id, data, principal, parse_if_match(if_match))
+    response.headers["ETag"] = entry_tag(entry.id, entry.version)
+    return entry
 
 
 @router.delete(
     "/{entry_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(400, 401, 403, 404, 412, 422),
 )
 async def delete_entry(
     slug: str,
     entry_id: IdPath,
     principal: PrincipalDep,
     publisher: PublisherDep,
+    if_match: IfMatchHeader = None,
 ) -> None:
     """Delete an entry; readers' pages remove it. Deleting twice is not an error."""
-    await publisher.delete_entry(slug, entry_id, principal)
+    await publisher.delete_entry(slug, entry_id, principal, parse_if_match(if_match))

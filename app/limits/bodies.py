@@ -5,6 +5,8 @@ body is counted as it streams and refused the moment it passes the limit, so
 no request can make the server buffer more than `max_body_bytes`.
 """
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,13 +30,27 @@ def _declares_more_than(content_length: str, limit: int) -> bool:
 
 
 class RequestGuards:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/api/") -> None:
+    """`own_limits`: paths whose route reads and bounds its body itself (uploads)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        json_prefix: str = "/api/",
+        own_limits: re.Pattern[str] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_prefix = json_prefix
+        self.own_limits = own_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in BODY_METHODS
+            or (self.own_limits is not None and self.own_limits.match(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         headers = {

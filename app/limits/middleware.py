@@ -2,9 +2,9 @@
 
 Streams (WebSocket, and SSE as a GET) take a stream pass, held until the
 connection ends however it ends; every other request counts against the read
-limit. Static files and the operations endpoints (health, metrics) are never
-limited: browsers fetch the former with every page and probes poll the latter
-from one address (/readyz costs no more than /healthz for that: it answers from
+limit. Static files, photos (/media/) and the operations endpoints (health, metrics)
+are never limited: browsers fetch the first two with every page and probes poll the
+latter from one address (/readyz costs no more than /healthz for that: it answers from
 a memory of the last database ping, app/api/health.py). WebSocket streams on
 Bulletin's own edge never pass through here: the edge asks the same RateLimits
 itself (app/realtime/uvicorn_edge.py).
@@ -19,7 +19,8 @@ from app.paths import STREAM
 from app.realtime.streams import origin_refusal
 from app.services import services_of
 
-UNLIMITED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
+# Photos (/media/) come with pages as static files do, one request for each.
+UNLIMITED_PREFIXES = ("/static/", "/media/", "/healthz", "/readyz", "/metrics")
 
 
 def refusal_response(refusal: Refusal) -> JSONResponse:

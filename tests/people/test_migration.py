@@ -93,3 +93,8 @@ def test_people_arrive_and_leave_without_touching_blogs_entries_or_the_log(
     assert counts(database_url) == before
     migrating.upgrade(database_url)
     assert counts(database_url) == before
+    # And every later migration, down and up again, on the same rows.
+    migrating.downgrade(database_url, "0005")
+    assert counts(database_url) == before
+    migrating.upgrade(database_url)
+    assert counts(database_url) == before

@@ -1,0 +1,290 @@
+"""Two editors on one entry at 2 a.m.: If-Match and 412 instead of a silent overwrite, and
+every version kept, compared and restorable (on SQLite and PostgreSQL)."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.support.errors import assert_error
+from tests.support.factories import ADMIN, read_log
+from tests.support.people import Person, add_person
+
+ENTRIES = "/api/v1/blogs/vote-night/entries"
+
+
+@pytest.fixture
+async def ana(app: FastAPI, blog: dict) -> Person:
+    return await add_person(app, "Ana Reyes", role="editor")
+
+
+@pytest.fixture
+async def ben(app: FastAPI, blog: dict) -> Person:
+    return await add_person(app, "Ben Osei", role="editor")
+
+
+async def publish(client: httpx.AsyncClient, who: Person, **fields) -> httpx.Response:
+    body = {"headline": "Turnout high", "body": "<p>Queues at every station.</p>", **fields}
+    response = await client.post(ENTRIES, json=body, headers=who.headers)
+    assert response.status_code == 201, response.text
+    return response
+
+
+async def table_counts(app: FastAPI) -> tuple:
+    from sqlalchemy import func, select
+
+    from app.models import AuditRecord, Entry, EntryRevision, Event
+
+    async with app.state.services.database.read_session() as session:
+        return tuple(
+            [
+                await session.scalar(select(func.count()).select_from(table))
+                for table in (Entry, Event, EntryRevision, AuditRecord)
+            ]
+        )
+
+
+# --- conflicts --------------------------------------------------------------------
+
+
+async def test_every_answer_of_an_entry_carries_the_etag_of_its_version(
+    client: httpx.AsyncClient, ana: Person
+) -> None:
+    created = await publish(client, ana)
+    entry = created.json()
+    assert created.headers["ETag"] == f'"entry-{entry["id"]}-v1"'
+
+    read = await client.get(f"{ENTRIES}/{entry['id']}", headers=ana.headers)
+    assert read.headers["ETag"] == f'"entry-{entry["id"]}-v1"'
+
+    edited = await client.patch(
+        f"{ENTRIES}/{entry['id']}", json={"headline": "Turnout at 71%"}, headers=ana.headers
+    )
+    assert edited.json()["version"] == 2
+    assert edited.headers["ETag"] == f'"entry-{entry["id"]}-v2"'
+
+
+async def test_the_second_of_two_editors_gets_412_naming_who_changed_it_and_nothing_is_written(
+    client: httpx.AsyncClient, app: FastAPI, ana: Person, ben: Person
+) -> None:
+    entry = (await publish(client, ana)).json()
+    url = f"{ENTRIES}/{entry['id']}"
+    # Both open the entry at version 1.
+    tag = (await client.get(url, headers=ana.headers)).headers["ETag"]
+    assert (await client.get(url, headers=ben.headers)).headers["ETag"] == tag
+
+    first = await client.patch(
+        url, json={"headline": "Turnout at 71%"}, headers={**ana.headers, "If-Match": tag}
+    )
+    assert first.status_code == 200
+    log = await read_log(client, "vote-night")
+    counts = await table_counts(app)
+
+    second = await client.patch(
+        url, json={"headline": "Turnout at 69%"}, headers={**ben.headers, "If-Match": tag}
+    )
+
+    assert second.status_code == 412
+    error = second.json()["error"]
+    assert error["code"] == "precondition_failed"
+    assert "Ana Reyes" in error["message"] and "version 2" in error["message"]
+    assert error["current"]["version"] == 2
+    assert error["current"]["etag"] == first.headers["ETag"]
+    assert error["current"]["changed_by"] == "Ana Reyes"
+    assert error["current"]["entry"]["headline"] == "Turnout at 71%"
+    assert await read_log(client, "vote-night") == log
+    assert await table_counts(app) == counts
+    assert (await client.get(url)).json()["headline"] == "Turnout at 71%"
+
+    # Knowingly, with the current tag, the second editor's change goes through.
+    third = await client.patch(
+        url,
+        json={"headline": "Turnout at 69%"},
+        headers={**ben.headers, "If-Match": error["current"]["etag"]},
+    )
+    assert third.status_code == 200 and third.json()["version"] == 3
+
+
+async def test_a_delete_with_an_old_etag_is_412_and_the_entry_stays(
+    client: httpx.AsyncClient, ana: Person, ben: Person
+) -> None:
+    created = await publish(client, ana)
+    url = f"{ENTRIES}/{created.json()['id']}"
+    await client.patch(url, json={"key_event": True}, headers=ana.headers)
+
+    refused = await client.delete(url, headers={**ben.headers, "If-Match": created.headers["ETag"]})
+    assert refused.status_code == 412
+    assert (await client.get(url)).status_code == 200
+
+    current = refused.json()["error"]["current"]["etag"]
+    assert (
+        await client.delete(url, headers={**ben.headers, "If-Match": current})
+    ).status_code == 204
+    assert (await client.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("if_match", "outcome"),
+    [
+        ("*", 200),  # any version: the entry exists
+        ('"entry-{id}-v1", "entry-{id}-v9"', 200),  # one of the list
+        ('W/"entry-{id}-v1"', 412),  # a weak tag never matches If-Match
+        ('"entry-999-v1"', 412),  # another entry's tag
+        ("entry-{id}-v1", 400),  # not quoted: not an entity tag
+        ('"entry-{id}-v1" "x"', 400),
+    ],
+)
+async def test_if_match_forms(
+    client: httpx.AsyncClient, app: FastAPI, ana: Person, if_match: str, outcome: int
+) -> None:
+    entry = (await publish(client, ana)).json()
+    counts = await table_counts(app)
+    response = await client.patch(
+        f"{ENTRIES}/{entry['id']}",
+        json={"headline": "Changed"},
+        headers={**ana.headers, "If-Match": if_match.format(id=entry["id"])},
+    )
+    assert response.status_code == outcome, response.text
+    if outcome == 400:
+        assert_error(response, 400, "invalid_if_match")
+    if outcome != 200:
+        assert await table_counts(app) == counts
+
+
+async def test_tools_that_send_no_if_match_keep_last_write_wins(
+    client: httpx.AsyncClient, ana: Person, ben: Person
+) -> None:
+    entry = (await publish(client, ana)).json()
+    url = f"{ENTRIES}/{entry['id']}"
+    await client.patch(url, json={"headline": "One"}, headers=ana.headers)
+    response = await client.patch(url, json={"headline": "Two"}, headers=ben.headers)
+    assert response.status_code == 200 and response.json()["headline"] == "Two"
+
+
+async def test_a_blog_answers_its_version_and_refuses_a_stale_change_with_412(
+    client: httpx.AsyncClient, app: FastAPI, blog: dict
+) -> None:
+    url = "/api/v1/blogs/vote-night"
+    read = await client.get(url, headers=ADMIN)
+    assert read.headers["ETag"] == '"blog-v1"' and read.json()["version"] == 1
+    assert not (await client.get(url)).headers["ETag"].startswith('"blog-')  # public: cache tag
+
+    changed = await client.patch(
+        url, json={"title": "Vote night, live"}, headers={**ADMIN, "If-Match": '"blog-v1"'}
+    )
+    assert changed.status_code == 200 and changed.headers["ETag"] == '"blog-v2"'
+    log = await read_log(client, "vote-night")
+
+    stale = await client.patch(
+        url, json={"title": "Election night"}, headers={**ADMIN, "If-Match": '"blog-v1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["error"]["current"]["blog"]["title"] == "Vote night, live"
+    assert await read_log(client, "vote-night") == log
+    # A new entry is not a change to the blog: its tag stays.
+    await client.post(ENTRIES, json={"body": "<p>Polls open.</p>"}, headers=ADMIN)
+    assert (await client.get(url, headers=ADMIN)).headers["ETag"] == '"blog-v2"'
+
+
+# --- revisions ------------------------------------------------------------------
+
+
+async def test_every_change_keeps_a_revision_with_who_and_when_even_after_delete(
+    client: httpx.AsyncClient, ana: Person, ben: Person
+) -> None:
+    entry = (await publish(client, ana, headline="Turnout high")).json()
+    url = f"{ENTRIES}/{entry['id']}"
+    await client.patch(url, json={"headline": "Turnout at 71%"}, headers=ben.headers)
+    await client.patch(
+        url,
+        json={"body": "<p>Queues at every station.</p><p>Polls close at 10pm.</p>"},
+        headers=ana.headers,
+    )
+    await client.delete(url, headers=ben.headers)
+
+    revisions = await client.get(f"{url}/revisions", headers=ana.headers)
+    assert revisions.status_code == 200
+    items = revisions.json()["items"]
+    assert [(r["version"], r["changed_by"], r["status"]) for r in items] == [
+        (4, "Ben Osei", "deleted"),
+        (3, "Ana Reyes", "published"),
+        (2, "Ben Osei", "published"),
+        (1, "Ana Reyes", "published"),
+    ]
+    assert items[-1]["headline"] == "Turnout high"  # what was first published, still readable
+    one = await client.get(f"{url}/revisions/2", headers=ana.headers)
+    assert one.json()["headline"] == "Turnout at 71%"
+
+    diff = (await client.get(f"{url}/revisions/3/diff", headers=ana.headers)).json()
+    assert diff["from_version"] == 2 and diff["to_version"] == 3
+    assert set(diff["changes"]) == {"body"}
+    assert "+Polls close at 10pm." in diff["text_diff"]
+    diff = (await client.get(f"{url}/revisions/3/diff?against=1", headers=ana.headers)).json()
+    assert set(diff["changes"]) == {"headline", "body"}
+    assert "-Turnout high" in diff["headline_diff"] and "+Turnout at 71%" in diff["headline_diff"]
+
+
+async def test_restoring_a_revision_is_a_new_version_logged_and_live_like_any_edit(
+    client: httpx.AsyncClient, ana: Person, ben: Person
+) -> None:
+    entry = (await publish(client, ana, headline="Turnout high", key_event=True)).json()
+    url = f"{ENTRIES}/{entry['id']}"
+    await client.patch(
+        url, json={"headline": "Turnuot hgih", "key_event": False}, headers=ben.headers
+    )
+
+    restored = await client.post(
+        f"{url}/revisions/1/restore",
+        headers={**ana.headers, "If-Match": f'"entry-{entry["id"]}-v2"'},
+    )
+    assert restored.status_code == 200, restored.text
+    assert restored.headers["ETag"] == f'"entry-{entry["id"]}-v3"'
+    assert (restored.json()["headline"], restored.json()["key_event"]) == ("Turnout high", True)
+    last = (await read_log(client, "vote-night"))[-1]
+    assert last["type"] == "entry.updated" and last["entry"]["headline"] == "Turnout high"
+    items = (await client.get(f"{url}/revisions", headers=ana.headers)).json()["items"]
+    assert [(r["version"], r["changed_by"]) for r in items][:1] == [(3, "Ana Reyes")]
+
+    stale = await client.post(
+        f"{url}/revisions/2/restore",
+        headers={**ana.headers, "If-Match": f'"entry-{entry["id"]}-v2"'},
+    )
+    assert stale.status_code == 412
+
+
+async def test_revisions_are_an_editors_and_name_only_their_own_entry(
+    client: httpx.AsyncClient, app: FastAPI, ana: Person
+) -> None:
+    first = (await publish(client, ana)).json()
+    second = (await publish(client, ana, headline="Another")).json()
+    contributor = await add_person(app, "Cy Dunn", role="contributor")
+    counts = await table_counts(app)
+
+    for path, method in [
+        (f"{ENTRIES}/{first['id']}/revisions", "GET"),
+        (f"{ENTRIES}/{first['id']}/revisions/1/restore", "POST"),
+    ]:
+        refused = await client.request(method, path, headers=contributor.headers)
+        assert_error(refused, 403, "forbidden")
+        assert "editor" in refused.json()["error"]["message"]
+        assert (await client.request(method, path)).status_code == 401
+
+    # Version 1 of the second entry is not a revision of the first: 404, nothing written.
+    other = await client.post(f"{ENTRIES}/{first['id']}/revisions/9/restore", headers=ana.headers)
+    assert_error(other, 404, "not_found")
+    elsewhere = await client.get(
+        f"/api/v1/blogs/vote-night/entries/{second['id'] + 100}/revisions", headers=ana.headers
+    )
+    assert elsewhere.status_code == 404
+    assert await table_counts(app) == counts
+
+
+async def test_a_deleted_entry_is_read_not_restored(
+    client: httpx.AsyncClient, app: FastAPI, ana: Person
+) -> None:
+    entry = (await publish(client, ana)).json()
+    url = f"{ENTRIES}/{entry['id']}"
+    await client.delete(url, headers=ana.headers)
+    counts = await table_counts(app)
+    refused = await client.post(f"{url}/revisions/1/restore", headers=ana.headers)
+    assert_error(refused, 409, "conflict")
+    assert await table_counts(app) == counts
