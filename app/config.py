@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     # Unset: boto3's own chain (AWS_* variables, config files, an instance role).
     media_s3_access_key_id: str | None = None
     media_s3_secret_access_key: SecretStr | None = None
+    # Sign-in sessions of the newsroom page (app/people/sessions.py): a session ends after
+    # this long without a request, and this long after sign-in whatever happens.
+    session_idle_seconds: Annotated[float, Field(gt=0)] = 12 * 3600.0
+    session_lifetime_seconds: Annotated[float, Field(gt=0)] = 7 * 24 * 3600.0
+    # Sign-in attempts: failures per login (known or not), and attempts per client address.
+    sign_in_limit_per_login: str = "5/15 minutes"
+    sign_in_limit_per_address: str = "20/15 minutes"
 
     @cached_property
     def connection_cap(self) -> int:
@@ -188,7 +195,12 @@ class Settings(BaseSettings):
     def _normalise_database_url(cls, value: str) -> str:
         return normalise_database_url(value)
 
-    @field_validator("rate_limit_reads", "rate_limit_stream_connects")
+    @field_validator(
+        "rate_limit_reads",
+        "rate_limit_stream_connects",
+        "sign_in_limit_per_login",
+        "sign_in_limit_per_address",
+    )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         # "600/minute", or several that all apply: "20/second;600/minute".

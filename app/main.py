@@ -20,7 +20,9 @@ from app.api import (
     me,
     media,
     members,
+    newsroom,
     revisions,
+    sessions,
     tokens,
     users,
 )
@@ -188,7 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
     app.include_router(media.files)
-    for people in (users, members, me, audit_api):
+    for people in (users, members, me, audit_api, sessions, newsroom):
         app.include_router(people.router)
     docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

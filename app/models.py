@@ -255,6 +255,31 @@ class EntryRevision(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class SignInSession(Base):
+    """A user signed in to the newsroom page; the cookie holds its secret, this row only the
+    secret's SHA-256 (app/people/sessions.py).
+
+    It ends at `expires_at` (its absolute lifetime), after BULLETIN_SESSION_IDLE_SECONDS
+    without a request (from `last_seen_at`), or when revoked: signed out, or every session of
+    its user when the user is disabled or the password changes.
+    """
+
+    __tablename__ = "sign_in_sessions"
+    __table_args__ = (Index("ix_sign_in_sessions_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why it was revoked: "signed_out", "replaced", "disabled", "password_changed".
+    revoked_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The address it was signed in from, as the audit log keeps it.
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class AuditRecord(Base):
     """One change, who made it, from where and when (app/audit.py).
 

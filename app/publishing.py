@@ -12,7 +12,9 @@ in the event's payload, and the change is recorded in the audit log (app/audit.p
 same transaction. Entries move through review here too: draft → submitted → published,
 or submitted → returned (with the editor's note) → draft or submitted again. Entries in
 those private states never enter the change log: an entry is logged when it is published,
-and taking it out of public view logs its tombstone.
+and taking it out of public view logs its tombstone. Their changes are told, after the
+commit, to the newsroom's private channel only (app/realtime/newsroom.py), as notes built
+here like events are.
 """
 
 import hashlib
@@ -35,6 +37,7 @@ from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
 from app.preconditions import IfMatch, PreconditionFailed, blog_tag, entry_tag
 from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
+from app.realtime.newsroom import PrivateNote, build_note
 from app.rendering import Renderer
 from app.sanitising import sanitise_html
 from app.schemas import (
@@ -58,6 +61,9 @@ FUTURE_TOLERANCE = timedelta(minutes=1)
 # Told about every committed event, in seq order per blog, before the write returns.
 # A listener must not wait or fail: it hands the events on (the hub, the webhook worker).
 CommitListener = Callable[[Sequence[Announcement]], None]
+# Told about the private changes of a commit (drafts, submissions, returns), after its
+# events: never the hub, the log or a webhook, only the newsroom's channel.
+NoteListener = Callable[[Sequence[PrivateNote]], None]
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -102,14 +108,19 @@ class Publisher:
         database: Database,
         renderer: Renderer,
         listeners: Sequence[CommitListener] = (),
+        note_listeners: Sequence[NoteListener] = (),
     ) -> None:
         self.database = database
         self.renderer = renderer
         self.listeners = tuple(listeners)
+        self.note_listeners = tuple(note_listeners)
 
-    def _committed(self, events: Sequence[Announcement]) -> None:
+    def _committed(self, events: Sequence[Announcement], notes: Sequence[PrivateNote] = ()) -> None:
         for listener in self.listeners:
             listener(events)
+        if notes:
+            for note_listener in self.note_listeners:
+                note_listener(notes)
 
     # --- blogs -------------------------------------------------------------
 
@@ -317,7 +328,8 @@ class Publisher:
             public = to_entry_public(entry, slug)
             if idempotency_key is not None:
                 entry.idempotent_answer = public.model_dump_json()
-        self._committed(committed)
+            notes = self._notes(blog, entry, previous_status=None)
+        self._committed(committed, notes)
         return public, False
 
     async def update_entry(
@@ -424,7 +436,8 @@ class Publisher:
             action = _change_action(actor, blog, old_status, entry.status, was_pinned, entry.pinned)
             self._audit_entry(session, actor, blog, entry, action, committed, details)
             public = to_entry_public(entry, slug)
-        self._committed(committed)
+            notes = self._notes(blog, entry, previous_status=old_status)
+        self._committed(committed, notes)
         return public
 
     async def delete_entry(
@@ -458,7 +471,8 @@ class Publisher:
                 committed += await self._redact(session, blog, entry, actor)
             details = {"status": {"from": old_status, "to": "deleted"}}
             self._audit_entry(session, actor, blog, entry, "entry.deleted", committed, details)
-        self._committed(committed)
+            notes = [] if was_public else self._notes(blog, entry, previous_status=old_status)
+        self._committed(committed, notes)
 
     async def restore_revision(
         self,
@@ -506,6 +520,15 @@ class Publisher:
             seq=first_seq,
             details=details,
         )
+
+    def _notes(self, blog: Blog, entry: Entry, previous_status: str | None) -> list[PrivateNote]:
+        """The newsroom's note of a change that leaves an entry private (or deletes one that
+        was); none when it is published, which its public event says."""
+        if entry.status == "published" or (
+            entry.status == "deleted" and previous_status not in permissions.PRIVATE_STATES
+        ):
+            return []
+        return [build_note(blog, entry, self.renderer, previous_status)]
 
     # --- redactions ----------------------------------------------------------
 

@@ -7,7 +7,8 @@ protocols as lifespan state (`app_state["services"]`), which is how the stream e
 finds the hub without a global.
 
 What happens after a commit is wired here, once: the publisher tells its listeners
-(the hub, then this process's webhook worker) about every committed event.
+(the hub, then this process's webhook worker) about every committed event, and the
+newsroom's private channel (never the others) about every private change.
 """
 
 from collections.abc import AsyncIterator, MutableMapping
@@ -24,9 +25,12 @@ from app.limits import RateLimits
 from app.media.library import MediaLibrary
 from app.media.storage import create_store
 from app.metrics import Metrics
+from app.people.sessions import SessionStore
+from app.people.sign_in_limits import SignInLimits
 from app.publishing import Publisher
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
+from app.realtime.newsroom import NewsroomHub
 from app.rendering import Renderer
 from app.tokens import TokenStore
 from app.webhooks.registry import WebhookRegistry
@@ -50,6 +54,9 @@ class Services:
     # None when turned off: rate limits by settings, webhook delivery without a secret key.
     rate_limits: RateLimits | None
     webhook_worker: WebhookWorker | None
+    # Sign-in sessions of the newsroom page, and its private stream.
+    sessions: SessionStore
+    newsroom: NewsroomHub
 
 
 @asynccontextmanager
@@ -77,6 +84,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         heartbeat_interval=settings.heartbeat_seconds,
         forget_answers=read_cache.forget,
     )
+    newsroom = NewsroomHub(
+        database,
+        create_broker(
+            settings.broker_url, identity, refused=metrics.broker_refused.inc, topic="newsroom"
+        ),
+        renderer,
+    )
+    sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
     services = Services(
@@ -86,30 +101,38 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         renderer=renderer,
         metrics=metrics,
         hub=hub,
-        publisher=Publisher(database, renderer, listeners=listeners),
+        publisher=Publisher(
+            database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
+        ),
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
         media=MediaLibrary(database, settings, create_store(settings)),
         rate_limits=rate_limits,
         webhook_worker=webhook_worker,
+        sessions=SessionStore(database, settings, sign_in_limits),
+        newsroom=newsroom,
     )
     try:
         if rate_limits is not None:
             await rate_limits.start(tokens)
+        await sign_in_limits.start()
         if settings.admin_token is not None:
             await tokens.adopt_environment_token(
                 settings.admin_token.get_secret_value(), identity.id
             )
         await hub.start()
+        await newsroom.start()
         if webhook_worker is not None:
             await webhook_worker.start()
         yield services
     finally:
         if webhook_worker is not None:
             await webhook_worker.stop()
+        await newsroom.stop()
         await services.media.close()
         await hub.stop()
+        await sign_in_limits.stop()
         if rate_limits is not None:
             await rate_limits.stop()
         await database.dispose()

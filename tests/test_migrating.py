@@ -42,6 +42,7 @@ APP_TABLES = {
     "token_blogs",
     "audit_records",
     "entry_revisions",
+    "sign_in_sessions",
 }
 
 

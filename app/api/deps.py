@@ -1,4 +1,12 @@
-"""Typed dependencies, so routes read like plain functions."""
+"""Typed dependencies, so routes read like plain functions.
+
+Who sent a request: a token in `Authorization: Bearer` (tools), or else the newsroom page's
+session cookie, and never a token from a cookie or a query string. A request that a cookie
+authenticates and that may change something (any method but GET, HEAD and OPTIONS) must
+also prove that this server's own page sent it (`check_csrf`): its `Origin` is this
+server's, and `X-CSRF-Token` is its session's token. Otherwise it is refused with 403
+`csrf_failed` before the route runs, so nothing is written.
+"""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
@@ -9,12 +17,14 @@ from pydantic import WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from app.config import web_origin
 from app.db import Database
-from app.errors import Unauthorised
+from app.errors import Forbidden, Unauthorised
 from app.models import Blog
 from app.people import permissions, principals
 from app.people.memberships import MembershipStore
 from app.people.roles import Principal, Role
+from app.people.sessions import SessionStore, SignedIn, csrf_matches
 from app.people.users import UserStore
 from app.preconditions import IF_MATCH_PATTERN
 from app.publishing import Publisher
@@ -105,16 +115,126 @@ def client_address(connection: HTTPConnection) -> str | None:
     return host[:64] if host else None  # as stored in the audit log
 
 
+SESSION_COOKIE = "bulletin_session"
+# Over https the cookie is `__Host-` prefixed: browsers then take it only with Secure, for
+# this host alone and Path=/, so no other host (a sibling subdomain) can plant or widen it.
+SECURE_SESSION_COOKIE = "__Host-bulletin_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+class SessionEnded(Unauthorised):
+    """A session cookie was sent, but names no live session: the answer also drops it."""
+
+    code = "session_ended"
+
+    def __init__(self, message: str, *, cookie: str) -> None:
+        super().__init__(message)
+        self.cookie = cookie
+
+    def headers(self) -> dict[str, str]:
+        secure = "; Secure" if self.cookie == SECURE_SESSION_COOKIE else ""
+        return {
+            **super().headers(),
+            "Set-Cookie": f"{self.cookie}=; HttpOnly; SameSite=strict; Path=/; Max-Age=0{secure}",
+        }
+
+
+def get_sessions(services: ServicesDep) -> SessionStore:
+    return services.sessions
+
+
+SessionStoreDep = Annotated[SessionStore, Depends(get_sessions)]
+
+
+def cookie_is_secure(connection: HTTPConnection, public_base_url: str) -> bool:
+    """Whether the session cookie is `Secure`: readers come over https, or this one did."""
+    return public_base_url.lower().startswith("https:") or connection.url.scheme in (
+        "https",
+        "wss",
+    )
+
+
+def session_cookie_name(connection: HTTPConnection, public_base_url: str) -> str:
+    secure = cookie_is_secure(connection, public_base_url)
+    return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def own_origins(connection: HTTPConnection, public_base_url: str) -> set[str]:
+    """The origins whose pages are this server's: that of BULLETIN_PUBLIC_BASE_URL, and the
+    one this request was served under (its scheme and Host). The second is safe to trust:
+    the session cookie is host-only, so a browser sends it only to the host that set it,
+    and a page on another origin that makes it do so still sends its own Origin."""
+    origins = {web_origin(public_base_url)}
+    host = connection.headers.get("host")
+    if host:
+        scheme = "https" if connection.url.scheme in ("https", "wss") else "http"
+        origins.add(web_origin(f"{scheme}://{host}"))
+    return {origin for origin in origins if origin and origin != "null"}
+
+
+def check_origin(connection: HTTPConnection, public_base_url: str, *, required: bool) -> None:
+    """Refuse (403 csrf_failed) a request whose Origin is not this server's, or that sends
+    none when `required`."""
+    sent = connection.headers.getlist("origin")
+    if not sent and not required:
+        return
+    if len(sent) != 1 or web_origin(sent[0]) not in own_origins(connection, public_base_url):
+        shown = ", ".join(sent)[:100] or "none"
+        raise CsrfFailed(f"This request must come from this server's own pages (Origin: {shown}).")
+
+
+def check_csrf(connection: HTTPConnection, public_base_url: str, secret: str) -> None:
+    """A cookie-authenticated request that may change something: this server's Origin and
+    the session's CSRF token, or 403 csrf_failed."""
+    check_origin(connection, public_base_url, required=True)
+    if not csrf_matches(secret, connection.headers.get(CSRF_HEADER)):
+        raise CsrfFailed(
+            f"Send the session's CSRF token in {CSRF_HEADER} (GET /api/v1/session answers it)."
+        )
+
+
+async def session_of(
+    connection: HTTPConnection, services: Services, *, check: bool = True
+) -> tuple[str, str, SignedIn | None] | None:
+    """The session cookie of a request, if it sent one: the cookie's name, its secret and
+    the live session it names (None if it names none). With `check`, a request that may
+    change something must pass `check_csrf` first."""
+    base = services.settings.public_base_url
+    name = session_cookie_name(connection, base)
+    secret = connection.cookies.get(name)
+    if not secret:
+        return None
+    method = connection.scope.get("method", "GET")
+    if check and method not in SAFE_METHODS:
+        check_csrf(connection, base, secret)
+    signed_in = await services.sessions.authenticate(secret, client_address(connection))
+    return name, secret, signed_in
+
+
 async def get_optional_principal(
     request: HTTPConnection,
     credentials: BearerDep,
     tokens: TokenStoreDep,
     database: DatabaseDep,
+    services: ServicesDep,
 ) -> Principal | None:
-    """Who sent the request, when a token is sent; a token that is sent but unknown,
-    revoked or of a disabled user is refused (401)."""
+    """Who sent the request: the token it sends, else its session cookie. A token that is
+    sent but unknown, revoked or of a disabled user is refused (401); a cookie that names no
+    live session makes the request anonymous here (`get_principal` refuses it)."""
     if credentials is None:
-        return None
+        cookie = await session_of(request, services)
+        if cookie is None:
+            return None
+        name, _secret, signed_in = cookie
+        if signed_in is None:
+            request.state.ended_session_cookie = name
+            return None
+        return signed_in.principal
     token = await tokens.authenticate(credentials.credentials)
     if token is None:
         raise Unauthorised("The token is unknown or revoked.")
@@ -125,9 +245,15 @@ async def get_optional_principal(
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-async def get_principal(principal: OptionalPrincipalDep) -> Principal:
+async def get_principal(request: HTTPConnection, principal: OptionalPrincipalDep) -> Principal:
     if principal is None:
-        raise Unauthorised("Send 'Authorization: Bearer <token>'.")
+        cookie = getattr(request.state, "ended_session_cookie", None)
+        if cookie is not None:
+            raise SessionEnded(
+                "Your session has ended (signed out, expired or revoked): sign in again.",
+                cookie=cookie,
+            )
+        raise Unauthorised("Send 'Authorization: Bearer <token>', or sign in.")
     return principal
 
 

@@ -1,9 +1,11 @@
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PrincipalDep, ReadSessionDep
 from app.api.tokens import to_token_public
 from app.models import Blog, Token, TokenBlog, User
+from app.people.roles import Principal
 from app.people.schemas import MePublic, MyBlogPublic
 from app.people.users import to_user_public
 from app.schemas import RATE_LIMITED, error_responses
@@ -11,9 +13,9 @@ from app.schemas import RATE_LIMITED, error_responses
 router = APIRouter(prefix="/api/v1/me", tags=["me"], responses=RATE_LIMITED)
 
 
-@router.get("", responses=error_responses(401))
-async def read_me(principal: PrincipalDep, session: ReadSessionDep) -> MePublic:
-    """Who am I: my user (or my legacy token), and my blogs with my role on each."""
+async def describe(principal: Principal, session: AsyncSession) -> MePublic:
+    """Who a principal is: its user (or legacy token), and its blogs with its role on each.
+    Also the body of the sign-in session's answers (app/api/sessions.py)."""
     user = await session.get(User, principal.user_id) if principal.user_id else None
     token = await session.get(Token, principal.token_id) if principal.token_id else None
     narrowed = (
@@ -43,3 +45,9 @@ async def read_me(principal: PrincipalDep, session: ReadSessionDep) -> MePublic:
             for blog_id, slug, title in blogs
         ],
     )
+
+
+@router.get("", responses=error_responses(401))
+async def read_me(principal: PrincipalDep, session: ReadSessionDep) -> MePublic:
+    """Who am I: my user (or my legacy token), and my blogs with my role on each."""
+    return await describe(principal, session)

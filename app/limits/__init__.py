@@ -141,7 +141,9 @@ class StreamPass:
                 self.slots.give_back(self.key)
 
 
-def _storage(settings: Settings) -> tuple[Storage, redis.ConnectionPool | None]:
+def open_storage(settings: Settings) -> tuple[Storage, redis.ConnectionPool | None]:
+    """The counters' storage BULLETIN_RATE_LIMIT_STORAGE_URL names, and its Redis pool (to
+    close) if it has one. The public limits and the sign-in limits each open one."""
     url = settings.rate_limit_storage_url
     if url.startswith("memory://"):
         return MemoryWindowCounters(), None
@@ -178,7 +180,7 @@ class RateLimits:
 
     async def start(self, token_store: TokenStore) -> None:
         """Create the storage (nothing connects until the first count)."""
-        storage, self._pool = _storage(self.settings)
+        storage, self._pool = open_storage(self.settings)
         self.limiter = FixedWindowRateLimiter(storage)
         self.token_store = token_store
 

@@ -122,3 +122,38 @@ class MePublic(BaseModel):
         "editor)."
     )
     blogs: list[MyBlogPublic] = Field(description="The blogs with a role of their own, by slug.")
+
+
+class SignIn(RequestModel):
+    """A login and a password: the newsroom page's sign-in."""
+
+    login: Annotated[str, StringConstraints(min_length=1, max_length=320)] = Field(
+        description="The user's login (an email address), in any case."
+    )
+    password: Annotated[
+        SecretStr,
+        Field(min_length=1, max_length=MAX_PASSWORD_CHARS),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "password",
+                "writeOnly": True,
+                "minLength": 1,
+                "maxLength": MAX_PASSWORD_CHARS,
+            }
+        ),
+    ]
+
+
+class SessionPublic(MePublic):
+    """Who is signed in, as `GET /api/v1/me` says it, with the session's CSRF token and when
+    it ends."""
+
+    csrf_token: str = Field(
+        description="Send it as `X-CSRF-Token` with every request of this session that changes "
+        "something (POST, PUT, PATCH, DELETE)."
+    )
+    expires_at: UtcDatetime = Field(description="The session ends then whatever happens.")
+    idle_expires_at: UtcDatetime = Field(
+        description="The session ends then unless a request comes first (each request moves it on)."
+    )

@@ -2,19 +2,22 @@
 
 Logins are unique whatever their case (casefolded). Passwords are hashed before the
 write begins (on a thread) and never stored, logged or returned; a password change is
-audited by its field name only.
+audited by its field name only. Disabling a user or changing its password ends every
+sign-in session of the user (app/people/sessions.py).
 """
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import MISSING
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.db import Database
 from app.errors import Conflict, NotFound
-from app.models import MAX_INT, User, utc_now
+from app.models import MAX_INT, SignInSession, User, utc_now
 from app.people.passwords import hash_password, verify_password
 from app.people.permissions import require_admin
 from app.people.roles import Principal
@@ -133,6 +136,10 @@ class UserStore:
                 audit.record(
                     session, actor, "user.updated", details={"user_id": user.id, **details}
                 )
+            if after["disabled"] and not before["disabled"]:
+                await _end_sessions(session, user.id, "disabled", actor, now)
+            elif password_hash is not None:
+                await _end_sessions(session, user.id, "password_changed", actor, now)
         return user
 
     async def check_password(self, login: str, password: str) -> User | None:
@@ -149,3 +156,27 @@ class UserStore:
                 if stored is not None and stored.password_hash == user.password_hash:
                     stored.password_hash = new_hash
         return user
+
+
+async def _end_sessions(
+    session: AsyncSession, user_id: int, reason: str, actor: Principal, now: datetime
+) -> None:
+    """Disabling a user, or changing its password, ends every sign-in session of the user,
+    in the same transaction: the next request with any of their cookies is refused (401)."""
+    ended = await session.execute(
+        update(SignInSession)
+        .where(
+            SignInSession.user_id == user_id,
+            SignInSession.revoked_at.is_(None),
+            SignInSession.expires_at > now,
+        )
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    count = getattr(ended, "rowcount", 0)
+    if count:
+        audit.record(
+            session,
+            actor,
+            "user.signed_out",
+            details={"user_id": user_id, "reason": reason, "sessions": count},
+        )

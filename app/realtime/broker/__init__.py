@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from app.installation import Identity
@@ -91,10 +91,19 @@ class Broker(Protocol):
         ...
 
 
+# What a broker carries: the change log's events, or (app/realtime/newsroom.py) the
+# newsroom's private notes, each on a channel of its own.
+Topic = Literal["events", "newsroom"]
+
+
 def create_broker(
-    url: str, identity: Identity, refused: Callable[[], None] | None = None
+    url: str,
+    identity: Identity,
+    refused: Callable[[], None] | None = None,
+    topic: Topic = "events",
 ) -> Broker:
-    """The broker for this URL, on this installation's channel, sealed with its key."""
+    """The broker for this URL, on this installation's channel for `topic`, sealed with its
+    key."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         from app.realtime.broker.memory import MemoryBroker
@@ -104,11 +113,11 @@ def create_broker(
     if scheme in {"redis", "rediss", "unix"}:
         from app.realtime.broker.redis import RedisBroker, redis_channel
 
-        return RedisBroker(url, redis_channel(identity), seal)
+        return RedisBroker(url, redis_channel(identity, topic), seal)
     if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
         from app.realtime.broker.postgres import PostgresBroker, notify_channel
 
-        return PostgresBroker(url, notify_channel(identity), seal)
+        return PostgresBroker(url, notify_channel(identity, topic), seal)
     raise ValueError(
         f"unknown broker URL scheme {scheme!r}: use memory://, redis:// or postgresql://"
     )

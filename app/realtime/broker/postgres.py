@@ -24,8 +24,10 @@ def asyncpg_dsn(url: str) -> str:
     return url
 
 
-def notify_channel(identity: Identity) -> str:
-    return f"bulletin_{identity.id}"  # an identifier: at most 63 characters
+def notify_channel(identity: Identity, topic: str = "events") -> str:
+    # An identifier: at most 63 characters. The change log's channel keeps its first name.
+    suffix = "" if topic == "events" else f"_{topic}"
+    return f"bulletin_{identity.id}{suffix}"
 
 
 class PostgresBroker:

@@ -11,8 +11,8 @@ from app.realtime.broker import Announcement, Seal
 IDLE_PING_SECONDS = 15
 
 
-def redis_channel(identity: Identity) -> str:
-    return f"bulletin:{identity.id}:events"
+def redis_channel(identity: Identity, topic: str = "events") -> str:
+    return f"bulletin:{identity.id}:{topic}"
 
 
 class RedisBroker:
