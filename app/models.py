@@ -235,8 +235,9 @@ class EntryRevision(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Plain ids, like the audit log's: revisions outlive what they name.
-    entry_id: Mapped[int] = mapped_column(Integer)
+    # A deleted entry keeps its row (a tombstone), and so its revisions; only a row removed
+    # for good (with its blog) takes them along.
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"))
     blog_id: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     headline: Mapped[str | None] = mapped_column(String(300), nullable=True)

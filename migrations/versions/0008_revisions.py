@@ -39,6 +39,9 @@ def upgrade() -> None:
         sa.Column("actor_token_id", sa.Integer(), nullable=True),
         sa.Column("actor_name", sa.String(length=100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        # Deleting an entry keeps its row (a tombstone), so its revisions stay; only a row
+        # removed for good (with its blog) takes them along.
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("entry_id", "version", name="uq_entry_revisions_entry_version"),
     )

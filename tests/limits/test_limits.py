@@ -102,7 +102,9 @@ async def test_made_up_tokens_from_an_address_over_its_limit_cost_no_query(
         for _ in range(20):
             made_up = {"Authorization": f"Bearer bltn_{secrets.token_urlsafe(32)}"}
             assert_rate_limited(await guesser.get(f"/api/v1/blogs/{SLUG}", headers=made_up))
-        assert (await guesser.get(f"/api/v1/blogs/{SLUG}", headers=ADMIN)).status_code == 200
+        # A real token is let through (a read with a token of the blog itself looks the token
+        # up for the caller's role: the list of blogs does not).
+        assert (await guesser.get("/api/v1/blogs", headers=ADMIN)).status_code == 200
     assert [statement for statement in statements if "FROM tokens" in statement] == []
 
 
