@@ -21,9 +21,8 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import (
@@ -35,7 +34,6 @@ from app.api.deps import (
 )
 from app.errors import Forbidden, Unauthorised
 from app.limits.addresses import bearer_secret
-from app.models import MAX_INT
 from app.paths import STREAMS_PREFIX
 from app.people import principals
 from app.people.permissions import PrivateView, private_view
@@ -44,7 +42,7 @@ from app.queries import find_blog
 from app.realtime.codes import CloseCode
 from app.realtime.newsroom import Watch
 from app.realtime.readers import SseReader
-from app.realtime.streams import SEQ, parse_since
+from app.realtime.streams import LastEventIdHeader, SinceQuery, parse_since
 from app.schemas import RATE_LIMITED, error_responses
 from app.services import Services
 
@@ -93,16 +91,8 @@ async def stream_newsroom_sse(
     services: ServicesDep,
     principal: PrincipalDep,
     slug: str,
-    since: Annotated[
-        str | None,
-        Query(description=f"Resume after this seq (at most {MAX_INT})", json_schema_extra=SEQ),
-    ] = None,
-    last_event_id: Annotated[
-        str | None,
-        Header(
-            description="Set by EventSource on reconnect; wins over `since`", json_schema_extra=SEQ
-        ),
-    ] = None,
+    since: SinceQuery = None,
+    last_event_id: LastEventIdHeader = None,
 ) -> StreamingResponse:
     """The blog's events and its private changes, as SSE, for its members only."""
     settings, hub, newsroom = services.settings, services.hub, services.newsroom

@@ -55,6 +55,15 @@ def origin_refusal(settings: Settings, origins: list[str]) -> OriginNotAllowed |
 # The most digits a seq can have: MAX_INT has ten.
 SEQ_DIGITS = len(str(MAX_INT))
 SEQ: dict[str, object] = {"pattern": f"^[0-9]{{1,{SEQ_DIGITS}}}$"}
+# Where an SSE stream resumes: the same two parameters on every SSE route.
+SinceQuery = Annotated[
+    str | None,
+    Query(description=f"Resume after this seq (at most {MAX_INT})", json_schema_extra=SEQ),
+]
+LastEventIdHeader = Annotated[
+    str | None,
+    Header(description="Set by EventSource on reconnect; wins over `since`", json_schema_extra=SEQ),
+]
 
 
 def parse_since(raw: str | None) -> int | None:
@@ -150,16 +159,8 @@ async def stream_sse(
     request: Request,
     services: ServicesDep,
     slug: str,
-    since: Annotated[
-        str | None,
-        Query(description=f"Resume after this seq (at most {MAX_INT})", json_schema_extra=SEQ),
-    ] = None,
-    last_event_id: Annotated[
-        str | None,
-        Header(
-            description="Set by EventSource on reconnect; wins over `since`", json_schema_extra=SEQ
-        ),
-    ] = None,
+    since: SinceQuery = None,
+    last_event_id: LastEventIdHeader = None,
 ) -> StreamingResponse:
     """Every event as Server-Sent Events (`id:` is the seq); honours `Last-Event-ID`."""
     hub, settings = services.hub, services.settings
