@@ -55,6 +55,10 @@ class LastAdminToken(Conflict):
     code = "last_admin_token"
 
 
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+
 def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -279,6 +283,27 @@ async def _live_admin_tokens(session: AsyncSession) -> list[int]:
         .with_for_update(of=Token)
     )
     return list(live)
+
+
+async def refuse_removing_last_admin(session: AsyncSession, user: User) -> None:
+    """Refuse (409) disabling or demoting `user` when nothing else could act as an admin
+    afterwards: no live admin token of anyone else and no other active admin user."""
+    live = await _live_admin_tokens(session)
+    others = await session.scalar(
+        select(
+            exists().where(
+                Token.id.in_(live), or_(Token.user_id.is_(None), Token.user_id != user.id)
+            )
+        )
+    )
+    other_admin = await session.scalar(
+        select(exists().where(User.admin.is_(True), User.disabled_at.is_(None), User.id != user.id))
+    )
+    if not others and not other_admin:
+        raise LastAdmin(
+            f"User {user.id} is the last admin: make another admin first (bulletin user "
+            "create --admin, or bulletin token create --scope admin), then change this one."
+        )
 
 
 async def _blog_ids(session: AsyncSession, slugs: Sequence[str]) -> list[int]:

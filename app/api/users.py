@@ -30,7 +30,7 @@ async def read_user(user_id: IdPath, _admin: AdminDep, users: UserStoreDep) -> U
     return to_user_public(await users.get(user_id))
 
 
-@router.patch("/{user_id}", responses=error_responses(400, 401, 403, 404, 413, 415, 422))
+@router.patch("/{user_id}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422))
 async def update_user(
     user_id: IdPath, data: UserUpdate, admin: AdminDep, users: UserStoreDep
 ) -> UserPublic:

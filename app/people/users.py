@@ -22,6 +22,7 @@ from app.people.passwords import hash_password, verify_password
 from app.people.permissions import require_admin
 from app.people.roles import Principal
 from app.people.schemas import UserCreate, UserPublic, UserUpdate
+from app.tokens import refuse_removing_last_admin
 
 
 class LoginTaken(Conflict):
@@ -126,6 +127,9 @@ class UserStore:
             if data.disabled is not MISSING and data.disabled != before["disabled"]:
                 after["disabled"] = data.disabled
                 user.disabled_at = now if data.disabled else None
+            was_admin = before["admin"] and not before["disabled"]
+            if was_admin and (not after["admin"] or after["disabled"]):
+                await refuse_removing_last_admin(session, user)
             details = audit.changed(before, after)
             if password_hash is not None:
                 user.password_hash = password_hash

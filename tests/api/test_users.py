@@ -150,3 +150,39 @@ async def test_an_admin_renames_a_user_changes_its_password_and_makes_it_an_admi
 async def test_changing_an_unknown_user_is_404(client: httpx.AsyncClient) -> None:
     response = await client.patch(f"{USERS}/4242", json={"name": "Nobody"}, headers=ADMIN)
     assert_error(response, 404, "not_found")
+
+
+async def test_the_last_admin_cannot_be_disabled_or_demoted_until_another_exists(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Nobody could manage the installation afterwards (only the command line could)."""
+    ada = await add_person(app, "Ada Admin", admin=True)
+    tokens = (await client.get("/api/v1/tokens", headers=ADMIN)).json()
+    [environment] = [t for t in tokens if t["scope"] == "admin"]
+    revoked = await client.delete(f"/api/v1/tokens/{environment['id']}", headers=ada.headers)
+    assert revoked.status_code == 200, revoked.text
+    before = await stored_rows(app.state.services.database)
+    for change in ({"disabled": True}, {"admin": False}, {"admin": False, "name": "Ada"}):
+        refused = await client.patch(f"{USERS}/{ada.user_id}", json=change, headers=ada.headers)
+        assert "another admin" in assert_error(refused, 409, "last_admin")["message"]
+    assert await stored_rows(app.state.services.database) == before
+
+    # A second admin user, even one without a token (it signs in), lifts the rule.
+    created = await client.post(
+        USERS,
+        json={"name": "Bo Admin", "login": "bo@news.test", "password": PASSWORD, "admin": True},
+        headers=ada.headers,
+    )
+    assert created.status_code == 201, created.text
+    demoted = await client.patch(
+        f"{USERS}/{ada.user_id}", json={"admin": False}, headers=ada.headers
+    )
+    assert demoted.status_code == 200 and demoted.json()["admin"] is False
+    # Bo is now the last one: Ada's token no longer acts as an admin.
+    assert_error(
+        await client.patch(
+            f"{USERS}/{created.json()['id']}", json={"disabled": True}, headers=ada.headers
+        ),
+        403,
+        "forbidden",
+    )
