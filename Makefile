@@ -12,7 +12,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format services browser install clean bench contract
+.PHONY: run test test-system lint format services browser install clean bench contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,15 +51,21 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install services browser lint
-	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+# Everything but tests/system/: the API on both databases, brokers, caches, limits, media.
+test: install services lint
+	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest --ignore=tests/system $(PYTEST_ARGS)
+
+# The heavy ones, apart so `make test` stays quick: real `bulletin serve` processes killed
+# and restarted, Chromium, the OpenAPI contract. CI (.ci/run) runs both targets.
+test-system: install services browser
+	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/system $(PYTEST_ARGS)
 
 # Schemathesis over the whole API on both databases, deeper than `make test` runs it
-# (tests/api/test_openapi_contract.py): EXAMPLES fuzzed requests per operation and mode.
+# (tests/system/test_openapi_contract.py): EXAMPLES fuzzed requests per operation and mode.
 EXAMPLES ?= 300
 contract: install services
 	BULLETIN_TEST_REQUIRE_SERVICES=1 BULLETIN_CONTRACT_EXAMPLES=$(EXAMPLES) \
-		$(BIN)/python -m pytest tests/api/test_openapi_contract.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest tests/system/test_openapi_contract.py $(PYTEST_ARGS)
 
 # Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.
 bench: install

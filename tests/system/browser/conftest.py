@@ -32,7 +32,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Chromium is required at {CHROMIUM} (make test installs it)")
+            pytest.fail(f"Chromium is required at {CHROMIUM} (make test-system installs it)")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as running:
         yield running
