@@ -61,6 +61,11 @@ class RequestTimeout(BulletinError):
     code = "request_timeout"
 
 
+class Gone(BulletinError):
+    status = 410
+    code = "gone"
+
+
 class Conflict(BulletinError):
     status = 409
     code = "conflict"

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import __version__
 from app.models import Blog
 from app.queries import EntryFilter, head_changed_at, list_entries, recent_deletions
-from app.rendering import WEB_DIR, absolute_url, local_time_label, plain_text
+from app.rendering import WEB_DIR, absolute_url, entry_path, local_time_label, plain_text
 from app.schemas import EntryPublic, MediaPublic
 
 FEED_SIZE = 50
@@ -170,7 +170,7 @@ def _feed_entry(
     return FeedEntry(
         id=f"{feed_id}/entry/{entry.id}",
         entry_id=entry.id,
-        url=f"{links.page}#entry-{entry.id}",
+        url=absolute_url(base_url, entry_path(entry.blog, entry.id)),
         headline=entry.headline,
         title=entry.headline or _fallback_title(entry, time_zone),
         content_html=entry.body,

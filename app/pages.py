@@ -15,14 +15,15 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
 from app.api.deps import RendererDep, ServicesDep
 from app.config import Settings
 from app.cursors import InvalidCursor, cursor_including, decode_entry_cursor, entry_cursor
-from app.errors import BulletinError
-from app.models import Blog, utc_now
+from app.errors import BulletinError, Gone, NotFound
+from app.models import MAX_INT, Blog, Event, utc_now
 from app.queries import (
     BlogListed,
     EntryFilter,
@@ -43,6 +44,8 @@ KEY_EVENTS_SHOWN = 30
 # A live page open all day keeps this many entries; older ones stay a link away.
 ENTRIES_KEPT = 200
 DESCRIPTION_CHARS = 300
+# A deleted entry stays deleted (restoring one is refused): caches may keep its 410 a while.
+GONE_CACHE_CONTROL = "public, max-age=300"
 
 
 @dataclass
@@ -62,7 +65,9 @@ class PageContent:
     is_latest: bool
 
 
-async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> PageContent:
+async def load_page(
+    session: AsyncSession, blog: Blog, before: str | None, renderer: Renderer
+) -> PageContent:
     """Everything one reader page shows; the head first (see the module docstring)."""
     head_seq = blog.head_seq
     public = await to_blog_public(session, blog)
@@ -76,14 +81,9 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     key_page = await list_entries(
         session, blog, limit=KEY_EVENTS_SHOWN, before=None, filter=EntryFilter(True)
     )
-    shown = {entry.id for entry in page.items}
+    # Every key event links to its permalink; bulletin.js scrolls instead when it is here.
     key_events = [
-        KeyEventLink(
-            entry=entry,
-            href=f"#entry-{entry.id}"
-            if entry.id in shown or (pinned is not None and entry.id == pinned.id)
-            else f"?before={cursor_including(entry.published_at, entry.id)}#entry-{entry.id}",
-        )
+        KeyEventLink(entry=entry, href=renderer.permalink(blog.slug, entry.id))
         for entry in key_page.items
     ]
     return PageContent(
@@ -97,7 +97,7 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     )
 
 
-def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str:
+def live_blog_json_ld(content: PageContent, page_url: str, renderer: Renderer) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
     updates = ([content.pinned] if content.pinned else []) + content.entries
@@ -114,15 +114,15 @@ def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str
         "liveBlogUpdate": [
             {
                 "@type": "BlogPosting",
-                "@id": f"{page_url}#entry-{entry.id}",
-                "url": f"{page_url}#entry-{entry.id}",
+                "@id": renderer.permalink(blog.slug, entry.id),
+                "url": renderer.permalink(blog.slug, entry.id),
                 "headline": entry.headline or plain_text(entry.body, 110),
                 "articleBody": plain_text(entry.body, 5000),
                 "datePublished": utc_iso(entry.published_at),
                 "dateModified": utc_iso(entry.updated_at),
                 "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
                 **(
-                    {"image": [absolute_url(base_url, m.url) for m in entry.media if is_image(m)]}
+                    {"image": [renderer.absolute(m.url) for m in entry.media if is_image(m)]}
                     if any(is_image(m) for m in entry.media)
                     else {}
                 ),
@@ -170,7 +170,7 @@ async def read_page(
     page_url = f"{base_url}/blogs/{slug}"
 
     async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
-        content = await load_page(session, blog, before)
+        content = await load_page(session, blog, before, renderer)
         return _html(
             renderer.environment.get_template("page.html").render(
                 content=content,
@@ -179,7 +179,7 @@ async def read_page(
                 description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
                 or content.blog.title,
                 og_image=_first_image(content, base_url),
-                json_ld=live_blog_json_ld(content, page_url, base_url),
+                json_ld=live_blog_json_ld(content, page_url, renderer),
                 **_live_part(settings, renderer),
             )
         )
@@ -195,6 +195,83 @@ async def read_page(
         return _html_error(renderer, error.status, "Page not found", "There is no such live blog.")
 
 
+async def was_deleted_in_public(session: AsyncSession, blog: Blog, entry_id: int) -> bool:
+    """Whether the blog's log holds the tombstone of this entry: it was public once."""
+    tombstone = select(Event.id).where(
+        Event.blog_id == blog.id, Event.entry_id == entry_id, Event.type == "entry.deleted"
+    )
+    return bool(0 < entry_id <= MAX_INT and await session.scalar(select(exists(tombstone))))
+
+
+async def load_entry_page(
+    session: AsyncSession, blog: Blog, entry_id: int, renderer: Renderer
+) -> tuple[PageContent, EntryPublic]:
+    """The page of the blog that holds this published entry: the latest (live) page when it
+    is there, else the older page that starts with it."""
+    try:
+        entry = await find_entry(session, blog, entry_id, include_drafts=False)
+    except NotFound:
+        if await was_deleted_in_public(session, blog, entry_id):
+            raise Gone(f"Entry {entry_id} of '{blog.slug}' was deleted.") from None
+        raise
+    content = await load_page(session, blog, None, renderer)
+    shown = [content.pinned] if content.pinned else []
+    if not any(shown_entry.id == entry.id for shown_entry in shown + content.entries):
+        before = cursor_including(entry.published_at, entry.id)
+        content = await load_page(session, blog, before, renderer)
+    return content, to_entry_public(entry, blog.slug)
+
+
+@router.head("/blogs/{slug}/entries/{entry_id}")
+@router.get("/blogs/{slug}/entries/{entry_id}", response_class=HTMLResponse)
+async def read_entry_page(
+    request: Request, services: ServicesDep, slug: str, entry_id: str
+) -> Response:
+    """An entry's permalink: the blog's page that holds it, scrolled to it by bulletin.js,
+    with the entry's own title, description and card for links shared anywhere."""
+    renderer, settings = services.renderer, services.settings
+    base_url = settings.public_base_url.rstrip("/")
+    page_url = f"{base_url}/blogs/{slug}"
+    if not entry_id.isascii() or not entry_id.isdigit():
+        return _html_error(renderer, 404, "Page not found", "There is no such update.")
+
+    async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
+        content, entry = await load_entry_page(session, blog, int(entry_id), renderer)
+        text = plain_text(entry.body, DESCRIPTION_CHARS)
+        headline = entry.headline or plain_text(entry.body, 80) or content.blog.title
+        image = next((renderer.absolute(m.url) for m in entry.media if is_image(m)), None)
+        return _html(
+            renderer.environment.get_template("page.html").render(
+                content=content,
+                page_url=page_url,
+                base_url=base_url,
+                title=f"{headline} - {content.blog.title}",
+                share_title=headline,
+                canonical_url=renderer.permalink(slug, entry.id),
+                focus_entry=entry.id,
+                description=text or headline,
+                og_image=image or _first_image(content, base_url),
+                json_ld=live_blog_json_ld(content, page_url, renderer),
+                **_live_part(settings, renderer),
+            )
+        )
+
+    try:
+        return await caching.respond(
+            request, slug, build, variant=f"entry/{entry_id}", keep_body=True
+        )
+    except Gone:
+        body = renderer.environment.get_template("error.html").render(
+            title="Update deleted",
+            message="This update was deleted.",
+            link=page_url,
+            link_text="Read the latest updates",
+        )
+        return HTMLResponse(body, status_code=410, headers={"Cache-Control": GONE_CACHE_CONTROL})
+    except BulletinError as error:
+        return _html_error(renderer, error.status, "Page not found", "There is no such update.")
+
+
 @router.get("/blogs/{slug}/embed", response_class=HTMLResponse)
 async def read_embed(request: Request, services: ServicesDep, slug: str) -> Response:
     """The live part of the page as an HTML fragment, for the embed script on other sites."""
@@ -202,7 +279,7 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
     base_url = settings.public_base_url.rstrip("/")
 
     async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
-        content = await load_page(session, blog, None)
+        content = await load_page(session, blog, None, renderer)
         return _html(
             renderer.environment.get_template("embed.html").render(
                 content=content,

@@ -31,6 +31,11 @@ def absolute_url(base_url: str, url: str) -> str:
     return base_url.rstrip("/") + url if url.startswith("/") else url
 
 
+def entry_path(slug: str, entry_id: int) -> str:
+    """An entry's permalink on this server: its own page, which never moves."""
+    return f"/blogs/{slug}/entries/{entry_id}"
+
+
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -83,12 +88,19 @@ class Renderer:
         self.environment.filters["local_time"] = local_time_label
         self.environment.filters["utc_iso"] = utc_iso
         self.environment.filters["absolute"] = lambda url: absolute_url(self.base_url, url)
+        self.environment.filters["permalink"] = lambda entry: self.permalink(entry.blog, entry.id)
         # Each entry carries the cursor of the page after it, for "Older updates" links.
         self.environment.filters["older_cursor"] = lambda entry: entry_cursor(
             entry.published_at, entry.id
         )
         self._entry_template = self.environment.get_template("partials/entry.html")
         self._key_event_template = self.environment.get_template("partials/key_event.html")
+
+    def absolute(self, url: str) -> str:
+        return absolute_url(self.base_url, url)
+
+    def permalink(self, slug: str, entry_id: int) -> str:
+        return self.base_url + entry_path(slug, entry_id)
 
     def render_entry(self, entry: EntryPublic, time_zone: str, first_screen: bool = False) -> str:
         """The entry's HTML; `first_screen` (the page's top entry) loads its first photo at
@@ -99,7 +111,8 @@ class Renderer:
         ).strip()
 
     def render_key_event(self, entry: EntryPublic, time_zone: str, href: str | None = None) -> str:
-        """The entry's line in the key-events list, linking to `href` (its anchor by default)."""
+        """The entry's line in the key-events list, linking to `href` (its permalink by
+        default; bulletin.js scrolls instead when the entry is on the page)."""
         return self._key_event_template.render(
-            entry=entry, time_zone=time_zone, href=href or f"#entry-{entry.id}"
+            entry=entry, time_zone=time_zone, href=href or self.permalink(entry.blog, entry.id)
         ).strip()

@@ -102,7 +102,7 @@ async def test_feedparser_reads_every_field_of_the_atom_feed(
     [item] = parsed.entries
     assert item.title == "Turnout up in Cardiff"
     assert item.id == f"{feed.id}/entry/{entry['id']}"
-    assert item.link == f"{BASE}/blogs/count-night#entry-{entry['id']}"
+    assert item.link == f"{BASE}/blogs/count-night/entries/{entry['id']}"
     assert item.published == entry["published_at"].replace("+00:00", "Z")
     assert item.updated == entry["updated_at"].replace("+00:00", "Z")
     assert [(a.name, a.get("href")) for a in item.authors] == [
@@ -176,7 +176,7 @@ async def test_json_feed_passes_the_schema_with_every_field(
     newest, first = document["items"]
     assert newest["id"].endswith(f"/entry/{untitled['id']}") and "title" not in newest
     assert first["title"] == "First result"
-    assert first["url"] == f"{BASE}/blogs/count-night#entry-{entry['id']}"
+    assert first["url"] == f"{BASE}/blogs/count-night/entries/{entry['id']}"
     assert first["content_html"] == "<p>Labour hold.</p>"
     assert first["date_published"] == entry["published_at"].replace("+00:00", "Z")
     assert first["date_modified"] == entry["updated_at"].replace("+00:00", "Z")

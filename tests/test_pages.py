@@ -89,7 +89,8 @@ async def test_the_page_shows_the_blog_complete_without_javascript(
     assert 'alt="Volunteers carry ballot boxes"' in html
     assert "Ada Reyes" in html and "Political editor" in html and "Lee Park</span>" in html
     key_events = html[html.index("data-bulletin-key-events") : html.index("</ol>")]
-    assert f'href="#entry-{first["id"]}"' in key_events
+    # Key events link to permalinks (bulletin.js scrolls when the entry is on the page).
+    assert f'href="http://127.0.0.1:8000/blogs/vote-night/entries/{first["id"]}"' in key_events
     assert "Polls close in the east" in key_events
     assert "Related topics" in html and "<li>Elections</li>" in html
     # The client resumes from the head the page was rendered with.
@@ -116,7 +117,7 @@ async def test_the_page_describes_itself_to_search_engines_and_link_previews(
     [update] = data["liveBlogUpdate"]
     assert update["@type"] == "BlogPosting"
     assert update["headline"] == "A </script> in a headline stays text"
-    assert update["url"].endswith(f"/blogs/vote-night#entry-{entry['id']}")
+    assert update["url"].endswith(f"/blogs/vote-night/entries/{entry['id']}")
     assert update["author"] == [{"@type": "Person", "name": "Ada Reyes"}]
     assert update["image"] == ["https://images.example.org/a.jpg"]
     assert '<meta property="og:title" content="Vote night">' in html
@@ -200,7 +201,7 @@ async def test_the_page_lists_each_key_event_exactly_as_its_live_event_does(
     html = (await client.get(PAGE)).text
     line = body_only_event["key_event_html"]
     assert line in html
-    assert f'href="#entry-{body_only["id"]}"' in line
+    assert f'href="http://127.0.0.1:8000/blogs/vote-night/entries/{body_only["id"]}"' in line
     assert "A result that takes many words to tell." in line and "...</span>" in line
     assert "Polls close</span>" in with_headline["key_event_html"]
     # No line for an entry that is not (or no longer) a key event: the client removes it.

@@ -97,7 +97,9 @@ def test_edits_pins_key_events_and_deletes_are_applied_in_place(
     assert flow_ids(page) == [second["id"], first["id"]]
     key_events = page.locator("[data-bulletin-key-events] li")
     expect(key_events).to_have_count(1)
-    expect(key_events.locator("a")).to_have_attribute("href", f"#entry-{first['id']}")
+    expect(key_events.locator("a")).to_have_attribute(
+        "href", f"{bulletin.url}/blogs/{slug}/entries/{first['id']}"
+    )
     expect(key_events).to_contain_text("Count begins in the east")
 
     bulletin.edit(slug, first["id"], pinned=True)
