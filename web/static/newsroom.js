@@ -30,6 +30,7 @@ const state = {
   blog: null, // the chosen one, as /blogs/{slug} answers it, with .role
   settings: { contributors_may_publish: false },
   entries: new Map(), // id -> entry, every state the caller may see
+  notes: new Map(), // id -> [feedback, kind] shown with that entry
   gone: new Set(), // ids deleted or discarded while lists were being read
   filter: "all",
   editing: null, // {entry, etag} of the entry being edited
@@ -180,6 +181,11 @@ function say(where, text, kind = "info") {
   node.dataset.kind = kind;
 }
 
+function refusedAbout(id, verb, error) {
+  sayAbout(id, verb + ": " + explain(error), "error");
+  if (["session_ended", "unauthorised", "csrf_failed"].includes(error.code)) endSession();
+}
+
 function refused(where, verb, error) {
   const text = explain(error);
   say(where, verb + ": " + text, "error");
@@ -251,6 +257,11 @@ const editor = new Squire($("[data-editor]"), {
 function editorHtml() {
   const holder = document.createElement("div");
   holder.append(fragmentOf(editor.getHTML()));
+  // The editor keeps typed spaces beside formatting as no-break spaces; readers' text wraps.
+  const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    node.data = node.data.replace(/(?<![\s\u00a0])\u00a0(?![\s\u00a0])/g, " ");
+  }
   for (const br of $$("br", holder)) {
     if (!br.nextSibling && br.parentNode !== holder) br.remove(); // Squire's placeholder
   }
@@ -593,7 +604,7 @@ async function startEditing(entry) {
     etag = answer.etag || entryTag(fresh);
     remember(fresh);
   } catch (error) {
-    refused(itemFeedback(entry.id), "Cannot edit", error);
+    refusedAbout(entry.id, "Cannot edit", error);
     return;
   }
   state.editing = { entry: fresh, etag };
@@ -633,7 +644,7 @@ function showConflict(current, status) {
   say("entry", "Not saved: someone else changed this entry meanwhile — compare the two versions.", "error");
   say("conflict", "");
   panel.scrollIntoView({ block: "nearest" });
-  $('[data-conflict="merge"]').focus();
+  $('[data-conflict-choice="merge"]').focus();
 }
 
 function hideConflict() {
@@ -641,7 +652,7 @@ function hideConflict() {
   state.conflict = null;
 }
 
-$('[data-conflict="theirs"]').addEventListener("click", () => {
+$('[data-conflict-choice="theirs"]').addEventListener("click", () => {
   const theirs = state.conflict.current.entry;
   hideConflict();
   remember(theirs);
@@ -649,7 +660,7 @@ $('[data-conflict="theirs"]').addEventListener("click", () => {
   say("entry", "Kept their version; yours was put aside.", "info");
 });
 
-$('[data-conflict="merge"]').addEventListener("click", () => {
+$('[data-conflict-choice="merge"]').addEventListener("click", () => {
   const { current } = state.conflict;
   // Theirs goes into the editor with the new tag; yours stays visible beside it to copy from.
   state.editing = { entry: current.entry, etag: current.etag };
@@ -664,7 +675,7 @@ $('[data-conflict="merge"]').addEventListener("click", () => {
   form.headline.focus();
 });
 
-$('[data-conflict="overwrite"]').addEventListener("click", async () => {
+$('[data-conflict-choice="overwrite"]').addEventListener("click", async () => {
   const { current, status } = state.conflict;
   if (!confirm("Replace their version with yours? Their changes will be lost (they stay in the revisions).")) return;
   state.editing = { entry: current.entry, etag: current.etag };
@@ -804,8 +815,10 @@ function button(text, run, kind) {
   return node;
 }
 
-function itemFeedback(id) {
-  return $('[data-entry-id="' + id + '"] .feedback') || $('[data-feedback="entry"]');
+/** Feedback about one entry, beside its buttons; kept across re-renders of the list. */
+function sayAbout(id, text, kind = "info") {
+  state.notes.set(id, [text, kind]);
+  for (const node of $$('[data-entry-id="' + id + '"] > .feedback')) say(node, text, kind);
 }
 
 /** Editors change any entry; a contributor its own unpublished ones (the only private ones
@@ -854,6 +867,8 @@ function entryItem(entry, { queue } = {}) {
   feedback.className = "feedback";
   feedback.setAttribute("role", "status");
   feedback.setAttribute("aria-live", "polite");
+  const note = state.notes.get(entry.id);
+  if (note) say(feedback, note[0], note[1]);
   item.append(actions, feedback);
   return item;
 }
@@ -910,8 +925,7 @@ for (const filter of $$("[data-filter]")) {
 }
 
 async function approve(entry) {
-  const feedback = itemFeedback(entry.id);
-  say(feedback, "Publishing…");
+  sayAbout(entry.id, "Publishing…");
   try {
     const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
       body: { status: "published" }, headers: { "If-Match": entryTag(entry) },
@@ -921,8 +935,8 @@ async function approve(entry) {
   } catch (error) {
     if (error.code === "precondition_failed") {
       remember(error.current.entry);
-      say(itemFeedback(entry.id), "Not published: the writer changed it meanwhile — read it again, then approve.", "error");
-    } else refused(itemFeedback(entry.id), "Not published", error);
+      sayAbout(entry.id, "Not published: the writer changed it meanwhile — read it again, then approve.", "error");
+    } else refusedAbout(entry.id, "Not published", error);
   }
 }
 
@@ -936,7 +950,7 @@ function openReturn(item, entry) {
   const note = $("textarea", box);
   box.append(button("Send back", async () => {
     const text = note.value.trim();
-    if (!text) { say($(".feedback", item), "Not returned: write a note for the writer first.", "error"); note.focus(); return; }
+    if (!text) { sayAbout(entry.id, "Not returned: write a note for the writer first.", "error"); note.focus(); return; }
     try {
       const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
         body: { status: "returned", review_note: text }, headers: { "If-Match": entryTag(entry) },
@@ -946,10 +960,10 @@ function openReturn(item, entry) {
       say("entry", "Returned to the writer with your note.", "ok");
     } catch (error) {
       if (error.code === "precondition_failed") {
-        say($(".feedback", item), "Not returned: the writer changed it meanwhile — read it again.", "error");
+        sayAbout(entry.id, "Not returned: the writer changed it meanwhile — read it again.", "error");
         box.remove();
         remember(error.current.entry);
-      } else refused($(".feedback", item), "Not returned", error);
+      } else refusedAbout(entry.id, "Not returned", error);
     }
   }, "primary"), button("Cancel", () => { box.remove(); render(); }, "quiet"));
   $(".entry-item__actions", item).after(box);
@@ -963,12 +977,12 @@ async function setPinned(entry, pinned) {
       body: { pinned }, headers: { "If-Match": entryTag(entry) },
     });
     remember(data);
-    say(itemFeedback(entry.id), pinned ? "Pinned on top." : "Unpinned.", "ok");
+    sayAbout(entry.id, pinned ? "Pinned on top." : "Unpinned.", "ok");
   } catch (error) {
     if (error.code === "precondition_failed") {
       remember(error.current.entry);
-      say(itemFeedback(entry.id), "Not changed: someone changed it meanwhile; this is it now — try again.", "error");
-    } else refused(itemFeedback(entry.id), pinned ? "Not pinned" : "Not unpinned", error);
+      sayAbout(entry.id, "Not changed: someone changed it meanwhile; this is it now — try again.", "error");
+    } else refusedAbout(entry.id, pinned ? "Not pinned" : "Not unpinned", error);
   }
 }
 
@@ -984,8 +998,8 @@ async function removeEntry(entry) {
   } catch (error) {
     if (error.code === "precondition_failed") {
       remember(error.current.entry);
-      say(itemFeedback(entry.id), "Not deleted: someone changed it meanwhile; this is it now — delete again if you still mean it.", "error");
-    } else refused(itemFeedback(entry.id), "Not deleted", error);
+      sayAbout(entry.id, "Not deleted: someone changed it meanwhile; this is it now — delete again if you still mean it.", "error");
+    } else refusedAbout(entry.id, "Not deleted", error);
   }
 }
 
@@ -1160,6 +1174,7 @@ async function chooseBlog(slug) {
   localStorage.setItem(KEYS.blog, known.slug);
   blogSelect.value = known.slug;
   state.entries = new Map();
+  state.notes = new Map();
   state.gone = new Set();
   hideConflict();
   try {

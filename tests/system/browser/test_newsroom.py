@@ -266,7 +266,7 @@ def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
 
         # Overwriting is a choice, confirmed, and sent with the new version's tag.
         second.once("dialog", lambda dialog: dialog.accept())
-        second.click('[data-conflict="overwrite"]')
+        second.click('[data-conflict-choice="overwrite"]')
         expect(conflict).to_be_hidden()
         expect(second.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
         [now] = entries(desk, slug)
