@@ -1256,7 +1256,10 @@ function endSession() {
   state.auth = null;
   $("[data-sign-in]").hidden = false;
   document.body.dataset.state = state.me ? "session-ended" : "signed-out";
-  if (state.me && state.me.user) $("#login").value = state.me.user.login;
+  if (state.me && state.me.user) {
+    $("#login").value = state.me.user.login;
+    $("#password").focus({ preventScroll: false });
+  }
 }
 
 $('[data-form="sign-in"]').addEventListener("submit", async (event) => {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
 from tests.system.browser.conftest import NETWORK_NOISE, Bulletin, screenshot, server_process
 
@@ -46,7 +46,9 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     people = []
     for name in ("Ana Reyes", "Ben Ortiz", "Carl Moss"):
         login = f"{name.split()[0].lower()}@news.test"
-        answer = bulletin.api.post("/users", json={"name": name, "login": login, "password": PASSWORD})
+        answer = bulletin.api.post(
+            "/users", json={"name": name, "login": login, "password": PASSWORD}
+        )
         assert answer.status_code == 201, answer.text
         people.append(Person(answer.json()["id"], name, login))
     yield Desk(bulletin, *people)
@@ -62,7 +64,9 @@ def new_blog(desk: Desk, *, title: str = "Vote night, live") -> str:
         (desk.second_editor, "editor"),
         (desk.contributor, "contributor"),
     ):
-        answer = desk.bulletin.api.put(f"/blogs/{slug}/members/{person.user_id}", json={"role": role})
+        answer = desk.bulletin.api.put(
+            f"/blogs/{slug}/members/{person.user_id}", json={"role": role}
+        )
         assert answer.status_code == 201, answer.text
     return slug
 
@@ -220,12 +224,28 @@ def test_a_returned_entry_reaches_the_contributor_live_with_the_note(
         contributor.keyboard.press("End")
         contributor.keyboard.type(" The electoral commission said so at 22:10.")
         contributor.click("[data-primary]")
-        expect(contributor.locator('[data-feedback="entry"]')).to_have_text(
-            "Submitted for review."
-        )
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
         expect(queued.locator(".entry-item__title")).to_have_text("Count delayed in the east")
         [again] = entries(desk, slug, "submitted")
         assert "electoral commission" in again["body"]
+
+
+def test_a_contributor_publishes_directly_where_the_blog_allows_it(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    answer = desk.bulletin.api.patch(
+        f"/blogs/{slug}/settings", json={"contributors_may_publish": True}
+    )
+    assert answer.status_code == 200, answer.text
+    with browser_page(browser) as contributor:
+        sign_in(contributor, desk, desk.contributor, slug)
+        expect(contributor.locator("[data-primary]")).to_have_text("Publish")
+        expect(contributor.locator("[data-queue]")).to_be_hidden()
+        write(contributor, "Small desk, no queue", "Straight out.")
+        contributor.click("[data-primary]")
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        assert [entry["headline"] for entry in entries(desk, slug)] == ["Small desk, no queue"]
 
 
 def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
@@ -237,7 +257,9 @@ def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
         sign_in(first, desk, desk.editor, slug)
         sign_in(second, desk, desk.second_editor, slug)
         for page in (first, second):
-            page.locator(f'[data-entries] [data-entry-id="{entry["id"]}"] button:has-text("Edit")').click()
+            page.locator(
+                f'[data-entries] [data-entry-id="{entry["id"]}"] button:has-text("Edit")'
+            ).click()
             expect(page.locator("[data-editor] p")).to_have_text("Doors shut at ten.")
         first.fill("#headline", "Polls close across the country")
         first.click("[data-primary]")
@@ -369,6 +391,82 @@ def test_a_refused_publish_is_explained_beside_the_button_and_the_text_is_kept(
         assert [entry["headline"] for entry in entries(desk, slug)] == ["Result declared"]
 
 
+def test_text_sent_into_a_lost_connection_is_kept_and_sent_once_when_back(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        # The answer is lost on the way back: the entry may or may not have been made.
+        lost = {"answers": 0}
+
+        def lose_the_answer(route: Route) -> None:
+            if route.request.method != "POST" or lost["answers"]:
+                route.fallback()
+                return
+            lost["answers"] += 1
+            route.fetch()  # the server makes it...
+            route.abort("internetdisconnected")  # ...and the desk never hears
+
+        editor.route(f"**/api/v1/blogs/{slug}/entries", lose_the_answer)
+        write(editor, "Polling station flooded", "Voting moves to the church hall.")
+        editor.click("[data-primary]")
+        feedback = editor.locator('[data-feedback="entry"]')
+        expect(feedback).to_have_text(
+            "Not published: no connection to the server — check the network and try again; "
+            "your text is kept."
+        )
+        editor.reload()
+        expect(editor.locator("#headline")).to_have_value("Polling station flooded")
+        editor.click("[data-primary]")
+        expect(feedback).to_have_text("Published.")
+        # The same Idempotency-Key went with both tries: one entry, not two.
+        assert [entry["headline"] for entry in entries(desk, slug)] == ["Polling station flooded"]
+
+
+def test_a_mistyped_token_is_refused_before_it_is_kept(browser: Browser, desk: Desk) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as page:
+        page.goto(f"{desk.bulletin.url}/newsroom?blog={slug}")
+        page.click(".token-option summary")
+        page.fill("#token", "not-a-real-token")
+        page.click('[data-form="token"] button[type="submit"]')
+        expect(page.locator('[data-feedback="token"]')).to_have_text(
+            "Not used: this token is unknown or revoked."
+        )
+        assert page.evaluate("sessionStorage.getItem('bulletin.token')") is None
+        expect(page.locator("[data-sign-in]")).to_be_visible()
+
+
+def test_merging_by_hand_starts_from_their_version_and_keeps_both_changes(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    entry = desk.bulletin.publish(slug, headline="Turnout", body="<p>Turnout is 61%.</p>")
+    with browser_page(browser) as second:
+        sign_in(second, desk, desk.second_editor, slug)
+        item = second.locator(f'[data-entries] [data-entry-id="{entry["id"]}"]')
+        item.locator('button:has-text("Edit")').click()
+        expect(second.locator("[data-editor] p")).to_have_text("Turnout is 61%.")
+        desk.bulletin.edit(slug, entry["id"], headline="Turnout: 61%, a record")
+        second.click("[data-editor]")
+        second.keyboard.press("End")
+        second.keyboard.type(" Queues remain in the north.")
+        second.click("[data-primary]")
+        expect(second.locator("[data-conflict]")).to_be_visible()
+        second.click('[data-conflict-choice="merge"]')
+        expect(second.locator("#headline")).to_have_value("Turnout: 61%, a record")
+        expect(second.locator("[data-yours-body]")).to_contain_text("Queues remain")
+        second.click("[data-editor]")
+        second.keyboard.press("Control+End")
+        second.keyboard.type(" Queues remain in the north.")
+        second.click("[data-primary]")
+        expect(second.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
+        [now] = entries(desk, slug)
+        assert now["headline"] == "Turnout: 61%, a record"
+        assert now["body"] == "<p>Turnout is 61%. Queues remain in the north.</p>"
+
+
 def test_a_proxy_error_page_is_explained_in_words(browser: Browser, desk: Desk) -> None:
     slug = new_blog(desk)
     with browser_page(browser) as editor:
@@ -389,9 +487,7 @@ def test_a_proxy_error_page_is_explained_in_words(browser: Browser, desk: Desk) 
         )
 
 
-def test_unpin_delete_and_the_end_of_coverage_each_ask_first(
-    browser: Browser, desk: Desk
-) -> None:
+def test_unpin_delete_and_the_end_of_coverage_each_ask_first(browser: Browser, desk: Desk) -> None:
     slug = new_blog(desk)
     pinned = desk.bulletin.publish(slug, headline="Live: results as they come", pinned=True)
     with browser_page(browser) as editor:
@@ -431,7 +527,9 @@ OVERFLOWING = """() => {
   const wide = [];
   for (const node of document.querySelectorAll("body *")) {
     const box = node.getBoundingClientRect();
-    if (box.width && (box.right > width + 0.5 || box.left < -0.5)) wide.push(node.outerHTML.slice(0, 80));
+    if (box.width && (box.right > width + 0.5 || box.left < -0.5)) {
+      wide.push(node.outerHTML.slice(0, 80));
+    }
   }
   return {scroll: document.documentElement.scrollWidth, width, wide};
 }"""
@@ -443,7 +541,9 @@ SMALL_TARGETS = """() => {
   for (const node of document.querySelectorAll(targets)) {
     const box = node.getBoundingClientRect();
     if (!box.width) continue;  // not shown
-    if (box.width < 44 || box.height < 44) small.push([node.outerHTML.slice(0, 60), box.width, box.height]);
+    if (box.width < 44 || box.height < 44) {
+      small.push([node.outerHTML.slice(0, 60), box.width, box.height]);
+    }
   }
   return small;
 }"""
