@@ -197,7 +197,7 @@ function refused(where, verb, error) {
 const ALLOWED = new Set(["P", "BR", "A", "EM", "STRONG", "I", "B", "UL", "OL", "LI", "BLOCKQUOTE", "CITE",
   "H2", "H3", "H4"]);
 const DROPPED = new Set(["SCRIPT", "STYLE", "TEMPLATE", "HEAD", "TITLE", "META", "LINK", "OBJECT", "IFRAME",
-  "SVG", "MATH", "NOSCRIPT", "XML", "O:P"]);
+  "SVG", "MATH", "NOSCRIPT", "XML", "O:P", "DROPPED-STYLE"]);
 const BLOCKS = new Set(["DIV", "SECTION", "ARTICLE", "HEADER", "FOOTER", "TABLE", "TR", "H1", "H5", "H6",
   "PRE", "ADDRESS", "FIGURE", "ASIDE", "MAIN"]);
 
@@ -211,16 +211,16 @@ function cleanFragment(source) {
     const tag = node.tagName.toUpperCase();
     if (DROPPED.has(tag)) continue;
     // Word and Docs mark bold and italic with styles, not tags.
-    const style = node.getAttribute("style") || "";
+    const style = node.getAttribute("data-style") || "";
     const bold = tag === "SPAN" && /font-weight:\s*(bold|[6-9]00)/i.test(style);
     const italic = tag === "SPAN" && /font-style:\s*italic/i.test(style);
     const inner = cleanFragment(node);
-    if (ALLOWED.has(tag)) {
+    const href = tag === "A" ? (node.getAttribute("href") || "").trim() : "";
+    if (tag === "A" && !/^(https?:|mailto:)/i.test(href)) {
+      out.append(inner); // a link to nowhere safe is just its text
+    } else if (ALLOWED.has(tag)) {
       const copy = document.createElement(tag === "STRONG" ? "b" : tag === "EM" ? "i" : tag.toLowerCase());
-      if (tag === "A") {
-        const href = node.getAttribute("href") || "";
-        if (/^(https?:|mailto:)/i.test(href.trim())) copy.setAttribute("href", href.trim());
-      }
+      if (tag === "A") copy.setAttribute("href", href);
       copy.append(inner);
       out.append(copy);
     } else if (bold || italic) {
@@ -244,7 +244,11 @@ function cleanFragment(source) {
 }
 
 function fragmentOf(html) {
-  const parsed = new DOMParser().parseFromString(html, "text/html");
+  // Parsed documents inherit the page's CSP, which reports every style attribute and element
+  // a word processor pastes: rename them first (read as data above, dropped in any case).
+  const inert = html.replace(/(<[^>]*?\s)style(\s*=)/gi, "$1data-style$2")
+    .replace(/<(\/?)style\b/gi, "<$1dropped-style");
+  const parsed = new DOMParser().parseFromString(inert, "text/html");
   return document.importNode(cleanFragment(parsed.body), true);
 }
 

@@ -330,6 +330,48 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         assert loaded > 0
 
 
+WORD_PASTE = (
+    '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><style>p.MsoNormal {}</style>'
+    '</head><body><p class="MsoNormal" style="margin:0"><span style="font-weight:bold">Breaking'
+    '</span>: <span style="font-style:italic">polls</span> close <font color="red">now</font>'
+    "<o:p></o:p></p><table><tr><td>Seats</td></tr></table><script>alert(1)</script>"
+    '<p><a href="javascript:alert(1)">bad</a> <a href="https://example.org/results">results</a>'
+    '</p><img src="https://tracker.example/x.gif"></body></html>'
+)
+
+
+def test_pasting_from_a_word_processor_keeps_only_what_the_sanitiser_allows(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.fill("#headline", "Pasted")
+        editor.click("[data-editor]")
+        editor.evaluate(
+            """html => {
+              const data = new DataTransfer();
+              data.setData("text/html", html);
+              data.setData("text/plain", "Breaking: polls close now");
+              document.querySelector("[data-editor]").dispatchEvent(
+                new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            WORD_PASTE,
+        )
+        body = editor.locator("[data-editor]")
+        expect(body.locator("b")).to_have_text("Breaking")
+        expect(body.locator("i")).to_have_text("polls")
+        expect(body.locator('a[href="https://example.org/results"]')).to_have_text("results")
+        for dropped in ("span", "font", "table", "script", "img", "style", "[style]", "[class]"):
+            assert body.locator(dropped).count() == 0, dropped
+        assert body.locator("a").count() == 1
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        assert "<b>Breaking</b>" in entry["body"] and "<i>polls</i>" in entry["body"]
+        assert "Seats" in entry["body"] and "alert" not in entry["body"]
+
+
 def test_unsent_text_survives_a_reload_and_ctrl_enter_publishes(
     browser: Browser, desk: Desk
 ) -> None:
