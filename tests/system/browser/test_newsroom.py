@@ -1,17 +1,24 @@
 """The newsroom page in Chromium: people sign in, a contributor submits, an editor reviews live,
 edits are safe from silent overwrites, photos go up, and nothing typed is lost."""
 
+import asyncio
+import os
 import re
 import secrets
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
+from tests.support.databases import database_on_same_server, execute, postgres_admin_url
+from tests.support.servers import BULLETIN
 from tests.system.browser.conftest import NETWORK_NOISE, Bulletin, screenshot, server_process
 
 PASSWORD = "a long newsroom password"
@@ -35,25 +42,71 @@ class Desk:
     contributor: Person
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    """One server for the module, with an editor, a second editor and a contributor."""
-    process = server_process(tmp_path_factory.mktemp("newsroom"))
+@contextmanager
+def serving_desk(directory: Path, database_url: str | None = None) -> Iterator[Desk]:
+    """A server with an editor, a second editor and a contributor."""
+    process = server_process(directory, database_url)
     # Every sign-in here comes from 127.0.0.1: the per-address limit would stop the module.
     process.env["BULLETIN_SIGN_IN_LIMIT_PER_ADDRESS"] = "1000/15 minutes"
     process.start()
     bulletin = Bulletin(process)
-    people = []
-    for name in ("Ana Reyes", "Ben Ortiz", "Carl Moss"):
-        login = f"{name.split()[0].lower()}@news.test"
-        answer = bulletin.api.post(
-            "/users", json={"name": name, "login": login, "password": PASSWORD}
+    try:
+        people = []
+        for name in ("Ana Reyes", "Ben Ortiz", "Carl Moss"):
+            login = f"{name.split()[0].lower()}@news.test"
+            answer = bulletin.api.post(
+                "/users", json={"name": name, "login": login, "password": PASSWORD}
+            )
+            assert answer.status_code == 201, answer.text
+            people.append(Person(answer.json()["id"], name, login))
+        yield Desk(bulletin, *people)
+    finally:
+        bulletin.api.close()
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One server on SQLite for the module."""
+    with serving_desk(tmp_path_factory.mktemp("newsroom")) as served:
+        yield served
+
+
+def in_a_thread(work: Coroutine[Any, Any, None]) -> None:
+    # Playwright's sync API holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="module")
+def postgres_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One server on a fresh, migrated PostgreSQL database for the module."""
+    admin_url = postgres_admin_url()
+    name = f"bulletin_newsroom_{secrets.token_hex(4)}"
+    try:
+        in_a_thread(execute(admin_url, f"CREATE DATABASE {name}"))
+    except OSError as error:
+        if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL is required: {error}")
+        pytest.skip(f"no PostgreSQL: {error}")
+    url = database_on_same_server(admin_url, name)
+    try:
+        subprocess.run(
+            [str(BULLETIN), "migrate"],
+            env={**os.environ, "BULLETIN_DATABASE_URL": url},
+            check=True,
+            capture_output=True,
         )
-        assert answer.status_code == 201, answer.text
-        people.append(Person(answer.json()["id"], name, login))
-    yield Desk(bulletin, *people)
-    bulletin.api.close()
-    process.stop()
+        with serving_desk(tmp_path_factory.mktemp("newsroom-postgres"), url) as served:
+            yield served
+    finally:
+        in_a_thread(execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def any_desk(request: pytest.FixtureRequest) -> Desk:
+    """The module's server on each database, for the flows that matter most."""
+    return request.getfixturevalue("desk" if request.param == "sqlite" else "postgres_desk")
 
 
 def new_blog(desk: Desk, *, title: str = "Vote night, live") -> str:
@@ -114,8 +167,9 @@ def entries(desk: Desk, slug: str, status: str = "published") -> list[dict]:
 
 
 def test_a_contributor_submits_and_an_editor_approves_live_for_readers(
-    browser: Browser, desk: Desk
+    any_desk: Desk, browser: Browser
 ) -> None:
+    desk = any_desk
     slug = new_blog(desk)
     with (
         browser_page(browser) as contributor,
@@ -187,8 +241,9 @@ def test_a_contributor_submits_and_an_editor_approves_live_for_readers(
 
 
 def test_a_returned_entry_reaches_the_contributor_live_with_the_note(
-    browser: Browser, desk: Desk
+    any_desk: Desk, browser: Browser
 ) -> None:
+    desk = any_desk
     slug = new_blog(desk)
     with browser_page(browser) as contributor, browser_page(browser) as editor:
         sign_in(contributor, desk, desk.contributor, slug)
@@ -249,8 +304,9 @@ def test_a_contributor_publishes_directly_where_the_blog_allows_it(
 
 
 def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
-    browser: Browser, desk: Desk
+    any_desk: Desk, browser: Browser
 ) -> None:
+    desk = any_desk
     slug = new_blog(desk)
     entry = desk.bulletin.publish(slug, headline="Polls close", body="<p>Doors shut at ten.</p>")
     with browser_page(browser) as first, browser_page(browser) as second:
