@@ -1338,6 +1338,9 @@ async function start() {
     state.auth = { kind: "session", csrf: data.csrf_token };
     await signedIn(data);
   } catch (error) {
+    if (state.auth && state.auth.kind === "token" && error.code === "unauthorised") {
+      sessionStorage.removeItem(KEYS.token);
+    }
     state.auth = null;
     document.body.dataset.state = "signed-out";
     $("[data-sign-in]").hidden = false;

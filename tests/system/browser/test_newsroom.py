@@ -365,6 +365,14 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         editor.click("[data-photo-panel] summary")
         file_input = editor.locator("[data-photo-file]")
         assert file_input.get_attribute("accept") == "image/*"
+        # A file that only claims to be a photo is refused beside the picker, in words.
+        not_a_photo = tmp_path / "notes.jpg"
+        not_a_photo.write_text("Turnout figures, to be checked.")
+        file_input.set_input_files(not_a_photo)
+        expect(editor.locator('[data-feedback="photo"]')).to_have_text(
+            "Not uploaded: that file is not a photo Bulletin can read "
+            "(JPEG, PNG, WebP, HEIC or GIF)."
+        )
         file_input.set_input_files(photo)
         expect(editor.locator('[data-feedback="photo"]')).to_contain_text("Photo uploaded")
         expect(editor.locator("[data-photo-image]")).to_have_attribute("src", MEDIA_URL)
@@ -372,6 +380,7 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         editor.fill("#photo-caption", "Voters in Leith")
         editor.fill("#photo-credit", "Photo: Ana Reyes")
         editor.fill("#headline", "Queues in Leith")
+        screenshot(editor, "newsroom-photo-desktop")
         editor.click("[data-primary]")
         expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
         [entry] = entries(desk, slug)
