@@ -862,6 +862,9 @@ function entryItem(entry, { queue } = {}) {
       button("Return with note", () => openReturn(item, entry)));
   }
   if (mayChange(entry)) actions.append(button("Edit", () => startEditing(entry)));
+  if (!isEditor() && entry.status === "submitted") {
+    actions.append(button("Withdraw", () => withdraw(entry)));
+  }
   if (isEditor() && entry.status === "published") {
     actions.append(entry.pinned ? button("Unpin", () => setPinned(entry, false))
       : button("Pin", () => setPinned(entry, true)));
@@ -972,6 +975,22 @@ function openReturn(item, entry) {
   }, "primary"), button("Cancel", () => { box.remove(); render(); }, "quiet"));
   $(".entry-item__actions", item).after(box);
   note.focus();
+}
+
+/** A writer takes a submission back out of the queue, to work on it as a draft. */
+async function withdraw(entry) {
+  try {
+    const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+      body: { status: "draft" }, headers: { "If-Match": entryTag(entry) },
+    });
+    remember(data);
+    sayAbout(entry.id, "Withdrawn: it is a draft again, out of the review queue.", "ok");
+  } catch (error) {
+    if (error.code === "precondition_failed") {
+      remember(error.current.entry);
+      sayAbout(entry.id, "Not withdrawn: it changed meanwhile; this is it now.", "error");
+    } else refusedAbout(entry.id, "Not withdrawn", error);
+  }
 }
 
 async function setPinned(entry, pinned) {

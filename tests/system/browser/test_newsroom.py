@@ -303,6 +303,28 @@ def test_a_contributor_publishes_directly_where_the_blog_allows_it(
         assert [entry["headline"] for entry in entries(desk, slug)] == ["Small desk, no queue"]
 
 
+def test_a_contributor_withdraws_a_submission_and_editors_see_it_leave_the_queue(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as contributor, browser_page(browser) as editor:
+        sign_in(contributor, desk, desk.contributor, slug)
+        sign_in(editor, desk, desk.editor, slug)
+        write(contributor, "Exit poll", "Not yet confirmed.")
+        contributor.click("[data-primary]")
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
+        expect(editor.locator("[data-queue-count]")).to_have_text("1")
+        [submitted] = entries(desk, slug, "submitted")
+        mine = contributor.locator(f'[data-entries] [data-entry-id="{submitted["id"]}"]')
+        mine.locator('button:has-text("Withdraw")').click()
+        expect(mine.locator(".feedback")).to_have_text(
+            "Withdrawn: it is a draft again, out of the review queue."
+        )
+        expect(mine.locator(".badge--draft")).to_have_text("Draft")
+        expect(editor.locator("[data-queue-count]")).to_have_text("0")
+        assert entries(desk, slug, "submitted") == []
+
+
 def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
     any_desk: Desk, browser: Browser
 ) -> None:
