@@ -417,6 +417,33 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         assert loaded > 0
 
 
+def test_a_photo_dropped_on_the_composer_is_uploaded_and_used(
+    browser: Browser, desk: Desk, tmp_path: Path
+) -> None:
+    slug = new_blog(desk)
+    photo = tmp_path / "drop.png"
+    Image.new("RGB", (800, 1000), (30, 90, 160)).save(photo, "PNG")
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.click("[data-photo-panel] summary")
+        editor.evaluate(
+            """bytes => {
+              const data = new DataTransfer();
+              data.items.add(new File([new Uint8Array(bytes)], "drop.png", {type: "image/png"}));
+              document.querySelector("[data-drop]").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+            }""",
+            list(photo.read_bytes()),
+        )
+        expect(editor.locator('[data-feedback="photo"]')).to_contain_text("Photo uploaded")
+        editor.fill("#photo-alt", "The count hall from above")
+        editor.locator("#photo-alt").press("Control+Enter")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        [media] = entry["media"]
+        assert media["media_id"] and (media["width"], media["height"]) == (800, 1000)
+
+
 WORD_PASTE = (
     '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><style>p.MsoNormal {}</style>'
     '</head><body><p class="MsoNormal" style="margin:0"><span style="font-weight:bold">Breaking'
