@@ -1,251 +1,1373 @@
-/* The newsroom composer. It uses the same public JSON API as any newsroom tool; the token
- * stays in this tab's sessionStorage and goes only to this server. */
-(function () {
-  "use strict";
-  const API = "/api/v1";
-  const TOKEN_KEY = "bulletin.token";
-  const $ = (selector) => document.querySelector(selector);
-  const forms = {
-    token: $('[data-form="token"]'),
-    blog: $('[data-form="blog"]'),
-    entry: $('[data-form="entry"]'),
-  };
-  const blogSelect = $("[data-blogs]");
-  const list = $("[data-entries]");
-  const notice = $("[data-notice]");
-  let idempotencyKey = null; // one per entry being composed: a retried publish never doubles
-  let editing = null; // the entry as it was when its edit began
+/* The newsroom composer: sign in, write (rich text through the vendored Squire editor), save
+ * drafts, submit for review or publish, review others' submissions, and follow the blog live
+ * over the newsroom stream. It calls the same public JSON API as any newsroom tool.
+ *
+ * Signed in, the session cookie goes with every request by itself; writes add the session's
+ * CSRF token. With a token (for tools and tests) it goes as `Authorization`, kept in this
+ * tab's sessionStorage. Unsent text stays in localStorage until the server confirms it. */
+import Squire from "/static/vendor/squire-2.4.8/squire.mjs";
 
-  function say(text, kind) {
-    notice.textContent = text;
-    notice.dataset.kind = kind || "info";
+const API = "/api/v1";
+const KEYS = {
+  token: "bulletin.token",
+  blog: "bulletin.newsroom.blog",
+  byline: "bulletin.newsroom.byline",
+  unsent: (slug) => "bulletin.newsroom.unsent." + slug,
+};
+const EDITOR_ROLES = new Set(["editor", "owner"]);
+const RANK = { contributor: 1, editor: 2, owner: 3 };
+const STATES = { draft: "Draft", submitted: "Submitted", returned: "Returned", published: "Published" };
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+const form = $('[data-form="entry"]');
+const blogSelect = $("[data-blogs]");
+
+const state = {
+  auth: null, // {kind: "session", csrf} or {kind: "token", token}
+  me: null,
+  blogs: [], // [{slug, title, role}]
+  blog: null, // the chosen one, as /blogs/{slug} answers it, with .role
+  settings: { contributors_may_publish: false },
+  entries: new Map(), // id -> entry, every state the caller may see
+  notes: new Map(), // id -> [feedback, kind] shown with that entry
+  gone: new Set(), // ids deleted or discarded while lists were being read
+  filter: "all",
+  editing: null, // {entry, etag} of the entry being edited
+  photo: null, // {media_id, url, ...} of an uploaded photo, or {url} of a photo by URL
+  idempotencyKey: null,
+  conflict: null,
+  stream: null,
+};
+
+// --- talking to the API ---------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, error, headers) {
+    super(error.message || "HTTP " + status);
+    this.status = status;
+    this.code = error.code || (status === 0 ? "offline" : "http_" + status);
+    this.fields = error.fields || null;
+    this.current = error.current || null;
+    this.retryAfter = headers ? headers.get("Retry-After") : null;
+    this.statusText = error.statusText || "";
   }
+}
 
-  async function call(method, path, body, extraHeaders) {
-    const headers = Object.assign({ Accept: "application/json" }, extraHeaders);
-    const token = sessionStorage.getItem(TOKEN_KEY);
-    if (token) headers.Authorization = "Bearer " + token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    // Reads are cacheable for readers; the desk always revalidates, to see its own writes.
-    const response = await fetch(API + path, {
-      method, headers, cache: "no-cache",
+function authHeaders(method) {
+  const headers = {};
+  if (!state.auth) return headers;
+  if (state.auth.kind === "token") headers.Authorization = "Bearer " + state.auth.token;
+  else if (method !== "GET") headers["X-CSRF-Token"] = state.auth.csrf;
+  return headers;
+}
+
+/** One API call; answers {data, etag}, or throws ApiError (status 0: no connection). */
+async function call(method, path, { body, headers } = {}) {
+  const all = Object.assign({ Accept: "application/json" }, authHeaders(method), headers);
+  if (body !== undefined) all["Content-Type"] = "application/json";
+  let response;
+  try {
+    // The desk always revalidates, to see its own writes at once.
+    response = await fetch(API + path, {
+      method, headers: all, cache: "no-store", credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 204) return null;
-    // A proxy in front may answer with a page of its own (an HTML 502, say), not our JSON.
-    const data = await response.json().catch(() => null);
-    if (!response.ok || !data) {
-      const error = (data && data.error) || {};
-      const fields = error.fields ? " (" + Object.entries(error.fields)
-        .map(([name, problem]) => name + ": " + problem).join("; ") + ")" : "";
-      throw new Error((error.message || "The server answered " + response.status + " " +
-        response.statusText + "; try again in a moment.") + fields);
-    }
-    return data;
+  } catch (error) {
+    throw new ApiError(0, { code: "offline" });
   }
-
-  function escapeText(text) {
-    const node = document.createElement("p");
-    node.textContent = text;
-    return node.innerHTML;
+  const etag = response.headers.get("ETag");
+  if (response.status === 204) return { data: null, etag };
+  // A proxy in front may answer with a page of its own (an HTML 502, say), not our JSON.
+  const data = await response.json().catch(() => null);
+  if (!response.ok || !data) {
+    const error = (data && data.error) || { statusText: response.statusText };
+    throw new ApiError(response.status, error, response.headers);
   }
+  return { data, etag };
+}
 
-  /** Plain text becomes paragraphs; anything with markup is sent as it is (the server cleans it). */
-  function bodyHtml(text) {
-    if (/<[a-z][^>]*>/i.test(text)) return text;
-    return text.split(/\n\s*\n/).map((part) => part.trim()).filter(Boolean)
-      .map((part) => "<p>" + escapeText(part).replace(/\n/g, "<br>") + "</p>").join("");
-  }
+const blogPath = (suffix = "") => "/blogs/" + encodeURIComponent(state.blog.slug) + suffix;
+const entryTag = (entry) => '"entry-' + entry.id + "-v" + entry.version + '"';
 
-  function authors(text) {
-    return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
-      const [name, ...role] = line.split(",");
-      const author = { name: name.trim() };
-      if (role.join(",").trim()) author.role = role.join(",").trim();
-      return author;
-    });
-  }
+// --- plain words for what went wrong --------------------------------------------------
 
-  function slug() { return blogSelect.value; }
+const FIELD_NAMES = {
+  headline: "the headline", body: "the text", authors: "the byline", media: "the photo",
+  review_note: "the note", published_at: "the time", login: "the login", password: "the password",
+};
 
-  async function loadBlogs(selected) {
-    const blogs = await call("GET", "/blogs?limit=100");
-    blogSelect.replaceChildren(...blogs.items.map((blog) => {
-      const option = document.createElement("option");
-      option.value = blog.slug;
-      option.textContent = blog.title + (blog.status === "ended" ? " (ended)" : "");
-      return option;
-    }));
-    if (selected) blogSelect.value = selected;
-    await showBlog();
-  }
+function fieldName(path) {
+  const [first, , last] = path.split(".");
+  if (first === "media" && last === "alt") return "the photo's description";
+  if (first === "media" && last === "caption") return "the photo's caption";
+  if (first === "media" && last === "credit") return "the photo's credit";
+  if (first === "authors" && last === "role") return "the byline's role";
+  return FIELD_NAMES[first] || "a field";
+}
 
-  async function showBlog() {
-    if (!slug()) return;
-    const pageUrl = "/blogs/" + encodeURIComponent(slug());
-    $("[data-open-page]").href = pageUrl;
-    const preview = $("[data-preview]");
-    if (preview.getAttribute("src") !== pageUrl) preview.src = pageUrl;
-    await loadEntries();
-  }
-
-  async function loadEntries() {
-    const page = await call("GET", "/blogs/" + encodeURIComponent(slug()) + "/entries?limit=50");
-    list.replaceChildren(...page.items.map((entry) => {
-      const item = document.createElement("li");
-      item.dataset.entryId = entry.id;
-      const label = entry.headline || entry.body.replace(/<[^>]+>/g, " ").trim().slice(0, 60);
-      item.append((entry.pinned ? "📌 " : "") + label);
-      for (const [action, run] of [["Edit", () => edit(entry)], ["Delete", () => remove(entry)]]) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = action;
-        button.addEventListener("click", run);
-        item.append(button);
+/** What went wrong, in a sentence a reporter can act on. */
+function explain(error) {
+  const kept = state.unsentKept ? "; your text is kept" : "";
+  switch (error.code) {
+    case "offline":
+      return "no connection to the server — check the network and try again" + kept + ".";
+    case "session_ended":
+      return "your session ended — sign in again" + kept + ".";
+    case "unauthorised":
+      return state.auth && state.auth.kind === "token"
+        ? "this token is unknown or revoked — sign in again" + kept + "."
+        : "your session ended — sign in again" + kept + ".";
+    case "csrf_failed":
+      return "this page's sign-in is out of date — sign in again" + kept + ".";
+    case "forbidden":
+      return "you may not do that here. " + error.message;
+    case "sign_in_failed":
+      return "that login and password do not match. Check both and try again.";
+    case "rate_limited":
+      return "too many attempts — wait " + (error.retryAfter ? error.retryAfter + " seconds" : "a while")
+        + " and try again.";
+    case "alt_text_required":
+      return "this blog needs a description of the photo for screen readers (alt text) first.";
+    case "invalid_transition":
+      return "the entry has moved on since (someone reviewed or changed it); the list shows where it is now.";
+    case "not_found":
+      return "that is no longer there (it may have been deleted).";
+    case "conflict":
+      return /pin/i.test(error.message) ? "only a published entry can be pinned."
+        : "the server refused it as it stands: " + error.message;
+    case "payload_too_large":
+      return "that is too large for this server.";
+    case "not_an_image":
+      return "that file is not a photo Bulletin can read (JPEG, PNG, WebP, HEIC or GIF).";
+    case "too_many_pixels":
+      return "that photo has too many pixels; send a smaller one.";
+    case "corrupt_image":
+      return "that photo file is damaged or incomplete; try it again.";
+    case "too_many_frames":
+      return "that animation has too many frames.";
+    case "media_storage_unavailable":
+    case "database_unavailable":
+    case "unavailable":
+    case "server_busy":
+    case "catching_up":
+      return "the server is busy — try again in a moment" + kept + ".";
+    case "invalid_input": {
+      const fields = error.fields || {};
+      const problems = Object.entries(fields);
+      if (problems.some(([, text]) => /needs a headline/.test(text))) {
+        return "write a headline or some text, or add a photo, first.";
       }
-      return item;
-    }));
+      if (problems.some(([name, text]) => name.startsWith("headline") && /at most/.test(text))) {
+        return "the headline is too long (300 characters at most).";
+      }
+      if (problems.some(([name]) => name === "review_note")) return "write a note for the writer.";
+      const names = [...new Set(problems.map(([name]) => fieldName(name)))];
+      return names.length ? "check " + names.join(" and ") + "." : "something in the form is not right.";
+    }
+    default:
+      if (error.status >= 500 || error.code.startsWith("http_")) {
+        return "the server answered " + error.status + (error.statusText ? " " + error.statusText : "")
+          + "; try again in a moment" + kept + ".";
+      }
+      return "the server refused it: " + error.message;
   }
+}
 
-  function authorLines(list) {
-    return list.map((a) => a.name + (a.role ? ", " + a.role : "")).join("\n");
+function say(where, text, kind = "info") {
+  const node = typeof where === "string" ? $('[data-feedback="' + where + '"]') : where;
+  if (!node) return;
+  node.textContent = text;
+  node.dataset.kind = kind;
+}
+
+function refusedAbout(id, verb, error) {
+  sayAbout(id, verb + ": " + explain(error), "error");
+  if (["session_ended", "unauthorised", "csrf_failed"].includes(error.code)) endSession();
+}
+
+function refused(where, verb, error) {
+  const text = explain(error);
+  say(where, verb + ": " + text, "error");
+  if (["session_ended", "unauthorised", "csrf_failed"].includes(error.code)) endSession();
+}
+
+// --- the editor -----------------------------------------------------------------------
+
+const ALLOWED = new Set(["P", "BR", "A", "EM", "STRONG", "I", "B", "UL", "OL", "LI", "BLOCKQUOTE", "CITE",
+  "H2", "H3", "H4"]);
+const DROPPED = new Set(["SCRIPT", "STYLE", "TEMPLATE", "HEAD", "TITLE", "META", "LINK", "OBJECT", "IFRAME",
+  "SVG", "MATH", "NOSCRIPT", "XML", "O:P", "DROPPED-STYLE"]);
+const BLOCKS = new Set(["DIV", "SECTION", "ARTICLE", "HEADER", "FOOTER", "TABLE", "TR", "H1", "H5", "H6",
+  "PRE", "ADDRESS", "FIGURE", "ASIDE", "MAIN"]);
+
+/** Keep only the sanitiser's allow-list (app/sanitising.py): text stays, markup it would drop
+ * goes, so what the reporter sees is what readers get — also for paste from a word processor. */
+function cleanFragment(source) {
+  const out = document.createDocumentFragment();
+  for (const node of Array.from(source.childNodes)) {
+    if (node.nodeType === Node.TEXT_NODE) { out.append(node.textContent); continue; }
+    if (node.nodeType !== Node.ELEMENT_NODE) continue;
+    const tag = node.tagName.toUpperCase();
+    if (DROPPED.has(tag)) continue;
+    // Word and Docs mark bold and italic with styles, not tags.
+    const style = node.getAttribute("data-style") || "";
+    const bold = tag === "SPAN" && /font-weight:\s*(bold|[6-9]00)/i.test(style);
+    const italic = tag === "SPAN" && /font-style:\s*italic/i.test(style);
+    const inner = cleanFragment(node);
+    const href = tag === "A" ? (node.getAttribute("href") || "").trim() : "";
+    if (tag === "A" && !/^(https?:|mailto:)/i.test(href)) {
+      out.append(inner); // a link to nowhere safe is just its text
+    } else if (ALLOWED.has(tag)) {
+      const copy = document.createElement(tag === "STRONG" ? "b" : tag === "EM" ? "i" : tag.toLowerCase());
+      if (tag === "A") copy.setAttribute("href", href);
+      copy.append(inner);
+      out.append(copy);
+    } else if (bold || italic) {
+      let wrapped = inner;
+      for (const [on, name] of [[bold, "b"], [italic, "i"]]) {
+        if (!on) continue;
+        const element = document.createElement(name);
+        element.append(wrapped);
+        wrapped = element;
+      }
+      out.append(wrapped);
+    } else if (BLOCKS.has(tag)) {
+      const paragraph = document.createElement("p");
+      paragraph.append(inner);
+      out.append(paragraph);
+    } else {
+      out.append(inner);
+    }
   }
+  return out;
+}
 
-  function edit(entry) {
-    editing = entry;
-    const form = forms.entry;
-    form.headline.value = entry.headline || "";
-    form.body.value = entry.body;
-    const photo = entry.media.find((item) => item.kind === "image") || {};
-    form.photo_url.value = photo.url || "";
-    form.photo_caption.value = photo.caption || "";
-    form.photo_credit.value = photo.credit || "";
-    form.photo_alt.value = photo.alt || "";
-    form.authors.value = authorLines(entry.authors);
-    form.key_event.checked = entry.key_event;
-    form.pinned.checked = entry.pinned;
-    $("[data-entry-title]").textContent = "Edit entry " + entry.id;
-    $("[data-submit]").textContent = "Save changes";
-    $("[data-cancel]").hidden = false;
-    form.headline.focus();
+function fragmentOf(html) {
+  // Parsed documents inherit the page's CSP, which reports every style attribute and element
+  // a word processor pastes: rename them first (read as data above, dropped in any case).
+  const inert = html.replace(/(<[^>]*?\s)style(\s*=)/gi, "$1data-style$2")
+    .replace(/<(\/?)style\b/gi, "<$1dropped-style");
+  const parsed = new DOMParser().parseFromString(inert, "text/html");
+  return document.importNode(cleanFragment(parsed.body), true);
+}
+
+const editor = new Squire($("[data-editor]"), {
+  blockTag: "P",
+  sanitizeToDOMFragment: (html) => fragmentOf(html),
+});
+
+/** The editor's content as the HTML an entry carries: empty blocks and stray breaks gone. */
+function editorHtml() {
+  const holder = document.createElement("div");
+  holder.append(fragmentOf(editor.getHTML()));
+  // The editor keeps typed spaces beside formatting as no-break spaces; readers' text wraps.
+  const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    node.data = node.data.replace(/(?<![\s\u00a0])\u00a0(?![\s\u00a0])/g, " ");
   }
-
-  function resetEntryForm() {
-    editing = null;
-    forms.entry.reset();
-    idempotencyKey = null;
-    $("[data-entry-title]").textContent = "New entry";
-    $("[data-submit]").textContent = "Publish";
-    $("[data-cancel]").hidden = true;
+  for (const br of $$("br", holder)) {
+    if (!br.nextSibling && br.parentNode !== holder) br.remove(); // Squire's placeholder
   }
-
-  async function remove(entry) {
-    if (!confirm("Delete this entry from the live page?")) return;
-    try {
-      await call("DELETE", "/blogs/" + encodeURIComponent(slug()) + "/entries/" + entry.id);
-      say("Entry " + entry.id + " deleted.");
-      await loadEntries();
-    } catch (error) { say(error.message, "error"); }
+  for (const block of $$("p, li, h2, h3, h4", holder)) {
+    if (!block.textContent.trim() && !block.querySelector("br")) block.remove();
   }
+  for (const list of $$("ul, ol, blockquote", holder)) if (!list.textContent.trim()) list.remove();
+  return holder.textContent.trim() ? holder.innerHTML : "";
+}
 
-  forms.token.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, forms.token.token.value.trim());
-    forms.token.token.value = "";
-    say("Token saved for this tab.");
+function setEditorHtml(html) {
+  editor.setHTML(html || "");
+}
+
+const FORMATS = {
+  bold: { has: () => editor.hasFormat("B") || editor.hasFormat("STRONG"),
+    run: (on) => (on ? editor.removeBold() : editor.bold()) },
+  italic: { has: () => editor.hasFormat("I") || editor.hasFormat("EM"),
+    run: (on) => (on ? editor.removeItalic() : editor.italic()) },
+  bullets: { has: () => editor.hasFormat("UL"),
+    run: (on) => (on ? editor.removeList() : editor.makeUnorderedList()) },
+  numbers: { has: () => editor.hasFormat("OL"),
+    run: (on) => (on ? editor.removeList() : editor.makeOrderedList()) },
+  quote: { has: () => editor.hasFormat("BLOCKQUOTE"),
+    run: (on) => (on ? editor.removeQuote() : editor.increaseQuoteLevel()) },
+  link: { has: () => editor.hasFormat("A"), run: () => openLinkForm() },
+};
+
+function showFormats() {
+  for (const button of $$("[data-format]")) {
+    button.setAttribute("aria-pressed", String(FORMATS[button.dataset.format].has()));
+  }
+}
+
+for (const button of $$("[data-format]")) {
+  button.addEventListener("mousedown", (event) => event.preventDefault()); // keep the selection
+  button.addEventListener("click", () => {
+    const format = FORMATS[button.dataset.format];
+    format.run(format.has());
+    showFormats();
+    keepUnsent();
   });
+}
+editor.addEventListener("pathChange", showFormats);
+editor.addEventListener("input", () => keepUnsent());
 
-  blogSelect.addEventListener("change", () => showBlog().catch((e) => say(e.message, "error")));
+const linkForm = $("[data-link-form]");
+function openLinkForm() {
+  linkForm.hidden = false;
+  $("#link-url").value = "";
+  $("#link-url").focus();
+}
+function applyLink() {
+  const url = $("#link-url").value.trim();
+  linkForm.hidden = true;
+  if (!/^(https?:\/\/|mailto:)/i.test(url)) { editor.focus(); return; }
+  editor.focus();
+  editor.makeLink(url);
+  keepUnsent();
+}
+$("[data-link-apply]").addEventListener("click", applyLink);
+$("#link-url").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") { event.preventDefault(); applyLink(); }
+  if (event.key === "Escape") { linkForm.hidden = true; editor.focus(); }
+});
+$("[data-link-remove]").addEventListener("click", () => {
+  linkForm.hidden = true;
+  editor.focus();
+  editor.removeLink();
+  keepUnsent();
+});
 
-  forms.blog.addEventListener("submit", async (event) => {
+// --- unsent text: kept in localStorage until the server confirms ----------------------
+
+function composed() {
+  return {
+    headline: form.headline.value,
+    body: editorHtml(),
+    photo: state.photo,
+    photo_alt: form.photo_alt.value,
+    photo_caption: form.photo_caption.value,
+    photo_credit: form.photo_credit.value,
+    key_event: form.key_event.checked,
+    pinned: form.pinned.checked,
+    editing: state.editing,
+    idempotencyKey: state.idempotencyKey,
+  };
+}
+
+function isBlank(text) {
+  return !text.headline.trim() && !text.body && !text.photo;
+}
+
+function keepUnsent() {
+  if (!state.blog) return;
+  const text = composed();
+  const key = KEYS.unsent(state.blog.slug);
+  if (isBlank(text) && !state.editing) localStorage.removeItem(key);
+  else localStorage.setItem(key, JSON.stringify(text));
+  state.unsentKept = !isBlank(text);
+}
+
+function forgetUnsent() {
+  if (state.blog) localStorage.removeItem(KEYS.unsent(state.blog.slug));
+  state.unsentKept = false;
+}
+
+function restoreUnsent() {
+  const saved = state.blog && localStorage.getItem(KEYS.unsent(state.blog.slug));
+  let text = null;
+  try { text = saved ? JSON.parse(saved) : null; } catch (error) { text = null; }
+  fillComposer(text || {});
+  state.editing = text && text.editing ? text.editing : null;
+  state.idempotencyKey = text ? text.idempotencyKey || null : null;
+  showMode();
+  state.unsentKept = Boolean(text && !isBlank(text));
+  if (state.unsentKept) say("entry", "Your unsent text is back.", "info");
+}
+
+for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "pinned"]) {
+  form[field].addEventListener("input", () => keepUnsent());
+}
+for (const field of ["byline", "byline_role"]) {
+  form[field].addEventListener("input", () => {
+    localStorage.setItem(KEYS.byline, JSON.stringify({ name: form.byline.value, role: form.byline_role.value }));
+  });
+}
+
+function fillComposer(text) {
+  form.headline.value = text.headline || "";
+  setEditorHtml(text.body || "");
+  form.photo_alt.value = text.photo_alt || "";
+  form.photo_caption.value = text.photo_caption || "";
+  form.photo_credit.value = text.photo_credit || "";
+  form.key_event.checked = Boolean(text.key_event);
+  form.pinned.checked = Boolean(text.pinned);
+  showPhoto(text.photo || null);
+}
+
+// --- composing: the buttons' meaning depends on the role and the entry ---------------
+
+function role() { return state.blog ? state.blog.role : null; }
+function isEditor() { return EDITOR_ROLES.has(role()); }
+function mayPublish() { return isEditor() || state.settings.contributors_may_publish; }
+
+/** What the primary button does now: [label, status to send, verb for feedback]. */
+function primaryAction() {
+  const entry = state.editing && state.editing.entry;
+  if (entry && entry.status === "published") return ["Save changes", null, "Not saved"];
+  if (mayPublish()) return [entry && entry.status === "submitted" ? "Approve and publish" : "Publish", "published", "Not published"];
+  return ["Submit for review", "submitted", "Not submitted"];
+}
+
+function showMode() {
+  const entry = state.editing && state.editing.entry;
+  const [label] = primaryAction();
+  $("[data-primary]").textContent = label;
+  $("[data-shortcut-action]").textContent = label === "Submit for review" ? "submits" : label === "Save changes" ? "saves" : "publishes";
+  $("[data-save-draft]").hidden = Boolean(entry && entry.status === "published");
+  $("[data-save-draft]").textContent = entry ? "Save" : "Save draft";
+  $("[data-cancel]").hidden = !entry;
+  $("[data-entry-title]").textContent = entry
+    ? "Editing: " + (entry.headline || "entry " + entry.id) + " (" + STATES[entry.status].toLowerCase() + ")"
+    : "New entry";
+  const note = $("[data-review-note]");
+  note.hidden = !(entry && entry.review_note);
+  note.textContent = entry && entry.review_note ? "The editor's note: " + entry.review_note : "";
+  for (const node of $$("[data-editors-only]")) node.hidden = !isEditor();
+  $("[data-posting-to]").textContent = state.blog ? state.blog.title : "";
+}
+
+function byline() {
+  const name = form.byline.value.trim();
+  if (!name) return [];
+  const author = { name };
+  if (form.byline_role.value.trim()) author.role = form.byline_role.value.trim();
+  return [author];
+}
+
+function mediaFromForm() {
+  if (!state.photo) return [];
+  const item = { kind: "image", alt: form.photo_alt.value.trim(), caption: form.photo_caption.value.trim(),
+    credit: form.photo_credit.value.trim() };
+  if (state.photo.media_id) item.media_id = state.photo.media_id;
+  else item.url = state.photo.url;
+  return [item];
+}
+
+function mediaAsSent(entry) {
+  return entry.media.map((item) => {
+    const sent = { kind: item.kind, caption: item.caption, credit: item.credit, alt: item.alt };
+    if (item.media_id) sent.media_id = item.media_id; else sent.url = item.url;
+    return sent;
+  });
+}
+
+/** Only what the reporter changed, so media and authors the form cannot show survive. */
+function changes(entry) {
+  const patch = {};
+  const headline = form.headline.value.trim() || null;
+  if (headline !== entry.headline) patch.headline = headline;
+  const body = editorHtml();
+  if (normalise(body) !== normalise(entry.body)) patch.body = body;
+  if (form.key_event.checked !== entry.key_event) patch.key_event = form.key_event.checked;
+  if (isEditor() && form.pinned.checked !== entry.pinned) patch.pinned = form.pinned.checked;
+  const media = mediaAsSent(entry);
+  const index = media.findIndex((item) => item.kind === "image");
+  const [photo] = mediaFromForm();
+  const before = index < 0 ? null : media[index];
+  if (JSON.stringify(photo || null) !== JSON.stringify(before)) {
+    if (index < 0) { if (photo) media.unshift(photo); } else if (photo) media[index] = photo;
+    else media.splice(index, 1);
+    patch.media = media;
+  }
+  const authors = byline();
+  const was = entry.authors.map((a) => ({ name: a.name, role: a.role || undefined }));
+  if (JSON.stringify(authors) !== JSON.stringify(was.slice(0, 1)) && authors.length) {
+    const urls = new Map(entry.authors.map((a) => [a.name, a.url]));
+    patch.authors = authors.map((a) => (urls.get(a.name) ? Object.assign(a, { url: urls.get(a.name) }) : a))
+      .concat(entry.authors.slice(1));
+  }
+  return patch;
+}
+
+function normalise(html) {
+  const holder = document.createElement("div");
+  holder.append(fragmentOf(html || ""));
+  return holder.innerHTML.replace(/\s+/g, " ").trim();
+}
+
+function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID()
+    : Date.now().toString(36) + Math.random().toString(36).slice(2);
+}
+
+let sending = false;
+
+/** Send what is composed: a new entry, or the edit of one; `status` moves it through review. */
+async function send(status, verb, done) {
+  if (sending || !state.blog) return;
+  sending = true;
+  keepUnsent();
+  const button = status === "draft" ? $("[data-save-draft]") : $("[data-primary]");
+  button.disabled = true;
+  say("entry", "Sending…", "info");
+  try {
+    if (state.editing) await sendEdit(status, done);
+    else await sendNew(status, done);
+  } catch (error) {
+    if (error.code === "precondition_failed") showConflict(error.current, status);
+    else refused("entry", verb, error);
+  } finally {
+    sending = false;
+    button.disabled = false;
+  }
+}
+
+async function sendNew(status, done) {
+  const entry = {
+    headline: form.headline.value.trim() || null,
+    body: editorHtml(),
+    authors: byline(),
+    media: mediaFromForm(),
+    key_event: form.key_event.checked,
+    pinned: isEditor() && status === "published" && form.pinned.checked,
+    status,
+  };
+  state.idempotencyKey = state.idempotencyKey || newKey();
+  keepUnsent();
+  const { data } = await call("POST", blogPath("/entries"), {
+    body: entry, headers: { "Idempotency-Key": state.idempotencyKey },
+  });
+  remember(data);
+  resetComposer();
+  say("entry", done[data.status] || "Saved.", "ok");
+}
+
+async function sendEdit(status, done, { force } = {}) {
+  const { entry, etag } = state.editing;
+  const patch = changes(entry);
+  if (status && status !== entry.status) patch.status = status;
+  if (!Object.keys(patch).length) {
+    say("entry", "Nothing changed.", "info");
+    return;
+  }
+  const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+    body: patch, headers: { "If-Match": force || etag },
+  });
+  remember(data);
+  resetComposer();
+  say("entry", done[data.status] || "Saved.", "ok");
+}
+
+const DONE_NEW = { published: "Published.", submitted: "Submitted for review.", draft: "Draft saved." };
+const DONE_EDIT = { published: "Saved; readers see it now.", submitted: "Submitted for review.",
+  draft: "Draft saved.", returned: "Saved." };
+
+function primary() {
+  const [, status, verb] = primaryAction();
+  send(status, verb, state.editing ? DONE_EDIT : DONE_NEW);
+}
+
+form.addEventListener("submit", (event) => { event.preventDefault(); primary(); });
+$("[data-save-draft]").addEventListener("click", () => {
+  const entry = state.editing && state.editing.entry;
+  // Saving a returned entry takes it back to draft, to work on it.
+  const status = entry ? (entry.status === "returned" ? "draft" : null) : "draft";
+  send(status, "Not saved", state.editing ? DONE_EDIT : DONE_NEW);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form.contains(event.target)) {
     event.preventDefault();
-    const form = forms.blog;
+    primary();
+  }
+});
+
+function resetComposer() {
+  state.editing = null;
+  state.idempotencyKey = null;
+  fillComposer({});
+  forgetUnsent();
+  linkForm.hidden = true;
+  $("[data-photo-panel]").open = false;
+  say("photo", "");
+  showMode();
+}
+
+$("[data-cancel]").addEventListener("click", () => {
+  resetComposer();
+  say("entry", "Stopped editing; nothing was sent.", "info");
+});
+
+async function startEditing(entry) {
+  if (state.unsentKept && !confirm("Put aside the text you have not sent, to edit this entry?")) return;
+  let fresh = entry;
+  let etag = entryTag(entry);
+  try {
+    const answer = await call("GET", blogPath("/entries/" + entry.id));
+    fresh = answer.data;
+    etag = answer.etag || entryTag(fresh);
+    remember(fresh);
+  } catch (error) {
+    refusedAbout(entry.id, "Cannot edit", error);
+    return;
+  }
+  state.editing = { entry: fresh, etag };
+  state.idempotencyKey = null;
+  const photo = fresh.media.find((item) => item.kind === "image");
+  fillComposer({
+    headline: fresh.headline || "", body: fresh.body, key_event: fresh.key_event, pinned: fresh.pinned,
+    photo: photo ? (photo.media_id ? { media_id: photo.media_id, url: photo.url } : { url: photo.url }) : null,
+    photo_alt: photo ? photo.alt : "", photo_caption: photo ? photo.caption : "",
+    photo_credit: photo ? photo.credit : "",
+  });
+  if (fresh.authors.length) {
+    form.byline.value = fresh.authors[0].name;
+    form.byline_role.value = fresh.authors[0].role || "";
+  }
+  hideConflict();
+  showMode();
+  keepUnsent();
+  say("entry", "");
+  form.headline.focus();
+  form.scrollIntoView({ block: "start" });
+}
+
+// --- a conflict: both versions side by side -------------------------------------------
+
+function showConflict(current, status) {
+  const panel = $("[data-conflict]");
+  state.conflict = { current, status };
+  const theirs = current.entry;
+  $("[data-conflict-who]").textContent = "Changed by " + (current.changed_by || "someone") + " at "
+    + clock(current.changed_at) + " while you were editing. Nothing of yours was saved yet.";
+  $("[data-theirs-headline]").textContent = theirs.headline || "(no headline)";
+  $("[data-theirs-body]").replaceChildren(fragmentOf(theirs.body));
+  $("[data-yours-headline]").textContent = form.headline.value.trim() || "(no headline)";
+  $("[data-yours-body]").replaceChildren(fragmentOf(editorHtml()));
+  panel.hidden = false;
+  say("entry", "Not saved: someone else changed this entry meanwhile — compare the two versions.", "error");
+  say("conflict", "");
+  panel.scrollIntoView({ block: "nearest" });
+  $('[data-conflict-choice="merge"]').focus();
+}
+
+function hideConflict() {
+  $("[data-conflict]").hidden = true;
+  state.conflict = null;
+}
+
+$('[data-conflict-choice="theirs"]').addEventListener("click", () => {
+  const theirs = state.conflict.current.entry;
+  hideConflict();
+  remember(theirs);
+  resetComposer();
+  say("entry", "Kept their version; yours was put aside.", "info");
+});
+
+$('[data-conflict-choice="merge"]').addEventListener("click", () => {
+  const { current } = state.conflict;
+  // Theirs goes into the editor with the new tag; yours stays visible beside it to copy from.
+  state.editing = { entry: current.entry, etag: current.etag };
+  remember(current.entry);
+  form.headline.value = current.entry.headline || "";
+  setEditorHtml(current.entry.body);
+  keepUnsent();
+  showMode();
+  $("[data-conflict] h2").textContent = "Merging: their version is in the editor, yours is here";
+  $$("[data-conflict] .conflict__side")[0].hidden = true;
+  say("conflict", "Their version is in the editor; copy in what you need from yours, then save.", "info");
+  form.headline.focus();
+});
+
+$('[data-conflict-choice="overwrite"]').addEventListener("click", async () => {
+  const { current, status } = state.conflict;
+  if (!confirm("Replace their version with yours? Their changes will be lost (they stay in the revisions).")) return;
+  state.editing = { entry: current.entry, etag: current.etag };
+  const [, , verb] = primaryAction();
+  try {
+    await sendEdit(status, DONE_EDIT);
+    hideConflict();
+  } catch (error) {
+    if (error.code === "precondition_failed") showConflict(error.current, status);
+    else refused("conflict", verb, error);
+  }
+});
+
+// --- the photo -------------------------------------------------------------------------
+
+function showPhoto(photo) {
+  state.photo = photo;
+  const preview = $("[data-photo-preview]");
+  preview.hidden = !photo;
+  $("[data-photo-image]").src = photo ? photo.preview || photo.url : "";
+  $("[data-photo-summary]").textContent = photo ? "(1 attached)" : "";
+  if (photo) $("[data-photo-panel]").open = true;
+}
+
+function upload(file) {
+  if (!state.blog) return;
+  const progress = $("[data-photo-progress]");
+  const request = new XMLHttpRequest();
+  const data = new FormData();
+  data.append("file", file);
+  request.open("POST", API + blogPath("/media"));
+  for (const [name, value] of Object.entries(authHeaders("POST"))) request.setRequestHeader(name, value);
+  request.setRequestHeader("Accept", "application/json");
+  progress.hidden = false;
+  progress.value = 0;
+  say("photo", "Uploading " + file.name + "…", "info");
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
+  });
+  request.addEventListener("load", () => {
+    progress.hidden = true;
+    let answer = null;
+    try { answer = JSON.parse(request.responseText); } catch (error) { answer = null; }
+    if (request.status === 201 && answer) {
+      const small = (answer.renditions || []).find((r) => r.format === "jpeg" && r.width >= 640)
+        || { url: answer.url };
+      showPhoto({ media_id: answer.id, url: answer.url, preview: small.url });
+      keepUnsent();
+      say("photo", "Photo uploaded. Describe it for screen readers below.", "ok");
+      form.photo_alt.focus();
+    } else {
+      const error = new ApiError(request.status, (answer && answer.error) || { statusText: request.statusText },
+        { get: (name) => request.getResponseHeader(name) });
+      refused("photo", "Not uploaded", error);
+    }
+  });
+  request.addEventListener("error", () => {
+    progress.hidden = true;
+    refused("photo", "Not uploaded", new ApiError(0, { code: "offline" }));
+  });
+  request.send(data);
+}
+
+$("[data-photo-file]").addEventListener("change", (event) => {
+  const [file] = event.target.files;
+  if (file) upload(file);
+  event.target.value = "";
+});
+const drop = $("[data-drop]");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.dataset.over = "true"; });
+drop.addEventListener("dragleave", () => { delete drop.dataset.over; });
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  delete drop.dataset.over;
+  const [file] = event.dataTransfer.files;
+  if (file) upload(file);
+});
+// A photo pasted into the text goes up as the entry's photo, not into the text.
+$("[data-editor]").addEventListener("paste", (event) => {
+  const file = Array.from(event.clipboardData ? event.clipboardData.files : []).find((f) => f.type.startsWith("image/"));
+  if (file) { event.preventDefault(); event.stopPropagation(); upload(file); }
+}, true);
+$("[data-photo-remove]").addEventListener("click", () => {
+  showPhoto(null);
+  keepUnsent();
+  say("photo", "Photo removed from this entry.", "info");
+});
+
+// --- the entry list and the review queue ----------------------------------------------
+
+function remember(entry) {
+  if (entry.status === "deleted") { forget(entry.id); return; }
+  const known = state.entries.get(entry.id);
+  if (known && known.version > entry.version) return; // a notice and a list may cross
+  state.entries.set(entry.id, entry);
+  render();
+}
+
+function forget(id) {
+  state.gone.add(id);
+  state.entries.delete(id);
+  render();
+}
+
+function clock(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const today = new Date().toDateString() === date.toDateString();
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return today ? time : date.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
+}
+
+function excerpt(entry) {
+  if (entry.headline) return entry.headline;
+  const holder = document.createElement("div");
+  holder.append(fragmentOf(entry.body));
+  return holder.textContent.trim().slice(0, 80) || (entry.media.length ? "(photo)" : "(empty)");
+}
+
+const PIN_ICON = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" focusable="false">'
+  + '<path d="M5 1h6l-1 5 3 3H9l-1 6-1-6H3l3-3z" fill="currentColor"/></svg>';
+
+function badge(text, kind) {
+  const node = document.createElement("span");
+  node.className = "badge badge--" + kind;
+  if (kind === "pinned") node.innerHTML = PIN_ICON;
+  node.append(text);
+  return node;
+}
+
+function button(text, run, kind) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.textContent = text;
+  if (kind) node.className = kind;
+  node.addEventListener("click", run);
+  return node;
+}
+
+/** Feedback about one entry, beside its buttons; kept across re-renders of the list. */
+function sayAbout(id, text, kind = "info") {
+  state.notes.set(id, [text, kind]);
+  for (const node of $$('[data-entry-id="' + id + '"] > .feedback')) say(node, text, kind);
+}
+
+/** Editors change any entry; a contributor its own unpublished ones (the only private ones
+ * the API shows it). */
+function mayChange(entry) {
+  return isEditor() || entry.status !== "published";
+}
+
+function entryItem(entry, { queue } = {}) {
+  const item = document.createElement("li");
+  item.className = "entry-item";
+  item.dataset.entryId = entry.id;
+  item.dataset.status = entry.status;
+  const meta = document.createElement("p");
+  meta.className = "entry-item__meta";
+  const time = document.createElement("time");
+  time.dateTime = entry.status === "published" ? entry.published_at : entry.updated_at;
+  time.textContent = clock(time.dateTime);
+  meta.append(time, " ", entry.authors.map((a) => a.name).join(", ") || "No byline", " ");
+  meta.append(badge(STATES[entry.status], entry.status));
+  if (entry.key_event) meta.append(badge("Key event", "key"));
+  if (entry.pinned) meta.append(badge("Pinned", "pinned"));
+  const title = document.createElement("p");
+  title.className = "entry-item__title";
+  title.textContent = excerpt(entry);
+  item.append(meta, title);
+  if (entry.review_note && entry.status === "returned") {
+    const note = document.createElement("p");
+    note.className = "review-note";
+    note.textContent = "Returned: " + entry.review_note;
+    item.append(note);
+  }
+  const actions = document.createElement("div");
+  actions.className = "row entry-item__actions";
+  if (queue) {
+    actions.append(button("Approve", () => approve(entry), "primary"),
+      button("Return with note", () => openReturn(item, entry)));
+  }
+  if (mayChange(entry)) actions.append(button("Edit", () => startEditing(entry)));
+  if (!isEditor() && entry.status === "submitted") {
+    actions.append(button("Withdraw", () => withdraw(entry)));
+  }
+  if (isEditor() && entry.status === "published") {
+    actions.append(entry.pinned ? button("Unpin", () => setPinned(entry, false))
+      : button("Pin", () => setPinned(entry, true)));
+  }
+  if (mayChange(entry)) actions.append(button("Delete", () => removeEntry(entry), "danger"));
+  const feedback = document.createElement("p");
+  feedback.className = "feedback";
+  feedback.setAttribute("role", "status");
+  feedback.setAttribute("aria-live", "polite");
+  const note = state.notes.get(entry.id);
+  if (note) say(feedback, note[0], note[1]);
+  item.append(actions, feedback);
+  return item;
+}
+
+const FILTERS = {
+  all: () => true,
+  published: (e) => e.status === "published",
+  draft: (e) => e.status === "draft",
+  submitted: (e) => e.status === "submitted",
+  returned: (e) => e.status === "returned",
+  key: (e) => e.key_event,
+  pinned: (e) => e.pinned,
+};
+
+function newestFirst(a, b) {
+  const at = (e) => (e.status === "published" ? e.published_at : e.updated_at);
+  return at(b).localeCompare(at(a)) || b.id - a.id;
+}
+
+let rendering = false;
+function render() {
+  if (rendering) return;
+  rendering = true;
+  queueMicrotask(() => {
+    rendering = false;
+    const all = Array.from(state.entries.values()).sort(newestFirst);
+    // Keep what someone is typing (a note to return with) across a re-render.
+    const open = new Set($$("[data-return-form]").map((node) => node.closest("li").dataset.entryId));
+    const shown = all.filter(FILTERS[state.filter]);
+    const list = $("[data-entries]");
+    list.replaceChildren(...shown.filter((e) => !open.has(String(e.id))).map((e) => entryItem(e)));
+    $("[data-list-empty]").hidden = shown.length > 0;
+    const queue = $("[data-queue]");
+    queue.hidden = !isEditor();
+    if (isEditor()) {
+      const waiting = all.filter((e) => e.status === "submitted");
+      const queueList = $("[data-queue-list]");
+      const kept = $$("li", queueList).filter((li) => open.has(li.dataset.entryId)
+        && state.entries.get(Number(li.dataset.entryId))?.status === "submitted");
+      queueList.replaceChildren(...waiting.map((e) => kept.find((li) => li.dataset.entryId === String(e.id))
+        || entryItem(e, { queue: true })));
+      $("[data-queue-count]").textContent = String(waiting.length);
+      $("[data-queue-empty]").hidden = waiting.length > 0;
+    }
+  });
+}
+
+for (const filter of $$("[data-filter]")) {
+  filter.addEventListener("click", () => {
+    state.filter = filter.dataset.filter;
+    for (const other of $$("[data-filter]")) other.setAttribute("aria-pressed", String(other === filter));
+    render();
+  });
+}
+
+async function approve(entry) {
+  sayAbout(entry.id, "Publishing…");
+  try {
+    const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+      body: { status: "published" }, headers: { "If-Match": entryTag(entry) },
+    });
+    remember(data);
+    say("entry", "Approved and published: " + excerpt(data) + ".", "ok");
+  } catch (error) {
+    if (error.code === "precondition_failed") {
+      remember(error.current.entry);
+      sayAbout(entry.id, "Not published: the writer changed it meanwhile — read it again, then approve.", "error");
+    } else refusedAbout(entry.id, "Not published", error);
+  }
+}
+
+function openReturn(item, entry) {
+  if ($("[data-return-form]", item)) return;
+  const box = document.createElement("div");
+  box.dataset.returnForm = "";
+  box.className = "return-form";
+  const id = "return-note-" + entry.id;
+  box.innerHTML = '<label for="' + id + '">Note to the writer</label><textarea rows="2" id="' + id + '"></textarea>';
+  const note = $("textarea", box);
+  box.append(button("Send back", async () => {
+    const text = note.value.trim();
+    if (!text) { sayAbout(entry.id, "Not returned: write a note for the writer first.", "error"); note.focus(); return; }
     try {
-      const blog = await call("POST", "/blogs", {
-        slug: form.slug.value.trim(), title: form.title.value.trim(),
-        timezone: form.timezone.value.trim() || "UTC",
+      const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+        body: { status: "returned", review_note: text }, headers: { "If-Match": entryTag(entry) },
       });
-      say("Blog “" + blog.title + "” created.");
-      await loadBlogs(blog.slug);
-    } catch (error) { say(error.message, "error"); }
-  });
+      box.remove();
+      remember(data);
+      say("entry", "Returned to the writer with your note.", "ok");
+    } catch (error) {
+      if (error.code === "precondition_failed") {
+        sayAbout(entry.id, "Not returned: the writer changed it meanwhile — read it again.", "error");
+        box.remove();
+        remember(error.current.entry);
+      } else refusedAbout(entry.id, "Not returned", error);
+    }
+  }, "primary"), button("Cancel", () => { box.remove(); render(); }, "quiet"));
+  $(".entry-item__actions", item).after(box);
+  note.focus();
+}
 
-  for (const button of document.querySelectorAll("[data-wrap]")) {
-    button.addEventListener("click", () => {
-      const area = forms.entry.body;
-      const tag = button.dataset.wrap;
-      const [start, end] = [area.selectionStart, area.selectionEnd];
-      const chosen = area.value.slice(start, end);
-      const open = tag === "a" ? '<a href="' + (prompt("Link address", "https://") || "") + '">'
-        : "<" + tag + ">";
-      area.setRangeText(open + chosen + "</" + tag + ">", start, end, "end");
-      area.focus();
+/** A writer takes a submission back out of the queue, to work on it as a draft. */
+async function withdraw(entry) {
+  try {
+    const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+      body: { status: "draft" }, headers: { "If-Match": entryTag(entry) },
     });
+    remember(data);
+    sayAbout(entry.id, "Withdrawn: it is a draft again, out of the review queue.", "ok");
+  } catch (error) {
+    if (error.code === "precondition_failed") {
+      remember(error.current.entry);
+      sayAbout(entry.id, "Not withdrawn: it changed meanwhile; this is it now.", "error");
+    } else refusedAbout(entry.id, "Not withdrawn", error);
+  }
+}
+
+async function setPinned(entry, pinned) {
+  if (!pinned && !confirm("Unpin this entry? It goes back to its place in time.")) return;
+  try {
+    const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
+      body: { pinned }, headers: { "If-Match": entryTag(entry) },
+    });
+    remember(data);
+    sayAbout(entry.id, pinned ? "Pinned on top." : "Unpinned.", "ok");
+  } catch (error) {
+    if (error.code === "precondition_failed") {
+      remember(error.current.entry);
+      sayAbout(entry.id, "Not changed: someone changed it meanwhile; this is it now — try again.", "error");
+    } else refusedAbout(entry.id, pinned ? "Not pinned" : "Not unpinned", error);
+  }
+}
+
+async function removeEntry(entry) {
+  const what = entry.status === "published" ? "Delete this entry from the live page? Readers see it go."
+    : "Delete this " + STATES[entry.status].toLowerCase() + " entry?";
+  if (!confirm(what)) return;
+  try {
+    await call("DELETE", blogPath("/entries/" + entry.id), { headers: { "If-Match": entryTag(entry) } });
+    forget(entry.id);
+    if (state.editing && state.editing.entry.id === entry.id) resetComposer();
+    say("entry", "Deleted: " + excerpt(entry) + ".", "ok");
+  } catch (error) {
+    if (error.code === "precondition_failed") {
+      remember(error.current.entry);
+      sayAbout(entry.id, "Not deleted: someone changed it meanwhile; this is it now — delete again if you still mean it.", "error");
+    } else refusedAbout(entry.id, "Not deleted", error);
+  }
+}
+
+// --- coverage -------------------------------------------------------------------------
+
+function showCoverage() {
+  if (!state.blog) return;
+  const ended = state.blog.status === "ended";
+  $("[data-coverage-state]").textContent = ended ? "Coverage has ended: readers see it as over."
+    : "Coverage is live.";
+  $("[data-coverage]").textContent = ended ? "Reopen coverage" : "End coverage";
+}
+
+$("[data-coverage]").addEventListener("click", async () => {
+  const ending = state.blog.status !== "ended";
+  if (!confirm(ending ? "End coverage of " + state.blog.title + "? Readers see it as over."
+    : "Reopen coverage of " + state.blog.title + "?")) return;
+  try {
+    const { data } = await call("PATCH", blogPath(), { body: { status: ending ? "ended" : "live" } });
+    Object.assign(state.blog, data);
+    showCoverage();
+    say("coverage", ending ? "Coverage ended." : "Coverage reopened.", "ok");
+  } catch (error) {
+    refused("coverage", ending ? "Not ended" : "Not reopened", error);
+  }
+});
+
+// --- the newsroom stream ---------------------------------------------------------------
+
+/** Full jitter on a capped exponent (as the reader client does). */
+function backoff(step, min, max) {
+  return Math.random() * Math.min(max, min * 2 ** Math.min(step, 8));
+}
+
+class NewsroomStream {
+  constructor(slug) {
+    this.slug = slug;
+    this.controller = null;
+    this.step = 0;
+    this.closed = false;
+    this.lastSeq = null;
+    this.timer = null;
+    this.reconnectNow = () => { if (!this.controller && !this.closed) { clearTimeout(this.timer); this.open(); } };
+    window.addEventListener("online", this.reconnectNow);
+    this.open();
   }
 
-  $("[data-cancel]").addEventListener("click", resetEntryForm);
-
-  function photoFrom(form) {
-    if (!form.photo_url.value.trim()) return null;
-    return { kind: "image", url: form.photo_url.value.trim(), caption: form.photo_caption.value.trim(),
-      credit: form.photo_credit.value.trim(), alt: form.photo_alt.value.trim() };
+  show(text, live) {
+    const node = $("[data-live]");
+    node.textContent = text;
+    node.dataset.live = live;
   }
 
-  /** Only what the reporter changed: media and author links the form cannot show survive. */
-  function changes(form, entry) {
-    const patch = {};
-    const headline = form.headline.value.trim() || null;
-    if (headline !== entry.headline) patch.headline = headline;
-    if (form.body.value !== entry.body) patch.body = bodyHtml(form.body.value);
-    if (form.key_event.checked !== entry.key_event) patch.key_event = form.key_event.checked;
-    if (form.pinned.checked !== entry.pinned) patch.pinned = form.pinned.checked;
-    const index = entry.media.findIndex((item) => item.kind === "image");
-    const before = index < 0 ? null : entry.media[index];
-    const photo = photoFrom(form);
-    if (JSON.stringify(photo) !== JSON.stringify(before && { kind: "image", url: before.url,
-      caption: before.caption, credit: before.credit, alt: before.alt })) {
-      const media = entry.media.slice();
-      if (index < 0) { if (photo) media.unshift(photo); } else if (photo) media[index] = photo;
-      else media.splice(index, 1);
-      patch.media = media;
-    }
-    if (form.authors.value !== authorLines(entry.authors)) {
-      const urls = new Map(entry.authors.map((a) => [a.name, a.url]));
-      patch.authors = authors(form.authors.value).map((a) =>
-        urls.get(a.name) ? Object.assign(a, { url: urls.get(a.name) }) : a);
-    }
-    return patch;
-  }
-
-  forms.entry.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = forms.entry;
-    const path = "/blogs/" + encodeURIComponent(slug()) + "/entries";
+  async open() {
+    this.controller = new AbortController();
+    const headers = Object.assign({ Accept: "text/event-stream" }, authHeaders("GET"));
+    if (this.lastSeq !== null) headers["Last-Event-ID"] = String(this.lastSeq);
+    this.show(this.step ? "Reconnecting…" : "Connecting…", "connecting");
     try {
-      if (editing) {
-        const patch = changes(form, editing);
-        if (Object.keys(patch).length) await call("PATCH", path + "/" + editing.id, patch);
-        say(Object.keys(patch).length ? "Entry " + editing.id + " updated." : "Nothing changed.");
-      } else {
-        const photo = photoFrom(form);
-        const entry = {
-          headline: form.headline.value.trim() || null,
-          body: bodyHtml(form.body.value),
-          authors: authors(form.authors.value),
-          media: photo ? [photo] : [],
-          key_event: form.key_event.checked,
-          pinned: form.pinned.checked,
-        };
-        idempotencyKey = idempotencyKey || (crypto.randomUUID ? crypto.randomUUID()
-          : Date.now().toString(36) + Math.random().toString(36).slice(2));
-        const created = await call("POST", path, entry, { "Idempotency-Key": idempotencyKey });
-        say("Entry " + created.id + " published.");
+      const response = await fetch(API + "/blogs/" + encodeURIComponent(this.slug) + "/newsroom/sse", {
+        headers, cache: "no-store", credentials: "same-origin", signal: this.controller.signal,
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        const error = new ApiError(response.status, (body && body.error) || {}, response.headers);
+        if (response.status === 401 || response.status === 403) {
+          this.stop();
+          this.show("Offline", "off");
+          refused("entry", "Not live", error);
+          return;
+        }
+        if (error.code === "since_ahead_of_head" || error.code === "invalid_since") this.lastSeq = null;
+        throw error;
       }
-      resetEntryForm();
-      await loadEntries();
-    } catch (error) { say(error.message, "error"); }
-  });
+      await this.read(response.body.getReader());
+    } catch (error) {
+      if (this.closed) return;
+    }
+    this.controller = null;
+    if (this.closed) return;
+    this.show("Reconnecting…", "connecting");
+    this.timer = setTimeout(() => this.open(), backoff(this.step++, 500, 15000));
+  }
 
-  if (sessionStorage.getItem(TOKEN_KEY)) say("Using the token saved in this tab.");
-  loadBlogs(new URLSearchParams(location.search).get("blog")).catch((e) => say(e.message, "error"));
-})();
+  async read(reader) {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const message = { event: "message", data: "", id: null };
+        for (const line of block.split("\n")) {
+          const colon = line.indexOf(":");
+          if (colon === 0) continue;
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (field === "data") message.data += (message.data ? "\n" : "") + value;
+          else if (field === "event") message.event = value;
+          else if (field === "id") message.id = value;
+        }
+        if (message.data) this.deliver(message);
+      }
+    }
+  }
+
+  deliver(message) {
+    let data;
+    try { data = JSON.parse(message.data); } catch (error) { return; }
+    if (message.id) this.lastSeq = Number(message.id);
+    switch (message.event) {
+      case "newsroom.hello":
+        this.step = 0;
+        this.show("Live", "on");
+        loadEntries().catch((error) => refused("entry", "Not up to date", error));
+        break;
+      case "newsroom.ended":
+        this.stop();
+        this.show("Offline", "off");
+        say("entry", "Not live: your session ended — sign in again" + (state.unsentKept ? "; your text is kept" : "") + ".", "error");
+        endSession();
+        break;
+      case "entry.deleted":
+      case "entry.discarded":
+        if (data.entry) forget(data.entry.id);
+        break;
+      case "blog.updated":
+      case "blog.ended":
+        if (data.details && state.blog) { Object.assign(state.blog, data.details); showCoverage(); }
+        break;
+      default:
+        if (data.entry && data.entry.id) remember(data.entry);
+    }
+  }
+
+  stop() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this.reconnectNow);
+    if (this.controller) this.controller.abort();
+  }
+}
+
+async function loadEntries() {
+  const slug = state.blog.slug;
+  const lists = ["published", "draft", "submitted", "returned"].map((status) =>
+    call("GET", blogPath("/entries?limit=100&status=" + status)).then((answer) => answer.data.items));
+  const results = await Promise.all(lists);
+  if (!state.blog || state.blog.slug !== slug) return;
+  const seen = new Set();
+  for (const items of results) {
+    for (const entry of items) {
+      seen.add(entry.id);
+      if (!state.gone.has(entry.id)) remember(entry);
+    }
+  }
+  // What is in no list any more went while the stream was away.
+  for (const id of Array.from(state.entries.keys())) if (!seen.has(id)) state.entries.delete(id);
+  render();
+}
+
+// --- blogs ----------------------------------------------------------------------------
+
+async function chooseBlog(slug) {
+  if (state.stream) state.stream.stop();
+  const known = state.blogs.find((blog) => blog.slug === slug) || state.blogs[0];
+  if (!known) return;
+  localStorage.setItem(KEYS.blog, known.slug);
+  blogSelect.value = known.slug;
+  state.entries = new Map();
+  state.notes = new Map();
+  state.gone = new Set();
+  hideConflict();
+  try {
+    const [{ data: blog }, settings] = await Promise.all([
+      call("GET", "/blogs/" + encodeURIComponent(known.slug)),
+      call("GET", "/blogs/" + encodeURIComponent(known.slug) + "/settings").catch(() => null),
+    ]);
+    state.blog = Object.assign(blog, { role: known.role });
+    state.settings = settings ? settings.data : { contributors_may_publish: false };
+  } catch (error) {
+    refused("entry", "Cannot open " + known.title, error);
+    return;
+  }
+  $("[data-open-page]").href = "/blogs/" + encodeURIComponent(known.slug);
+  showPreview();
+  restoreUnsent();
+  showCoverage();
+  render();
+  state.stream = new NewsroomStream(known.slug);
+}
+
+/** The reader page beside the desk, loaded only while its panel is open. */
+function showPreview() {
+  const frame = $("[data-preview]");
+  const url = state.blog && $("[data-preview-panel]").open ? "/blogs/" + encodeURIComponent(state.blog.slug) : null;
+  if (url && frame.getAttribute("src") !== url) frame.src = url;
+}
+$("[data-preview-panel]").addEventListener("toggle", showPreview);
+
+blogSelect.addEventListener("change", () => {
+  keepUnsent();
+  chooseBlog(blogSelect.value);
+});
+
+async function myBlogs(me) {
+  const mine = new Map(me.blogs.map((blog) => [blog.slug, blog]));
+  if (me.every_blog_role) {
+    const { data } = await call("GET", "/blogs?limit=100");
+    for (const blog of data.items) {
+      const own = mine.get(blog.slug);
+      const roleHere = own && RANK[own.role] > RANK[me.every_blog_role] ? own.role : me.every_blog_role;
+      mine.set(blog.slug, { slug: blog.slug, title: blog.title, role: roleHere });
+    }
+  }
+  return Array.from(mine.values()).sort((a, b) => a.title.localeCompare(b.title));
+}
+
+// --- signing in and out ---------------------------------------------------------------
+
+async function signedIn(me) {
+  state.me = me;
+  state.blogs = await myBlogs(me);
+  document.body.dataset.state = "signed-in";
+  $("[data-sign-in]").hidden = true;
+  const name = me.user ? me.user.name : "token " + (me.token ? me.token.name : "");
+  $("[data-user-name]").textContent = name;
+  const saved = JSON.parse(localStorage.getItem(KEYS.byline) || "null");
+  form.byline.value = saved && saved.name ? saved.name : me.user ? me.user.name : "";
+  form.byline_role.value = saved && saved.name ? saved.role || "" : "";
+  blogSelect.replaceChildren(...state.blogs.map((blog) => {
+    const option = document.createElement("option");
+    option.value = blog.slug;
+    option.textContent = blog.title + " (" + blog.role + ")";
+    return option;
+  }));
+  if (!state.blogs.length) {
+    say("entry", "You are not a member of any blog yet: ask an editor or owner to add you.", "error");
+    return;
+  }
+  const wanted = new URLSearchParams(location.search).get("blog") || localStorage.getItem(KEYS.blog);
+  await chooseBlog(state.blogs.some((blog) => blog.slug === wanted) ? wanted : state.blogs[0].slug);
+}
+
+/** The session (or token) stopped working: sign in again, keeping the composer as it is. */
+function endSession() {
+  keepUnsent();
+  if (state.stream) { state.stream.stop(); state.stream = null; }
+  if (state.auth && state.auth.kind === "token") sessionStorage.removeItem(KEYS.token);
+  state.auth = null;
+  $("[data-sign-in]").hidden = false;
+  document.body.dataset.state = state.me ? "session-ended" : "signed-out";
+  if (state.me && state.me.user) {
+    $("#login").value = state.me.user.login;
+    $("#password").focus({ preventScroll: false });
+  }
+}
+
+$('[data-form="sign-in"]').addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const signIn = event.target;
+  if (!signIn.login.value.trim() || !signIn.password.value) {
+    say("sign-in", "Not signed in: enter your login and your password.", "error");
+    return;
+  }
+  say("sign-in", "Signing in…");
+  try {
+    const { data } = await call("POST", "/session", {
+      body: { login: signIn.login.value.trim(), password: signIn.password.value },
+    });
+    signIn.password.value = "";
+    state.auth = { kind: "session", csrf: data.csrf_token };
+    say("sign-in", "");
+    await afterSignIn(data);
+  } catch (error) {
+    refused("sign-in", "Not signed in", error);
+  }
+});
+
+$('[data-form="token"]').addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const token = event.target.token.value.trim();
+  state.auth = { kind: "token", token };
+  try {
+    const { data } = await call("GET", "/me");
+    sessionStorage.setItem(KEYS.token, token);
+    event.target.token.value = "";
+    say("token", "");
+    await afterSignIn(data);
+  } catch (error) {
+    state.auth = null;
+    say("token", "Not used: " + (error.code === "unauthorised" ? "this token is unknown or revoked."
+      : explain(error)), "error");
+  }
+});
+
+/** Signed in (again): a returning user keeps the page as it is, with the stream reopened. */
+async function afterSignIn(me) {
+  const again = state.me && state.blog && state.me.user && me.user && state.me.user.id === me.user.id;
+  if (again) {
+    state.me = me;
+    document.body.dataset.state = "signed-in";
+    $("[data-sign-in]").hidden = true;
+    say("entry", "Signed in again" + (state.unsentKept ? "; your text is still here." : "."), "ok");
+    state.stream = new NewsroomStream(state.blog.slug);
+    return;
+  }
+  await signedIn(me);
+}
+
+$("[data-sign-out]").addEventListener("click", async () => {
+  keepUnsent();
+  if (state.auth && state.auth.kind === "session") await call("DELETE", "/session").catch(() => null);
+  sessionStorage.removeItem(KEYS.token);
+  location.reload();
+});
+
+async function start() {
+  const token = sessionStorage.getItem(KEYS.token);
+  try {
+    if (token) {
+      state.auth = { kind: "token", token };
+      const { data } = await call("GET", "/me");
+      await signedIn(data);
+      return;
+    }
+    const { data } = await call("GET", "/session");
+    state.auth = { kind: "session", csrf: data.csrf_token };
+    await signedIn(data);
+  } catch (error) {
+    if (state.auth && state.auth.kind === "token" && error.code === "unauthorised") {
+      sessionStorage.removeItem(KEYS.token);
+    }
+    state.auth = null;
+    document.body.dataset.state = "signed-out";
+    $("[data-sign-in]").hidden = false;
+    if (error.code === "session_ended") say("sign-in", "Your session ended — sign in again.", "info");
+    else if (error.code === "offline") say("sign-in", "No connection to the server — try again in a moment.", "error");
+    $("#login").focus();
+  }
+}
+
+window.addEventListener("beforeunload", () => keepUnsent());
+start();

@@ -1,139 +1,735 @@
-"""The newsroom page: a reporter publishes, edits and deletes, and the reader page follows."""
+"""The newsroom page in Chromium: people sign in, a contributor submits, an editor reviews live,
+edits are safe from silent overwrites, photos go up, and nothing typed is lost."""
 
+import asyncio
+import os
+import re
 import secrets
+import subprocess
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Page, expect
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
-from tests.support.factories import ADMIN_TOKEN
-from tests.system.browser.conftest import Bulletin, screenshot
+from tests.support.databases import database_on_same_server, execute, postgres_admin_url
+from tests.support.servers import BULLETIN
+from tests.system.browser.conftest import NETWORK_NOISE, Bulletin, screenshot, server_process
 
-
-def test_a_reporter_publishes_edits_and_deletes_from_the_newsroom_page(
-    page: Page, bulletin: Bulletin
-) -> None:
-    slug = f"desk-{secrets.token_hex(4)}"
-    bulletin.create_blog(slug, title="Desk test")
-    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
-    page.fill("#token", ADMIN_TOKEN)
-    page.click('[data-form="token"] button[type="submit"]')
-    expect(page.locator("[data-notice]")).to_have_text("Token saved for this tab.")
-    expect(page.locator("#blog")).to_have_value(slug)
-    reader = page.frame_locator("[data-preview]")
-    expect(reader.locator('[data-bulletin-state="connected"]')).to_be_visible()
-
-    page.fill("#headline", "Polls open")
-    page.fill("#body", "Doors opened at seven.\n\nQueues are short.")
-    page.fill("#photo-url", f"{bulletin.url}/static/demo/harbour.svg")
-    page.fill("#photo-caption", "The first voters")
-    page.fill("#photo-credit", "Photo: Desk")
-    page.fill("#authors", "Ada Reyes, at the polling station")
-    page.check('input[name="key_event"]')
-    page.click("[data-submit]")
-    expect(page.locator("[data-notice]")).to_contain_text("published")
-
-    article = reader.locator("[data-bulletin-entries] article").first
-    expect(article.locator(".entry__headline")).to_have_text("Polls open")
-    expect(article.locator(".entry__body p")).to_have_count(2)
-    expect(article.locator("figcaption")).to_contain_text("The first voters")
-    expect(article.locator(".entry__byline")).to_contain_text("Ada Reyes")
-    expect(reader.locator("[data-bulletin-key-events] li")).to_contain_text("Polls open")
-    [entry] = bulletin.api.get(f"/blogs/{slug}/entries").json()["items"]
-    assert entry["key_event"] is True
-    assert entry["authors"] == [
-        {"name": "Ada Reyes", "role": "at the polling station", "url": None}
-    ]
-    screenshot(page, "newsroom")
-
-    page.click('[data-entries] li button:has-text("Edit")')
-    page.fill("#headline", "Polls open across the city")
-    page.click("[data-submit]")
-    expect(article.locator(".entry__headline")).to_have_text("Polls open across the city")
-
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click('[data-entries] li button:has-text("Delete")')
-    expect(reader.locator(f"#entry-{entry['id']}")).to_have_count(0)
-    expect(page.locator("[data-entries] li")).to_have_count(0)
-    assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
+PASSWORD = "a long newsroom password"
+DESKTOP = {"width": 1280, "height": 720}
+PHONE = {"width": 390, "height": 844}
+MEDIA_URL = re.compile(r"/media/[0-9a-f]+\.jpg$")
 
 
-def test_the_newsroom_page_explains_a_refused_request(page: Page, bulletin: Bulletin) -> None:
-    slug = f"desk-{secrets.token_hex(4)}"
-    bulletin.create_blog(slug)
-    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
-    page.fill("#token", "not-a-real-token")
-    page.click('[data-form="token"] button[type="submit"]')
-    page.fill("#headline", "Will not publish")
-    page.click("[data-submit]")
-    notice = page.locator("[data-notice]")
-    expect(notice).to_contain_text("unknown or revoked")
-    expect(notice).to_have_attribute("data-kind", "error")
-    assert bulletin.api.get(f"/blogs/{slug}/entries").json()["items"] == []
+@dataclass(frozen=True)
+class Person:
+    user_id: int
+    name: str
+    login: str
 
 
-def test_the_newsroom_page_explains_an_error_page_from_a_proxy(
-    page: Page, bulletin: Bulletin
-) -> None:
-    slug = f"desk-{secrets.token_hex(4)}"
-    bulletin.create_blog(slug)
-    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
-    page.fill("#token", ADMIN_TOKEN)
-    page.click('[data-form="token"] button[type="submit"]')
-    # A proxy between the desk and the server fails with its own HTML page.
-    page.route(
-        f"**/api/v1/blogs/{slug}/entries",
-        lambda route: (
-            route.fulfill(
-                status=502, content_type="text/html", body="<html><h1>502 Bad Gateway</h1></html>"
+@dataclass(frozen=True)
+class Desk:
+    bulletin: Bulletin
+    editor: Person
+    second_editor: Person
+    contributor: Person
+
+
+@contextmanager
+def serving_desk(directory: Path, database_url: str | None = None) -> Iterator[Desk]:
+    """A server with an editor, a second editor and a contributor."""
+    process = server_process(directory, database_url)
+    # Every sign-in here comes from 127.0.0.1: the per-address limit would stop the module.
+    process.env["BULLETIN_SIGN_IN_LIMIT_PER_ADDRESS"] = "1000/15 minutes"
+    process.start()
+    bulletin = Bulletin(process)
+    try:
+        people = []
+        for name in ("Ana Reyes", "Ben Ortiz", "Carl Moss"):
+            login = f"{name.split()[0].lower()}@news.test"
+            answer = bulletin.api.post(
+                "/users", json={"name": name, "login": login, "password": PASSWORD}
             )
-            if route.request.method == "POST"
-            else route.fallback()
-        ),
-    )
-    page.fill("#headline", "Through a broken proxy")
-    page.click("[data-submit]")
-    notice = page.locator("[data-notice]")
-    expect(notice).to_have_text("The server answered 502 Bad Gateway; try again in a moment.")
-    expect(notice).to_have_attribute("data-kind", "error")
+            assert answer.status_code == 201, answer.text
+            people.append(Person(answer.json()["id"], name, login))
+        yield Desk(bulletin, *people)
+    finally:
+        bulletin.api.close()
+        process.stop()
 
 
-def test_editing_in_the_newsroom_keeps_what_the_form_cannot_show(
-    page: Page, bulletin: Bulletin
-) -> None:
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One server on SQLite for the module."""
+    with serving_desk(tmp_path_factory.mktemp("newsroom")) as served:
+        yield served
+
+
+def in_a_thread(work: Coroutine[Any, Any, None]) -> None:
+    # Playwright's sync API holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="module")
+def postgres_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One server on a fresh, migrated PostgreSQL database for the module."""
+    admin_url = postgres_admin_url()
+    name = f"bulletin_newsroom_{secrets.token_hex(4)}"
+    try:
+        in_a_thread(execute(admin_url, f"CREATE DATABASE {name}"))
+    except OSError as error:
+        if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL is required: {error}")
+        pytest.skip(f"no PostgreSQL: {error}")
+    url = database_on_same_server(admin_url, name)
+    try:
+        subprocess.run(
+            [str(BULLETIN), "migrate"],
+            env={**os.environ, "BULLETIN_DATABASE_URL": url},
+            check=True,
+            capture_output=True,
+        )
+        with serving_desk(tmp_path_factory.mktemp("newsroom-postgres"), url) as served:
+            yield served
+    finally:
+        in_a_thread(execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def any_desk(request: pytest.FixtureRequest) -> Desk:
+    """The module's server on each database, for the flows that matter most."""
+    return request.getfixturevalue("desk" if request.param == "sqlite" else "postgres_desk")
+
+
+def new_blog(desk: Desk, *, title: str = "Vote night, live") -> str:
     slug = f"desk-{secrets.token_hex(4)}"
-    bulletin.create_blog(slug)
-    media = [
-        {
-            "kind": "image",
-            "url": "https://images.example.org/a.jpg",
-            "caption": "A",
-            "credit": "B",
-            "alt": "C",
-        },
-        {
-            "kind": "video",
-            "url": "https://video.example.org/v.mp4",
-            "caption": "",
-            "credit": "",
-            "alt": "",
-        },
-        {
-            "kind": "embed",
-            "url": "https://social.example.org/p/1",
-            "caption": "",
-            "credit": "",
-            "alt": "",
-        },
-    ]
-    authors = [{"name": "Ada Reyes", "role": "Editor", "url": "https://news.example.org/ada"}]
-    entry = bulletin.publish(slug, headline="Before", media=media, authors=authors)
-    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
-    page.fill("#token", ADMIN_TOKEN)
-    page.click('[data-form="token"] button[type="submit"]')
-    page.click('[data-entries] li button:has-text("Edit")')
-    page.fill("#headline", "After")
-    page.click("[data-submit]")
-    expect(page.locator("[data-notice]")).to_have_text(f"Entry {entry['id']} updated.")
-    edited = bulletin.api.get(f"/blogs/{slug}/entries/{entry['id']}").json()
-    assert edited["headline"] == "After"
-    assert edited["media"] == media
-    assert edited["authors"] == authors
+    desk.bulletin.create_blog(slug, title=title)
+    for person, role in (
+        (desk.editor, "editor"),
+        (desk.second_editor, "editor"),
+        (desk.contributor, "contributor"),
+    ):
+        answer = desk.bulletin.api.put(
+            f"/blogs/{slug}/members/{person.user_id}", json={"role": role}
+        )
+        assert answer.status_code == 201, answer.text
+    return slug
+
+
+@contextmanager
+def browser_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> Iterator[Page]:
+    """A page in a browser context of its own (its own cookies: another person's browser);
+    any script error on it fails the test."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(noise in message.text for noise in NETWORK_NOISE):
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def sign_in(page: Page, desk: Desk, person: Person, slug: str) -> None:
+    page.goto(f"{desk.bulletin.url}/newsroom?blog={slug}")
+    page.fill("#login", person.login)
+    page.fill("#password", PASSWORD)
+    page.click('[data-form="sign-in"] button[type="submit"]')
+    expect(page.locator("[data-user-name]")).to_have_text(person.name)
+    expect(page.locator("[data-live]")).to_have_text("Live")
+
+
+def write(page: Page, headline: str, text: str) -> None:
+    page.fill("#headline", headline)
+    page.click("[data-editor]")
+    page.keyboard.type(text)
+
+
+def entries(desk: Desk, slug: str, status: str = "published") -> list[dict]:
+    answer = desk.bulletin.api.get(f"/blogs/{slug}/entries", params={"status": status})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]
+
+
+def test_a_contributor_submits_and_an_editor_approves_live_for_readers(
+    any_desk: Desk, browser: Browser
+) -> None:
+    desk = any_desk
+    slug = new_blog(desk)
+    with (
+        browser_page(browser) as contributor,
+        browser_page(browser) as editor,
+        browser_page(browser) as reader,
+    ):
+        sign_in(editor, desk, desk.editor, slug)
+        expect(editor.locator("[data-queue-empty]")).to_be_visible()
+        sign_in(contributor, desk, desk.contributor, slug)
+        reader.goto(f"{desk.bulletin.url}/blogs/{slug}")
+        expect(reader.locator('[data-bulletin-state="connected"]')).to_be_visible()
+
+        # The contributor may not publish here: the button says what it does, and where.
+        primary = contributor.locator("[data-primary]")
+        expect(primary).to_have_text("Submit for review")
+        expect(contributor.locator("[data-posting-to]")).to_have_text("Vote night, live")
+        expect(contributor.locator("#byline")).to_have_value("Carl Moss")
+        write(contributor, "Turnout passes 60%", "Officials say turnout is ")
+        contributor.click('[data-format="bold"]')
+        contributor.keyboard.type("the highest since 1998")
+        contributor.click('[data-format="bold"]')
+        contributor.keyboard.type(".")
+        contributor.keyboard.press("Enter")
+        contributor.click('[data-format="bullets"]')
+        contributor.keyboard.type("North: 64%")
+        contributor.keyboard.press("Enter")
+        contributor.keyboard.type("South: 58%")
+        # Formatted as readers will see it, with no markup on show.
+        expect(contributor.locator("[data-editor] b")).to_have_text("the highest since 1998")
+        expect(contributor.locator("[data-editor] ul li")).to_have_count(2)
+        expect(contributor.locator("[data-editor]")).not_to_contain_text("<")
+        screenshot(contributor, "newsroom-composer-desktop")
+        primary.click()
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
+        [submitted] = entries(desk, slug, "submitted")
+        assert submitted["authors"] == [{"name": "Carl Moss", "role": None, "url": None}]
+        assert "<b>the highest since 1998</b>" in submitted["body"]
+        assert "<ul><li>North: 64%</li><li>South: 58%</li></ul>" in submitted["body"]
+        mine = contributor.locator(f'[data-entries] [data-entry-id="{submitted["id"]}"]')
+        expect(mine.locator(".badge--submitted")).to_have_text("Submitted")
+        # The byline stays for the next entry.
+        expect(contributor.locator("#byline")).to_have_value("Carl Moss")
+
+        # It reaches the editor's queue live, with who wrote it and when.
+        queued = editor.locator(f'[data-queue-list] [data-entry-id="{submitted["id"]}"]')
+        expect(queued.locator(".entry-item__title")).to_have_text("Turnout passes 60%")
+        expect(queued.locator(".entry-item__meta")).to_contain_text("Carl Moss")
+        expect(editor.locator("[data-queue-count]")).to_have_text("1")
+        # On a laptop the editor's Publish is in view without scrolling.
+        box = editor.locator("[data-primary]").bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= DESKTOP["height"], box
+        screenshot(editor, "newsroom-review-queue-desktop")
+        editor.set_viewport_size(PHONE)
+        queued.scroll_into_view_if_needed()
+        screenshot(editor, "newsroom-review-queue-phone")
+        editor.set_viewport_size(DESKTOP)
+        assert reader.locator(f"#entry-{submitted['id']}").count() == 0
+
+        queued.locator('button:has-text("Approve")').click()
+        expect(editor.locator('[data-feedback="entry"]')).to_contain_text("Approved and published")
+        expect(editor.locator("[data-queue-empty]")).to_be_visible()
+        article = reader.locator(f"#entry-{submitted['id']}")
+        expect(article.locator(".entry__headline")).to_have_text("Turnout passes 60%")
+        expect(article.locator(".entry__body b")).to_have_text("the highest since 1998")
+        expect(article.locator(".entry__body li")).to_have_count(2)
+        # The writer sees it go out, live.
+        expect(mine.locator(".badge--published")).to_have_text("Published")
+
+
+def test_a_returned_entry_reaches_the_contributor_live_with_the_note(
+    any_desk: Desk, browser: Browser
+) -> None:
+    desk = any_desk
+    slug = new_blog(desk)
+    with browser_page(browser) as contributor, browser_page(browser) as editor:
+        sign_in(contributor, desk, desk.contributor, slug)
+        sign_in(editor, desk, desk.editor, slug)
+        write(contributor, "Count delayed in the east", "Ballot boxes are late.")
+        contributor.keyboard.press("Control+Enter")  # the shortcut submits, for a contributor
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
+        [submitted] = entries(desk, slug, "submitted")
+
+        queued = editor.locator(f'[data-queue-list] [data-entry-id="{submitted["id"]}"]')
+        queued.locator('button:has-text("Return with note")').click()
+        queued.locator('button:has-text("Send back")').click()
+        expect(queued.locator(".feedback")).to_have_text(
+            "Not returned: write a note for the writer first."
+        )
+        queued.locator("textarea").fill("Who says so? Name the source.")
+        queued.locator('button:has-text("Send back")').click()
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text(
+            "Returned to the writer with your note."
+        )
+
+        mine = contributor.locator(f'[data-entries] [data-entry-id="{submitted["id"]}"]')
+        expect(mine.locator(".badge--returned")).to_have_text("Returned")
+        expect(mine.locator(".review-note")).to_have_text("Returned: Who says so? Name the source.")
+        contributor.click('[data-filter="returned"]')
+        expect(contributor.locator("[data-entries] li")).to_have_count(1)
+
+        # Editing it shows it formatted, with the note; resubmitting sends it back to the queue.
+        mine.locator('button:has-text("Edit")').click()
+        expect(contributor.locator("[data-review-note]")).to_contain_text("Name the source.")
+        expect(contributor.locator("[data-editor] p")).to_have_text("Ballot boxes are late.")
+        contributor.click("[data-editor]")
+        contributor.keyboard.press("End")
+        contributor.keyboard.type(" The electoral commission said so at 22:10.")
+        contributor.click("[data-primary]")
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
+        expect(queued.locator(".entry-item__title")).to_have_text("Count delayed in the east")
+        [again] = entries(desk, slug, "submitted")
+        assert "electoral commission" in again["body"]
+
+
+def test_a_contributor_publishes_directly_where_the_blog_allows_it(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    answer = desk.bulletin.api.patch(
+        f"/blogs/{slug}/settings", json={"contributors_may_publish": True}
+    )
+    assert answer.status_code == 200, answer.text
+    with browser_page(browser) as contributor:
+        sign_in(contributor, desk, desk.contributor, slug)
+        expect(contributor.locator("[data-primary]")).to_have_text("Publish")
+        expect(contributor.locator("[data-queue]")).to_be_hidden()
+        write(contributor, "Small desk, no queue", "Straight out.")
+        contributor.click("[data-primary]")
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        assert [entry["headline"] for entry in entries(desk, slug)] == ["Small desk, no queue"]
+
+
+def test_a_contributor_withdraws_a_submission_and_editors_see_it_leave_the_queue(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as contributor, browser_page(browser) as editor:
+        sign_in(contributor, desk, desk.contributor, slug)
+        sign_in(editor, desk, desk.editor, slug)
+        write(contributor, "Exit poll", "Not yet confirmed.")
+        contributor.click("[data-primary]")
+        expect(contributor.locator('[data-feedback="entry"]')).to_have_text("Submitted for review.")
+        expect(editor.locator("[data-queue-count]")).to_have_text("1")
+        [submitted] = entries(desk, slug, "submitted")
+        mine = contributor.locator(f'[data-entries] [data-entry-id="{submitted["id"]}"]')
+        mine.locator('button:has-text("Withdraw")').click()
+        expect(mine.locator(".feedback")).to_have_text(
+            "Withdrawn: it is a draft again, out of the review queue."
+        )
+        expect(mine.locator(".badge--draft")).to_have_text("Draft")
+        expect(editor.locator("[data-queue-count]")).to_have_text("0")
+        assert entries(desk, slug, "submitted") == []
+
+
+def test_two_editors_on_one_entry_see_a_conflict_instead_of_a_silent_overwrite(
+    any_desk: Desk, browser: Browser
+) -> None:
+    desk = any_desk
+    slug = new_blog(desk)
+    entry = desk.bulletin.publish(slug, headline="Polls close", body="<p>Doors shut at ten.</p>")
+    with browser_page(browser) as first, browser_page(browser) as second:
+        sign_in(first, desk, desk.editor, slug)
+        sign_in(second, desk, desk.second_editor, slug)
+        for page in (first, second):
+            page.locator(
+                f'[data-entries] [data-entry-id="{entry["id"]}"] button:has-text("Edit")'
+            ).click()
+            expect(page.locator("[data-editor] p")).to_have_text("Doors shut at ten.")
+        first.fill("#headline", "Polls close across the country")
+        first.click("[data-primary]")
+        expect(first.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
+
+        second.fill("#headline", "Polls have closed")
+        second.click("[data-primary]")
+        conflict = second.locator("[data-conflict]")
+        expect(conflict).to_be_visible()
+        expect(second.locator('[data-feedback="entry"]')).to_contain_text(
+            "Not saved: someone else changed this entry meanwhile"
+        )
+        expect(second.locator("[data-conflict-who]")).to_contain_text("Ana Reyes")
+        expect(second.locator("[data-theirs-headline]")).to_have_text(
+            "Polls close across the country"
+        )
+        expect(second.locator("[data-yours-headline]")).to_have_text("Polls have closed")
+        # Nothing was overwritten.
+        [now] = entries(desk, slug)
+        assert now["headline"] == "Polls close across the country"
+        screenshot(second, "newsroom-conflict-desktop")
+        second.set_viewport_size(PHONE)
+        conflict.scroll_into_view_if_needed()
+        screenshot(second, "newsroom-conflict-phone")
+        second.set_viewport_size(DESKTOP)
+
+        # Overwriting is a choice, confirmed, and sent with the new version's tag.
+        second.once("dialog", lambda dialog: dialog.accept())
+        second.click('[data-conflict-choice="overwrite"]')
+        expect(conflict).to_be_hidden()
+        expect(second.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
+        [now] = entries(desk, slug)
+        assert now["headline"] == "Polls have closed"
+        assert now["version"] == 3
+
+
+def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
+    browser: Browser, desk: Desk, tmp_path: Path
+) -> None:
+    slug = new_blog(desk)
+    photo = tmp_path / "IMG_0042.jpg"
+    Image.new("RGB", (1200, 800), (200, 80, 30)).save(photo, "JPEG", quality=90)
+    with browser_page(browser) as editor, browser_page(browser) as reader:
+        sign_in(editor, desk, desk.editor, slug)
+        reader.goto(f"{desk.bulletin.url}/blogs/{slug}")
+        expect(reader.locator('[data-bulletin-state="connected"]')).to_be_visible()
+        editor.click("[data-photo-panel] summary")
+        file_input = editor.locator("[data-photo-file]")
+        assert file_input.get_attribute("accept") == "image/*"
+        # A file that only claims to be a photo is refused beside the picker, in words.
+        not_a_photo = tmp_path / "notes.jpg"
+        not_a_photo.write_text("Turnout figures, to be checked.")
+        file_input.set_input_files(not_a_photo)
+        expect(editor.locator('[data-feedback="photo"]')).to_have_text(
+            "Not uploaded: that file is not a photo Bulletin can read "
+            "(JPEG, PNG, WebP, HEIC or GIF)."
+        )
+        file_input.set_input_files(photo)
+        expect(editor.locator('[data-feedback="photo"]')).to_contain_text("Photo uploaded")
+        expect(editor.locator("[data-photo-image]")).to_have_attribute("src", MEDIA_URL)
+        editor.fill("#photo-alt", "A queue outside a school gym")
+        editor.fill("#photo-caption", "Voters in Leith")
+        editor.fill("#photo-credit", "Photo: Ana Reyes")
+        editor.fill("#headline", "Queues in Leith")
+        screenshot(editor, "newsroom-photo-desktop")
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        [media] = entry["media"]
+        assert media["media_id"] and media["alt"] == "A queue outside a school gym"
+        figure = reader.locator(f"#entry-{entry['id']} figure")
+        expect(figure.locator("img")).to_have_attribute("alt", "A queue outside a school gym")
+        expect(figure.locator("figcaption")).to_contain_text("Voters in Leith")
+        loaded = figure.locator("img").evaluate(
+            "img => img.decode().then(() => img.naturalWidth, () => 0)"
+        )
+        assert loaded > 0
+
+
+def test_a_photo_dropped_on_the_composer_is_uploaded_and_used(
+    browser: Browser, desk: Desk, tmp_path: Path
+) -> None:
+    slug = new_blog(desk)
+    photo = tmp_path / "drop.png"
+    Image.new("RGB", (800, 1000), (30, 90, 160)).save(photo, "PNG")
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.click("[data-photo-panel] summary")
+        editor.evaluate(
+            """bytes => {
+              const data = new DataTransfer();
+              data.items.add(new File([new Uint8Array(bytes)], "drop.png", {type: "image/png"}));
+              document.querySelector("[data-drop]").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+            }""",
+            list(photo.read_bytes()),
+        )
+        expect(editor.locator('[data-feedback="photo"]')).to_contain_text("Photo uploaded")
+        editor.fill("#photo-alt", "The count hall from above")
+        editor.locator("#photo-alt").press("Control+Enter")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        [media] = entry["media"]
+        assert media["media_id"] and (media["width"], media["height"]) == (800, 1000)
+
+
+WORD_PASTE = (
+    '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><style>p.MsoNormal {}</style>'
+    '</head><body><p class="MsoNormal" style="margin:0"><span style="font-weight:bold">Breaking'
+    '</span>: <span style="font-style:italic">polls</span> close <font color="red">now</font>'
+    "<o:p></o:p></p><table><tr><td>Seats</td></tr></table><script>alert(1)</script>"
+    '<p><a href="javascript:alert(1)">bad</a> <a href="https://example.org/results">results</a>'
+    '</p><img src="https://tracker.example/x.gif"></body></html>'
+)
+
+
+def test_pasting_from_a_word_processor_keeps_only_what_the_sanitiser_allows(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.fill("#headline", "Pasted")
+        editor.click("[data-editor]")
+        editor.evaluate(
+            """html => {
+              const data = new DataTransfer();
+              data.setData("text/html", html);
+              data.setData("text/plain", "Breaking: polls close now");
+              document.querySelector("[data-editor]").dispatchEvent(
+                new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            WORD_PASTE,
+        )
+        body = editor.locator("[data-editor]")
+        expect(body.locator("b")).to_have_text("Breaking")
+        expect(body.locator("i")).to_have_text("polls")
+        expect(body.locator('a[href="https://example.org/results"]')).to_have_text("results")
+        for dropped in ("span", "font", "table", "script", "img", "style", "[style]", "[class]"):
+            assert body.locator(dropped).count() == 0, dropped
+        assert body.locator("a").count() == 1
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        assert "<b>Breaking</b>" in entry["body"] and "<i>polls</i>" in entry["body"]
+        assert "Seats" in entry["body"] and "alert" not in entry["body"]
+
+
+def test_unsent_text_survives_a_reload_and_ctrl_enter_publishes(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        write(editor, "Recount ordered", "The returning officer ")
+        editor.click('[data-format="italic"]')
+        editor.keyboard.type("has just")
+        editor.click('[data-format="italic"]')
+        editor.keyboard.type(" ordered a recount.")
+        editor.reload()
+        expect(editor.locator("[data-live]")).to_have_text("Live")
+        expect(editor.locator("#headline")).to_have_value("Recount ordered")
+        expect(editor.locator("[data-editor] i")).to_have_text("has just")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Your unsent text is back.")
+        assert entries(desk, slug) == []
+
+        editor.locator("#headline").press("Control+Enter")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        assert entry["body"] == "<p>The returning officer <i>has just</i> ordered a recount.</p>"
+        assert entry["authors"][0]["name"] == "Ana Reyes"
+        assert editor.evaluate(f"localStorage.getItem('bulletin.newsroom.unsent.{slug}')") is None
+        expect(editor.locator("#headline")).to_have_value("")
+
+
+def test_a_refused_publish_is_explained_beside_the_button_and_the_text_is_kept(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        feedback = editor.locator('[data-feedback="entry"]')
+        editor.click("[data-primary]")
+        expect(feedback).to_have_text(
+            "Not published: write a headline or some text, or add a photo, first."
+        )
+        expect(feedback).to_have_attribute("data-kind", "error")
+        assert "Value error" not in feedback.inner_text()
+        near(editor, "[data-primary]", '[data-feedback="entry"]')
+
+        # The session ends (signed out elsewhere, say): the text stays, and says so.
+        write(editor, "Result declared", "A majority of 212.")
+        editor.context.clear_cookies()
+        editor.click("[data-primary]")
+        expect(feedback).to_have_text(
+            "Not published: your session ended — sign in again; your text is kept."
+        )
+        near(editor, "[data-primary]", '[data-feedback="entry"]')
+        expect(editor.locator("[data-sign-in]")).to_be_visible()
+        assert entries(desk, slug) == []
+        editor.fill("#password", PASSWORD)
+        editor.click('[data-form="sign-in"] button[type="submit"]')
+        expect(feedback).to_have_text("Signed in again; your text is still here.")
+        expect(editor.locator("#headline")).to_have_value("Result declared")
+        editor.click("[data-primary]")
+        expect(feedback).to_have_text("Published.")
+        assert [entry["headline"] for entry in entries(desk, slug)] == ["Result declared"]
+
+
+def test_text_sent_into_a_lost_connection_is_kept_and_sent_once_when_back(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        # The answer is lost on the way back: the entry may or may not have been made.
+        lost = {"answers": 0}
+
+        def lose_the_answer(route: Route) -> None:
+            if route.request.method != "POST" or lost["answers"]:
+                route.fallback()
+                return
+            lost["answers"] += 1
+            route.fetch()  # the server makes it...
+            route.abort("internetdisconnected")  # ...and the desk never hears
+
+        editor.route(f"**/api/v1/blogs/{slug}/entries", lose_the_answer)
+        write(editor, "Polling station flooded", "Voting moves to the church hall.")
+        editor.click("[data-primary]")
+        feedback = editor.locator('[data-feedback="entry"]')
+        expect(feedback).to_have_text(
+            "Not published: no connection to the server — check the network and try again; "
+            "your text is kept."
+        )
+        editor.reload()
+        expect(editor.locator("#headline")).to_have_value("Polling station flooded")
+        editor.click("[data-primary]")
+        expect(feedback).to_have_text("Published.")
+        # The same Idempotency-Key went with both tries: one entry, not two.
+        assert [entry["headline"] for entry in entries(desk, slug)] == ["Polling station flooded"]
+
+
+def test_a_mistyped_token_is_refused_before_it_is_kept(browser: Browser, desk: Desk) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as page:
+        page.goto(f"{desk.bulletin.url}/newsroom?blog={slug}")
+        page.click(".token-option summary")
+        page.fill("#token", "not-a-real-token")
+        page.click('[data-form="token"] button[type="submit"]')
+        expect(page.locator('[data-feedback="token"]')).to_have_text(
+            "Not used: this token is unknown or revoked."
+        )
+        assert page.evaluate("sessionStorage.getItem('bulletin.token')") is None
+        expect(page.locator("[data-sign-in]")).to_be_visible()
+
+
+def test_merging_by_hand_starts_from_their_version_and_keeps_both_changes(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    entry = desk.bulletin.publish(slug, headline="Turnout", body="<p>Turnout is 61%.</p>")
+    with browser_page(browser) as second:
+        sign_in(second, desk, desk.second_editor, slug)
+        item = second.locator(f'[data-entries] [data-entry-id="{entry["id"]}"]')
+        item.locator('button:has-text("Edit")').click()
+        expect(second.locator("[data-editor] p")).to_have_text("Turnout is 61%.")
+        desk.bulletin.edit(slug, entry["id"], headline="Turnout: 61%, a record")
+        second.click("[data-editor]")
+        second.keyboard.press("End")
+        second.keyboard.type(" Queues remain in the north.")
+        second.click("[data-primary]")
+        expect(second.locator("[data-conflict]")).to_be_visible()
+        second.click('[data-conflict-choice="merge"]')
+        expect(second.locator("#headline")).to_have_value("Turnout: 61%, a record")
+        expect(second.locator("[data-yours-body]")).to_contain_text("Queues remain")
+        second.click("[data-editor]")
+        second.keyboard.press("Control+End")
+        second.keyboard.type(" Queues remain in the north.")
+        second.click("[data-primary]")
+        expect(second.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
+        [now] = entries(desk, slug)
+        assert now["headline"] == "Turnout: 61%, a record"
+        assert now["body"] == "<p>Turnout is 61%. Queues remain in the north.</p>"
+
+
+def test_a_proxy_error_page_is_explained_in_words(browser: Browser, desk: Desk) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.route(
+            f"**/api/v1/blogs/{slug}/entries",
+            lambda route: (
+                route.fulfill(status=502, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
+                if route.request.method == "POST"
+                else route.fallback()
+            ),
+        )
+        write(editor, "Through a broken proxy", "Still here.")
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text(
+            "Not published: the server answered 502 Bad Gateway; try again in a moment; "
+            "your text is kept."
+        )
+
+
+def test_unpin_delete_and_the_end_of_coverage_each_ask_first(browser: Browser, desk: Desk) -> None:
+    slug = new_blog(desk)
+    pinned = desk.bulletin.publish(slug, headline="Live: results as they come", pinned=True)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        item = editor.locator(f'[data-entries] [data-entry-id="{pinned["id"]}"]')
+        expect(item.locator(".badge--pinned")).to_have_text("Pinned")
+        assert "📌" not in editor.content()
+
+        editor.once("dialog", lambda dialog: dialog.dismiss())
+        item.locator('button:has-text("Unpin")').click()
+        assert entries(desk, slug)[0]["pinned"] is True
+        editor.once("dialog", lambda dialog: dialog.accept())
+        item.locator('button:has-text("Unpin")').click()
+        expect(item.locator(".feedback")).to_have_text("Unpinned.")
+        assert entries(desk, slug)[0]["pinned"] is False
+
+        editor.once("dialog", lambda dialog: dialog.dismiss())
+        item.locator('button:has-text("Delete")').click()
+        assert len(entries(desk, slug)) == 1
+        editor.once("dialog", lambda dialog: dialog.accept())
+        item.locator('button:has-text("Delete")').click()
+        expect(item).to_have_count(0)
+        assert entries(desk, slug) == []
+
+        editor.once("dialog", lambda dialog: dialog.accept())
+        editor.click("[data-coverage]")
+        expect(editor.locator('[data-feedback="coverage"]')).to_have_text("Coverage ended.")
+        assert desk.bulletin.api.get(f"/blogs/{slug}").json()["status"] == "ended"
+        editor.once("dialog", lambda dialog: dialog.accept())
+        editor.click("[data-coverage]")
+        expect(editor.locator('[data-feedback="coverage"]')).to_have_text("Coverage reopened.")
+        assert desk.bulletin.api.get(f"/blogs/{slug}").json()["status"] == "live"
+
+
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  const wide = [];
+  for (const node of document.querySelectorAll("body *")) {
+    const box = node.getBoundingClientRect();
+    if (box.width && (box.right > width + 0.5 || box.left < -0.5)) {
+      wide.push(node.outerHTML.slice(0, 80));
+    }
+  }
+  return {scroll: document.documentElement.scrollWidth, width, wide};
+}"""
+
+SMALL_TARGETS = """() => {
+  const small = [];
+  const targets = 'button, a[href], select, summary, input:not([type="checkbox"]):not(.file-input),'
+    + ' label.check, label.file-button, [contenteditable="true"]';
+  for (const node of document.querySelectorAll(targets)) {
+    const box = node.getBoundingClientRect();
+    if (!box.width) continue;  // not shown
+    if (box.width < 44 || box.height < 44) {
+      small.push([node.outerHTML.slice(0, 60), box.width, box.height]);
+    }
+  }
+  return small;
+}"""
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_on_a_phone_nothing_is_wider_than_the_screen_and_targets_are_44_px(
+    browser: Browser, desk: Desk, width: int
+) -> None:
+    slug = new_blog(desk, title="Vote night in the Highlands and Islands, live from every count")
+    desk.bulletin.publish(slug, headline="A very long headline " * 8, key_event=True, pinned=True)
+    with browser_page(browser, {"width": width, "height": 844}) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        editor.click("[data-photo-panel] summary")
+        write(editor, "From the field", "https://example.org/" + "a" * 120)
+        expect(editor.locator("[data-entries] li")).to_have_count(1)
+        measured = editor.evaluate(OVERFLOWING)
+        assert measured["scroll"] <= width and measured["wide"] == [], measured
+        assert editor.evaluate(SMALL_TARGETS) == []
+        # The action bar stays on screen at the bottom while the form goes on below.
+        box = editor.locator("[data-primary]").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 844, box
+        if width == 390:
+            editor.evaluate("window.scrollTo(0, 0)")
+            screenshot(editor, "newsroom-composer-phone")
+
+
+def near(page: Page, action: str, feedback: str) -> None:
+    """The feedback is shown beside the button that caused it, not far up the page."""
+    button = page.locator(action).bounding_box()
+    said = page.locator(feedback).bounding_box()
+    assert button is not None and said is not None
+    assert abs(said["y"] - (button["y"] + button["height"])) < 60, (button, said)
