@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # The address readers use, for links in pages, feeds and structured data. Unset,
     # `bulletin serve` and `bulletin demo` use the address they are told to listen on.
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    # The publication's name and language (ISO 639), as search engines and cards name it.
+    site_name: Annotated[str, Field(min_length=1, max_length=200)] = "Bulletin"
+    site_language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")] = "en"
     # memory:// for one process; redis://host:port/db to share events between processes.
     broker_url: str = "memory://"
     # Each reader's send buffer; a reader this far behind is closed and resumes by seq.

@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__, docs, pages
+from app import __version__, docs, pages, sitemaps
 from app.api import audit as audit_api
 from app.api import (
     blogs,
@@ -188,6 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, blogs, entries, revisions, media, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(sitemaps.router)
     app.include_router(webhooks_api.router)
     app.include_router(media.files)
     for people in (users, members, me, audit_api, sessions, newsroom):
