@@ -76,6 +76,8 @@ class Blog(Base):
     head_seq: Mapped[int] = mapped_column(Integer, default=0)
     # An image published without alt text is refused (app/media/references.py).
     require_alt_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Kept out of search engines: a robots meta on its pages, left out of both sitemaps.
+    noindex: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.

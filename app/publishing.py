@@ -142,6 +142,7 @@ class Publisher:
                     topics=data.topics,
                     previous_blog_id=await _previous_blog_id(session, data.previous_slug),
                     require_alt_text=data.require_alt_text,
+                    noindex=data.noindex,
                     head_seq=0,
                     created_at=now,
                     updated_at=now,

@@ -85,6 +85,7 @@ async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
         head_seq=blog.head_seq,
         version=blog.version,
         require_alt_text=blog.require_alt_text,
+        noindex=blog.noindex,
         created_at=blog.created_at,
         updated_at=blog.updated_at,
     )

@@ -514,6 +514,9 @@ class BlogCreate(RequestModel):
     require_alt_text: StrictBool = Field(
         False, description="Refuse to publish an image without alt text (422)."
     )
+    noindex: StrictBool = Field(
+        False, description="Keep the blog out of search engines (robots meta, sitemaps)."
+    )
 
 
 class BlogUpdate(RequestModel):
@@ -528,6 +531,7 @@ class BlogUpdate(RequestModel):
     topics: Topics | MISSING = MISSING
     previous_slug: Slug | None = None
     require_alt_text: StrictBool | MISSING = MISSING
+    noindex: StrictBool | MISSING = MISSING
 
 
 class BlogPublic(BaseModel):
@@ -543,6 +547,7 @@ class BlogPublic(BaseModel):
     pinned_entry_id: int | None
     head_seq: int = Field(description="The newest seq in this blog's change log.")
     require_alt_text: bool = Field(False, description="Images need alt text to be published.")
+    noindex: bool = Field(False, description="Kept out of search engines.")
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = Field(

@@ -116,6 +116,7 @@ def _blog_changes() -> Any:
     return (
         select(Blog.slug, changed_at)
         .outerjoin(Event, and_(Event.blog_id == Blog.id, Event.seq == Blog.head_seq))
+        .where(Blog.noindex.is_(False))
         .order_by(changed_at.desc(), Blog.id.desc())
     )
 
@@ -130,7 +131,7 @@ async def _build_sitemap(
     entries = await session.execute(
         select(Blog.slug, Entry.id, Entry.updated_at)
         .join(Blog, Blog.id == Entry.blog_id)
-        .where(Entry.status == "published")
+        .where(Entry.status == "published", Blog.noindex.is_(False))
         .order_by(Entry.published_at.desc(), Entry.id.desc())
         .limit(SITEMAP_URLS - len(blogs))
     )
@@ -147,7 +148,8 @@ def _url(location: str, modified: datetime) -> str:
 async def _build_news_sitemap(
     session: AsyncSession, base: str, settings: Settings, cutoff: datetime | None
 ) -> str:
-    assert cutoff is not None
+    if cutoff is None:
+        raise ValueError("the news sitemap needs the start of its window")
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<urlset xmlns="{SITEMAP_NS}" xmlns:news="{NEWS_NS}">',
@@ -157,7 +159,12 @@ async def _build_news_sitemap(
         select(Blog.slug, Blog.title, Entry.id, Entry.headline, Entry.body_html, Entry.published_at)
         .join(Blog, Blog.id == Entry.blog_id)
         # A scheduled time still to come is not news yet (nor public).
-        .where(Entry.status == "published", Entry.published_at >= cutoff, Entry.published_at <= now)
+        .where(
+            Entry.status == "published",
+            Entry.published_at >= cutoff,
+            Entry.published_at <= now,
+            Blog.noindex.is_(False),
+        )
         .order_by(Entry.published_at.desc(), Entry.id.desc())
         .limit(NEWS_URLS)
     )

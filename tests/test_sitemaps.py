@@ -136,3 +136,32 @@ async def test_sitemaps_are_kept_until_a_change_and_answer_304_meanwhile(
     for path, etag in before.items():
         changed = await client.get(path, headers={"If-None-Match": etag})
         assert changed.status_code == 200 and f"/entries/{entry['id']}<" in changed.text
+
+
+async def test_a_noindex_blog_gets_a_robots_meta_and_leaves_both_sitemaps(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
+) -> None:
+    await create_blog(client, "storm-desk", "Storm desk")
+    kept = await post(client, publish_headers, headline="Indexed")
+    hidden = await client.post(
+        "/api/v1/blogs/storm-desk/entries", json={"headline": "Not indexed"}, headers=ADMIN
+    )
+    page_etag = (await client.get("/blogs/storm-desk")).headers["etag"]
+    changed = await client.patch("/api/v1/blogs/storm-desk", json={"noindex": True}, headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["noindex"] is True
+
+    # The page's cached copy is stale at once: the change is in the blog's log.
+    page = await client.get("/blogs/storm-desk", headers={"If-None-Match": page_etag})
+    assert page.status_code == 200 and '<meta name="robots" content="noindex">' in page.text
+    permalink = await client.get(f"/blogs/storm-desk/entries/{hidden.json()['id']}")
+    assert '<meta name="robots" content="noindex">' in permalink.text
+    assert 'name="robots"' not in (await client.get("/blogs/vote-night")).text
+    for path in ("/sitemap.xml", "/news-sitemap.xml"):
+        found = locations(valid((await client.get(path)).content))
+        assert f"{BASE}/blogs/vote-night/entries/{kept['id']}" in found
+        assert not any("/blogs/storm-desk" in url for url in found), path
+
+    await client.patch("/api/v1/blogs/storm-desk", json={"noindex": False}, headers=ADMIN)
+    assert f"{BASE}/blogs/storm-desk" in locations(
+        valid((await client.get("/sitemap.xml")).content)
+    )
