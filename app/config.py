@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # The publication's name and language (ISO 639), as search engines and cards name it.
     site_name: Annotated[str, Field(min_length=1, max_length=200)] = "Bulletin"
     site_language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")] = "en"
+    # The publication's logo (an https URL or a path on this server): the masthead and the
+    # publisher in structured data; none shows the name alone.
+    site_logo_url: Annotated[str, Field(pattern=r"^(https?://[^\s]+|/[^/\\\s][^\s]*)$")] | None = (
+        None
+    )
     # memory:// for one process; redis://host:port/db to share events between processes.
     broker_url: str = "memory://"
     # Each reader's send buffer; a reader this far behind is closed and resumes by seq.

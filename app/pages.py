@@ -97,17 +97,42 @@ async def load_page(
     )
 
 
-def live_blog_json_ld(content: PageContent, page_url: str, renderer: Renderer) -> str:
+def publisher_json_ld(settings: Settings, renderer: Renderer) -> dict[str, Any]:
+    """The publication as schema.org names it: the masthead's name and logo."""
+    publisher: dict[str, Any] = {
+        "@type": "NewsMediaOrganization",
+        "name": settings.site_name,
+        "url": renderer.base_url + "/",
+    }
+    if settings.site_logo_url:
+        publisher["logo"] = {
+            "@type": "ImageObject",
+            "url": renderer.absolute(settings.site_logo_url),
+        }
+    return publisher
+
+
+def live_blog_json_ld(
+    content: PageContent, page_url: str, renderer: Renderer, settings: Settings
+) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
     updates = ([content.pinned] if content.pinned else []) + content.entries
+    publisher = publisher_json_ld(settings, renderer)
+    image = _first_image(content, renderer.base_url)
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "LiveBlogPosting",
         "@id": page_url,
         "url": page_url,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": page_url},
         "headline": blog.title,
         "description": plain_text(blog.summary, DESCRIPTION_CHARS),
+        "datePublished": utc_iso(blog.coverage_start),
+        # The blog as a whole is the publication's; each update names its own writers.
+        "author": [publisher],
+        "publisher": publisher,
+        **({"image": [image]} if image else {}),
         "coverageStartTime": utc_iso(blog.coverage_start),
         "dateModified": utc_iso(blog.updated_at),
         "keywords": blog.topics,
@@ -134,6 +159,11 @@ def live_blog_json_ld(content: PageContent, page_url: str, renderer: Renderer) -
         data["coverageEndTime"] = utc_iso(blog.coverage_end)
     # "</script>" inside a string must not end the element.
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _masthead(settings: Settings, renderer: Renderer) -> dict[str, str | None]:
+    logo = settings.site_logo_url
+    return {"name": settings.site_name, "logo": renderer.absolute(logo) if logo else None}
 
 
 def _live_part(settings: Settings, renderer: Renderer) -> dict[str, Any]:
@@ -179,7 +209,8 @@ async def read_page(
                 description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
                 or content.blog.title,
                 og_image=_first_image(content, base_url),
-                json_ld=live_blog_json_ld(content, page_url, renderer),
+                json_ld=live_blog_json_ld(content, page_url, renderer, settings),
+                site=_masthead(settings, renderer),
                 **_live_part(settings, renderer),
             )
         )
@@ -251,7 +282,8 @@ async def read_entry_page(
                 focus_entry=entry.id,
                 description=text or headline,
                 og_image=image or _first_image(content, base_url),
-                json_ld=live_blog_json_ld(content, page_url, renderer),
+                json_ld=live_blog_json_ld(content, page_url, renderer, settings),
+                site=_masthead(settings, renderer),
                 **_live_part(settings, renderer),
             )
         )
