@@ -1,7 +1,8 @@
 /*
  * Bulletin's reader page, beyond the live core in bulletin.js (which partners' embeds load
- * alone): share buttons, key-event links that scroll, permalinks that show their entry and
- * old `#entry-ID` anchors that find theirs. No dependencies; loaded with `defer`.
+ * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
+ * `#entry-ID` anchors that find theirs, and what is new since this browser's last visit. No
+ * dependencies; loaded with `defer`, after bulletin.js.
  */
 (function () {
   "use strict";
@@ -69,11 +70,96 @@
     }
   }
 
+  /* Catch-up since the last visit. This browser remembers, per blog, the newest seq it showed
+   * and when (localStorage; nothing is sent anywhere). Back on the page, the public log since
+   * then says exactly which entries are new, because it has no gaps: they are marked, counted
+   * and the oldest of them is a link away. */
+  const SEEN_KEY = "bulletin.seen.";
+  const LOG_PAGE = 1000;
+
+  function remembered(slug) {
+    try {
+      const seen = JSON.parse(localStorage.getItem(SEEN_KEY + slug));
+      return seen && Number.isInteger(seen.seq) ? seen : null;
+    } catch (error) {
+      return null; // no storage, or not ours: no catch-up
+    }
+  }
+
+  function remember(slug, seq) {
+    try {
+      localStorage.setItem(SEEN_KEY + slug, JSON.stringify({ seq, at: Date.now() }));
+    } catch (error) { /* private mode or full: the next visit shows no catch-up */ }
+  }
+
+  /** The entries first published after `since` and still public, from the log, oldest first. */
+  function newEntries(slug, since, head) {
+    const url = "/api/v1/blogs/" + encodeURIComponent(slug) + "/events?limit=" + LOG_PAGE +
+      "&since=" + since;
+    return fetch(url).then((response) => (response.ok ? response.json() : null)).then((log) => {
+      if (!log) return null;
+      const entries = new Map(); // id -> its newest payload, in order of first publication
+      for (const event of log.items) {
+        if (event.seq > head || !event.entry) continue;
+        const id = event.entry.id;
+        if (event.type === "entry.created") entries.set(id, event.entry);
+        else if (event.type === "entry.deleted") entries.delete(id);
+        else if (entries.has(id)) entries.set(id, event.entry);
+      }
+      return { entries: Array.from(entries.values()), more: log.next_since < head };
+    });
+  }
+
+  function clock(at) {
+    return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function showCatchUp(root, seen, found) {
+    const count = found.entries.length;
+    if (!count) return;
+    const keys = found.entries.filter((entry) => entry.key_event).length;
+    for (const entry of found.entries) {
+      const article = findEntry(root, entry.id);
+      if (article) article.classList.add("entry--unseen");
+    }
+    const note = document.createElement("p");
+    note.className = "catch-up";
+    note.setAttribute("data-bulletin-catch-up", "");
+    note.textContent = (found.more ? "More than " : "") + count +
+      (count === 1 ? " update" : " updates") + " since " + clock(seen.at) +
+      (keys ? ", " + keys + (keys === 1 ? " key event" : " key events") : "") + ". ";
+    const oldest = found.entries[0];
+    const jump = document.createElement("a");
+    jump.textContent = "Jump to the first you missed";
+    jump.href = findEntry(root, oldest.id) ? "#entry-" + oldest.id
+      : "/blogs/" + encodeURIComponent(root.dataset.bulletinBlog) + "/entries/" + oldest.id;
+    note.appendChild(jump);
+    const flow = root.querySelector("[data-bulletin-entries]");
+    flow.parentNode.insertBefore(note, flow);
+  }
+
+  function catchUp(root) {
+    const slug = root.dataset.bulletinBlog;
+    const head = Number(root.dataset.bulletinSeq);
+    const seen = remembered(slug);
+    remember(slug, head);
+    const live = window.bulletinPage;
+    if (live) {
+      live.addEventListener("event", (e) => remember(slug, e.detail.seq));
+    }
+    // A first visit, nothing new, or a log that went back (a restored database): nothing to say.
+    if (!seen || seen.seq >= head) return;
+    newEntries(slug, seen.seq, head).then((found) => {
+      if (found) showCatchUp(root, seen, found);
+    }, () => {});
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
     wireLinks(root);
     showLinkedEntry(root.closest("main"), root);
+    if (!root.hasAttribute("data-bulletin-archive")) catchUp(root);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
