@@ -41,6 +41,8 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PAGE_SIZE = 20
 KEY_EVENTS_SHOWN = 30
+# The reader page shows the newest few key events; "Show all N" unfolds the rest.
+KEY_EVENTS_FOLDED = 5
 # A live page open all day keeps this many entries; older ones stay a link away.
 ENTRIES_KEPT = 200
 DESCRIPTION_CHARS = 300
@@ -211,6 +213,7 @@ async def read_page(
                 og_image=_first_image(content, base_url),
                 json_ld=live_blog_json_ld(content, page_url, renderer, settings),
                 site=_masthead(settings, renderer),
+                fold_key_events=KEY_EVENTS_FOLDED,
                 **_live_part(settings, renderer),
             )
         )
@@ -284,6 +287,7 @@ async def read_entry_page(
                 og_image=image or _first_image(content, base_url),
                 json_ld=live_blog_json_ld(content, page_url, renderer, settings),
                 site=_masthead(settings, renderer),
+                fold_key_events=KEY_EVENTS_FOLDED,
                 **_live_part(settings, renderer),
             )
         )

@@ -154,10 +154,33 @@
     }, () => {});
   }
 
+  /* Key events fold to the newest few behind "Show all N" (the page says how many; without
+   * this script noscript.css shows them all). New ones arriving live keep the count right. */
+  function foldKeyEvents(root) {
+    const nav = root.querySelector(".key-events[data-folded]");
+    const list = root.querySelector("[data-bulletin-key-events]");
+    const toggle = root.querySelector("[data-bulletin-key-toggle]");
+    if (!nav || !list || !toggle) return;
+    const label = () => {
+      const count = list.children.length;
+      const open = nav.hasAttribute("data-expanded");
+      toggle.hidden = count <= Number(nav.dataset.folded);
+      toggle.textContent = open ? "Show fewer" : "Show all " + count;
+      toggle.setAttribute("aria-expanded", String(open));
+    };
+    toggle.addEventListener("click", () => {
+      nav.toggleAttribute("data-expanded");
+      label();
+    });
+    new MutationObserver(label).observe(list, { childList: true });
+    label();
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
     wireLinks(root);
+    foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
     if (!root.hasAttribute("data-bulletin-archive")) catchUp(root);
   }

@@ -203,6 +203,8 @@ def test_the_newsroom_and_its_sandboxed_preview_work_with_no_violation(
     article = reader.locator("[data-bulletin-entries] article").first
     expect(article.locator(".entry__headline")).to_have_text("Published from the desk")
     page.click('[data-entries] li button:has-text("Edit")')
+    # Edit reads the entry afresh before the form takes it: type once it is there.
+    expect(page.locator("#headline")).to_have_value("Published from the desk")
     page.fill("#headline", "Edited from the desk")
     page.click("[data-primary]")
     expect(article.locator(".entry__headline")).to_have_text("Edited from the desk")
