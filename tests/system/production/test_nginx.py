@@ -26,7 +26,7 @@ from tests.support.fleet import (
     sse_client,
     start_fleet,
 )
-from tests.support.proxies import Nginx, README, nginx_in_front, readme_block
+from tests.support.proxies import README, Nginx, nginx_in_front, readme_block
 from tests.support.servers import RedisProcess, ServerProcess, log_tail, serve_environment
 
 DEPLOY = README.parent / "deploy" / "nginx.conf"
