@@ -210,3 +210,24 @@ class Publisher:
             await asyncio.wait_for(
                 self.progress.wait_for(lambda: len(self.acked) >= count), timeout
             )
+
+
+async def plain_get(
+    base: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET on a connection of its own, as a lone feed reader makes it: the status, the
+    headers (lower-case names) and the body. Thousands of these cost the test process far
+    less than a pooled client does, and no reused connection can have been closed under it."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = await reader.read()  # the server closes after its answer
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split(" ")[1]), {k.lower(): v for k, v in fields.items()}, body
