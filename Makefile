@@ -12,7 +12,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-system lint format services browser install clean bench contract
+.PHONY: run test test-system test-production lint format services browser proxies install clean bench contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ services:
 browser:
 	@bash .ci/browser
 
+# Debian's nginx and Varnish for tests/system/production/ (installed when missing).
+proxies:
+	@bash .ci/proxies
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,9 +60,14 @@ test: install services lint
 	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest --ignore=tests/system $(PYTEST_ARGS)
 
 # The heavy ones, apart so `make test` stays quick: real `bulletin serve` processes killed
-# and restarted, Chromium, the OpenAPI contract. CI (.ci/run) runs both targets.
-test-system: install services browser
+# and restarted, Chromium, nginx and Varnish in front (tests/system/production/), the OpenAPI
+# contract. CI (.ci/run) runs both targets.
+test-system: install services browser proxies
 	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/system $(PYTEST_ARGS)
+
+# The production shape alone: nginx, Varnish and three nodes (tests/system/production/, ~5 min).
+test-production: install services proxies
+	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -m production tests/system/production $(PYTEST_ARGS)
 
 # Schemathesis over the whole API on both databases, deeper than `make test` runs it
 # (tests/system/test_openapi_contract.py): EXAMPLES fuzzed requests per operation and mode.

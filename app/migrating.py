@@ -30,7 +30,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head") -> str | None:
     """Bring the schema up to `revision`, one process at a time: replicas that start
     together all succeed, the first migrating and the others finding it done.
 
@@ -38,13 +38,14 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     first takes an advisory lock, held until the transaction has committed; on SQLite the
     transaction begins IMMEDIATE, so it holds the file's write lock from its first read.
     Either way a second process reads the schema's revision only once the first is done.
-    Blocking: call it outside an event loop (or from a thread).
+    Blocking: call it outside an event loop (or from a thread). Returns the revision the
+    schema was at when this process got its turn (None: an empty database).
     """
     url = normalise_database_url(database_url)
-    asyncio.run(_upgrade_alone(url, alembic_config(url), revision))
+    return asyncio.run(_upgrade_alone(url, alembic_config(url), revision))
 
 
-async def _upgrade_alone(url: str, config: Config, revision: str) -> None:
+async def _upgrade_alone(url: str, config: Config, revision: str) -> str | None:
     engine = create_engine(url)
     is_postgres = engine.dialect.name == "postgresql"
     try:
@@ -57,7 +58,7 @@ async def _upgrade_alone(url: str, config: Config, revision: str) -> None:
                 # Begun here, so Alembic runs every migration inside it (on SQLite it
                 # would otherwise commit after each one, letting another process in).
                 async with connection.begin():
-                    await connection.run_sync(_upgrade_on, config, revision)
+                    return await connection.run_sync(_upgrade_on, config, revision)
             finally:
                 # Ending the session would release the lock too; say so while it is up.
                 if is_postgres and not connection.invalidated:
@@ -72,13 +73,16 @@ async def _lock_migrations(connection: AsyncConnection, function: str) -> None:
     await connection.commit()
 
 
-def _upgrade_on(connection: Connection, config: Config, revision: str) -> None:
+def _upgrade_on(connection: Connection, config: Config, revision: str) -> str | None:
+    # Read under the lock: a process that waited for another finds the schema it left.
+    before = MigrationContext.configure(connection).get_current_revision()
     # migrations/env.py runs on this connection, inside its transaction, when given one.
     config.attributes["connection"] = connection
     try:
         command.upgrade(config, revision)
     finally:
         del config.attributes["connection"]
+    return before
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:
@@ -155,8 +159,8 @@ def migrate(database_url: str) -> str:
     created = database_file is not None and not database_file.exists()
     if database_file is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
-    before = None if created else asyncio.run(current_revision(database_url))
-    upgrade(database_url)
+    # What the schema was when this process's turn came, not before it waited for another's.
+    before = upgrade(database_url)
     head = head_revision(database_url)
     if created:
         return f"created the database at {where} and applied every migration (now at {head})"

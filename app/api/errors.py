@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
+from app.caching.validators import ERROR_CACHE_POLICY
 from app.db import is_outage
 from app.errors import (
     BulletinError,
@@ -32,6 +33,7 @@ from app.errors import (
 logger = logging.getLogger("bulletin")
 
 OUTAGE_LOG_SECONDS = 10.0
+ERROR_CACHE_CONTROL = {"Cache-Control": ERROR_CACHE_POLICY}
 
 # The code of an HTTPException raised by the framework (routing, body reading), by status.
 STATUS_CODES = {
@@ -53,7 +55,8 @@ STATUS_CODES = {
 
 def error_response(error: BulletinError) -> JSONResponse:
     """The JSON answer for a refusal, with its headers: also an ASGI app, for middleware."""
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers() or None)
+    headers = ERROR_CACHE_CONTROL | error.headers()
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
@@ -136,14 +139,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(error.detail)
         if error.status_code == 404 and (without := _without_trailing_slash(request)):
             message = f"There is no {request.url.path}; did you mean {without}?"
-        headers = dict(error.headers or {})
+        headers = ERROR_CACHE_CONTROL | dict(error.headers or {})
         methods = allowed_methods(request) if error.status_code == MethodNotAllowed.status else ""
         if methods:
             headers["Allow"] = methods
         return JSONResponse(
             error_body(code, message),
             status_code=error.status_code,
-            headers=headers or None,
+            headers=headers,
         )
 
     @app.exception_handler(SQLAlchemyError)
@@ -153,7 +156,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if not is_outage(error):
             logger.exception("unhandled error", exc_info=error)
             return JSONResponse(
-                error_body("internal_error", "Something went wrong on our side."), status_code=500
+                error_body("internal_error", "Something went wrong on our side."),
+                status_code=500,
+                headers=ERROR_CACHE_CONTROL,
             )
         outages.note(error)
         if isinstance(error, SQLAlchemyError):
@@ -168,5 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=error)
         return JSONResponse(
-            error_body("internal_error", "Something went wrong on our side."), status_code=500
+            error_body("internal_error", "Something went wrong on our side."),
+            status_code=500,
+            headers=ERROR_CACHE_CONTROL,
         )

@@ -20,6 +20,9 @@ LIVE_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-err
 # Ended blogs rarely change (a late correction shows within the hour).
 ENDED_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400, stale-if-error=86400"
 PRIVATE_CACHE_CONTROL = "private, no-store"
+# Refusals (an entry not yet published, a blog not yet made, a limit) hold for a moment: a
+# shared cache keeps a 404 without Cache-Control for minutes (Varnish: 2), so none is kept.
+ERROR_CACHE_POLICY = "no-store"
 _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
 ONE_SECOND = timedelta(seconds=1)
 # How long after the end of the second of a change its date is sent and believed: more than

@@ -303,6 +303,29 @@ async def test_answers_that_may_show_drafts_are_private_and_not_stored(
     assert public.status_code == 404
 
 
+async def test_refusals_of_public_reads_are_not_stored_by_a_shared_cache(
+    client: httpx.AsyncClient, blog: dict, publish_headers: dict
+) -> None:
+    # Without Cache-Control a shared cache keeps a 404 for minutes (Varnish's default: 2):
+    # a draft's URL would stay 404 after it is published, a new blog's before it is made.
+    draft = (
+        await client.post(
+            f"/api/v1/blogs/{SLUG}/entries",
+            json={"body": "<p>Soon.</p>", "status": "draft"},
+            headers=publish_headers,
+        )
+    ).json()
+    for url in (
+        f"/api/v1/blogs/{SLUG}/entries/{draft['id']}",
+        "/api/v1/blogs/not-yet",
+        "/blogs/not-yet/feed.atom",
+        f"/api/v1/blogs/{SLUG}/events?since=x",
+    ):
+        response = await client.get(url)
+        assert response.status_code in (404, 400, 422), response.text
+        assert response.headers["cache-control"] == "no-store", url
+
+
 async def test_entry_reads_vary_on_authorization(client: httpx.AsyncClient, entry: dict) -> None:
     for url in (f"/api/v1/blogs/{SLUG}/entries", f"/api/v1/blogs/{SLUG}/entries/{entry['id']}"):
         assert "Authorization" in (await _get(client, url)).headers["vary"]

@@ -150,7 +150,9 @@ class ServerProcess:
         *,
         ready_path: str = "/readyz",
         cwd: Path | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host
         self.port = free_port()
         self.env = {**os.environ, **env}
         self.log_path = log_path
@@ -161,14 +163,18 @@ class ServerProcess:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        command = [str(BULLETIN), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [str(BULLETIN), "serve", "--host", self.host, "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*command, "--workers", str(self.workers)],
