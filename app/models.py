@@ -280,6 +280,28 @@ class SignInSession(Base):
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class EditingFlag(Base):
+    """Who is editing an entry right now (app/presence.py): one live flag per entry, held by
+    one user until `expires_at` unless renewed. Kept in the database so that every process
+    and machine sees the same flag, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "editing_flags"
+    __table_args__ = (
+        Index("ix_editing_flags_blog", "blog_id"),
+        Index("ix_editing_flags_expires", "expires_at"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    blog_id: Mapped[int] = mapped_column(ForeignKey("blogs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    # The holder's name as the newsroom shows it ("Ana is editing").
+    user_name: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditRecord(Base):
     """One change, who made it, from where and when (app/audit.py).
 
