@@ -125,6 +125,13 @@ class Entry(Base):
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The editor's note on an entry returned for changes; cleared when it is sent again.
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When readers were last told it changed after it was published (the page's "Updated"):
+    # any edit of its content but a minor fix; None if never.
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Its public correction notes, oldest first: [{"note": str, "at": ISO 8601 UTC}].
+    corrections: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
 
 
 class Event(Base):
@@ -253,6 +260,9 @@ class EntryRevision(Base):
     # The name shown for who made it, as it was then (a user's, or a token's).
     actor_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The public correction note this version added, or whether it was marked a minor fix.
+    correction: Mapped[str | None] = mapped_column(String(280), nullable=True)
+    minor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class SignInSession(Base):

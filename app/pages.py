@@ -97,6 +97,11 @@ async def load_page(session: AsyncSession, blog: Blog, before: str | None) -> Pa
     )
 
 
+def shown_modified(entry: EntryPublic) -> datetime:
+    """When readers were last told the entry changed: its "Updated", else its publishing."""
+    return entry.modified_at or entry.published_at
+
+
 def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     blog = content.blog
@@ -109,7 +114,8 @@ def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str
         "headline": blog.title,
         "description": plain_text(blog.summary, DESCRIPTION_CHARS),
         "coverageStartTime": utc_iso(blog.coverage_start),
-        "dateModified": utc_iso(blog.updated_at),
+        # The blog changed when it did, or when readers were last told an entry did.
+        "dateModified": utc_iso(max([blog.updated_at, *map(shown_modified, updates)])),
         "keywords": blog.topics,
         "liveBlogUpdate": [
             {
@@ -119,7 +125,7 @@ def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str
                 "headline": entry.headline or plain_text(entry.body, 110),
                 "articleBody": plain_text(entry.body, 5000),
                 "datePublished": utc_iso(entry.published_at),
-                "dateModified": utc_iso(entry.updated_at),
+                "dateModified": utc_iso(shown_modified(entry)),
                 "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
                 **(
                     {"image": [absolute_url(base_url, m.url) for m in entry.media if is_image(m)]}

@@ -99,13 +99,16 @@ async def test_members_see_who_takes_takes_over_and_releases_an_entry_and_the_pu
             seen = [await next_message(public_ws) for _ in range(2)]
             assert [m["type"] for m in seen] == ["entry.updated", "entry.created"]
             assert (await public_sse.until(lambda m: m.id == "3")).event == "entry.created"
+            public_pages = [
+                await client.get(f"/blogs/{SLUG}{path}")
+                for path in ("/feed.atom", "/feed.json", "")
+            ]
+            assert all(page.status_code == 200 for page in public_pages)
             for text in (
                 repr(seen),
                 repr([m.data for m in public_sse.messages]),
                 repr(await read_log(client, SLUG)),
-                (await client.get(f"/api/v1/blogs/{SLUG}/feed.atom")).text,
-                (await client.get(f"/api/v1/blogs/{SLUG}/feed.json")).text,
-                (await client.get(f"/blogs/{SLUG}")).text,
+                *(page.text for page in public_pages),
             ):
                 assert "Ana Ruiz" not in text and "Ben Okafor" not in text
                 assert "entry.editing" not in text
