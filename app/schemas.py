@@ -301,10 +301,17 @@ CorrectionNote = Annotated[
         strip_whitespace=True, min_length=1, max_length=280, pattern=NOT_BLANK_PATTERN
     ),
 ]
-# A correction is not a minor fix (EntryUpdate._correction_or_minor).
-CORRECTION_OR_MINOR: dict[str, Any] = {
-    "not": {"required": ["correction", "minor"], "properties": {"minor": {"const": True}}}
-}
+# A correction is not a minor fix, and goes with an entry that stays published
+# (EntryUpdate._correction_or_minor; app/publishing.py refuses one on an unpublished entry).
+CORRECTION_OR_MINOR: list[dict[str, Any]] = [
+    {"not": {"required": ["correction", "minor"], "properties": {"minor": {"const": True}}}},
+    {
+        "not": {
+            "required": ["correction", "status"],
+            "properties": {"status": {"enum": ["draft", "submitted", "returned"]}},
+        }
+    },
+]
 
 
 class EntryCreate(RequestModel):
@@ -347,7 +354,7 @@ class EntryUpdate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             **NOT_A_PINNED_DRAFT,
-            "allOf": [*RETURNED_WITH_A_NOTE["allOf"], CORRECTION_OR_MINOR],
+            "allOf": [*RETURNED_WITH_A_NOTE["allOf"], *CORRECTION_OR_MINOR],
         }
     )
 
@@ -389,8 +396,12 @@ class EntryUpdate(RequestModel):
 
     @model_validator(mode="after")
     def _correction_or_minor(self) -> "EntryUpdate":
-        if self.minor and self.correction is not MISSING:
+        if self.correction is MISSING:
+            return self
+        if self.minor:
             raise ValueError("an edit is either a correction or a minor fix, not both")
+        if self.status in ("draft", "submitted", "returned"):
+            raise ValueError("a correction goes with an entry that stays published")
         return self
 
     @model_validator(mode="after")

@@ -164,7 +164,7 @@ async def test_a_correction_is_refused_where_it_cannot_apply_and_nothing_is_writ
 
     cases = [
         (draft["id"], {"correction": NOTE}, {"correction"}),
-        (published["id"], {"correction": NOTE, "status": "draft"}, {"correction"}),
+        (published["id"], {"correction": NOTE, "status": "draft"}, None),
         (published["id"], {"correction": "   "}, {"correction"}),
         (published["id"], {"correction": ""}, {"correction"}),
         (published["id"], {"correction": "x" * 281}, {"correction"}),
