@@ -1,8 +1,9 @@
 """Atom (RFC 4287) and JSON Feed 1.1 for one blog: its newest entries and recent deletions.
 
 Ids are tag: URIs on the entry id, so they never change through edits; `updated` and
-`date_modified` are the entry's last change. Each entry's content is its sanitised body
-HTML, not the page's entry template: feeds carry the headline, times, authors and media
+`date_modified` are the entry's last change of any kind (a minor fix too, so that a reader's
+copy is replaced). Each entry's content is its sanitised body HTML followed by its public
+correction notes, not the page's entry template: feeds carry the headline, times, authors and media
 in fields of their own, which the template would repeat inside the content. Images and
 videos become enclosures (JSON Feed attachments) with their captions and credits;
 embeds become related links.
@@ -17,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -173,7 +175,7 @@ def _feed_entry(
         url=absolute_url(base_url, entry_path(entry.blog, entry.id)),
         headline=entry.headline,
         title=entry.headline or _fallback_title(entry, time_zone),
-        content_html=entry.body,
+        content_html=entry.body + _corrections_html(entry, time_zone),
         published=rfc3339(entry.published_at),
         updated=rfc3339(entry.updated_at),
         authors=[
@@ -185,6 +187,15 @@ def _feed_entry(
         version=entry.version,
         enclosures=[item for item in media if item.kind in {"image", "video"}],
         related=[item for item in media if item.kind not in {"image", "video"}],
+    )
+
+
+def _corrections_html(entry: EntryPublic, time_zone: str) -> str:
+    """Each public correction note, as the page shows it: a paragraph after the body."""
+    return "".join(
+        f'<p class="correction"><strong>Correction:</strong> {escape(correction.note)} '
+        f"({escape(local_time_label(correction.at, time_zone))})</p>"
+        for correction in entry.corrections or []
     )
 
 

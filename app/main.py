@@ -13,6 +13,7 @@ from app import __version__, docs, pages, sitemaps
 from app.api import audit as audit_api
 from app.api import (
     blogs,
+    editing,
     entries,
     events,
     feeds,
@@ -191,7 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(sitemaps.router)
     app.include_router(webhooks_api.router)
     app.include_router(media.files)
-    for people in (users, members, me, audit_api, sessions, newsroom):
+    for people in (users, members, me, audit_api, sessions, newsroom, editing):
         app.include_router(people.router)
     docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -127,6 +127,13 @@ class Entry(Base):
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The editor's note on an entry returned for changes; cleared when it is sent again.
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When readers were last told it changed after it was published (the page's "Updated"):
+    # any edit of its content but a minor fix; None if never.
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Its public correction notes, oldest first: [{"note": str, "at": ISO 8601 UTC}].
+    corrections: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
 
 
 class Event(Base):
@@ -255,6 +262,9 @@ class EntryRevision(Base):
     # The name shown for who made it, as it was then (a user's, or a token's).
     actor_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The public correction note this version added, or whether it was marked a minor fix.
+    correction: Mapped[str | None] = mapped_column(String(280), nullable=True)
+    minor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class SignInSession(Base):
@@ -280,6 +290,28 @@ class SignInSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     # The address it was signed in from, as the audit log keeps it.
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class EditingFlag(Base):
+    """Who is editing an entry right now (app/presence.py): one live flag per entry, held by
+    one user until `expires_at` unless renewed. Kept in the database so that every process
+    and machine sees the same flag, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "editing_flags"
+    __table_args__ = (
+        Index("ix_editing_flags_blog", "blog_id"),
+        Index("ix_editing_flags_expires", "expires_at"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    blog_id: Mapped[int] = mapped_column(ForeignKey("blogs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    # The holder's name as the newsroom shows it ("Ana is editing").
+    user_name: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditRecord(Base):

@@ -114,6 +114,11 @@ def publisher_json_ld(settings: Settings, renderer: Renderer) -> dict[str, Any]:
     return publisher
 
 
+def shown_modified(entry: EntryPublic) -> datetime:
+    """When readers were last told the entry changed: its "Updated", else its publishing."""
+    return entry.modified_at or entry.published_at
+
+
 def live_blog_json_ld(
     content: PageContent, page_url: str, renderer: Renderer, settings: Settings
 ) -> str:
@@ -136,7 +141,8 @@ def live_blog_json_ld(
         "publisher": publisher,
         **({"image": [image]} if image else {}),
         "coverageStartTime": utc_iso(blog.coverage_start),
-        "dateModified": utc_iso(blog.updated_at),
+        # The blog changed when it did, or when readers were last told an entry did.
+        "dateModified": utc_iso(max([blog.updated_at, *map(shown_modified, updates)])),
         "keywords": blog.topics,
         "liveBlogUpdate": [
             {
@@ -146,7 +152,7 @@ def live_blog_json_ld(
                 "headline": entry.headline or plain_text(entry.body, 110),
                 "articleBody": plain_text(entry.body, 5000),
                 "datePublished": utc_iso(entry.published_at),
-                "dateModified": utc_iso(entry.updated_at),
+                "dateModified": utc_iso(shown_modified(entry)),
                 "author": [{"@type": "Person", "name": a.name} for a in entry.authors],
                 **(
                     {"image": [renderer.absolute(m.url) for m in entry.media if is_image(m)]}

@@ -87,6 +87,9 @@ CREATED_ACTIONS = {
     "submitted": "entry.submitted",
     "published": "entry.published",
 }
+# What readers see of an entry: a change to one after publishing shows as "Updated" (unless
+# marked minor); pins, flags and times do not.
+VISIBLE_FIELDS = frozenset({"headline", "body_html", "authors", "media"})
 # Entry fields the audit log names when they change (never their text).
 AUDITED_ENTRY_FIELDS = (
     "headline",
@@ -343,6 +346,8 @@ class Publisher:
     ) -> EntryPublic:
         changes = data.model_dump(exclude_unset=True)
         redact = changes.pop("redact", False)
+        correction: str | None = changes.pop("correction", None)
+        minor = changes.pop("minor", False)
         _refuse_nulls(changes, nullable={"headline"})
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
@@ -363,7 +368,13 @@ class Publisher:
                 raise InvalidTransition(
                     f"A {old_status} entry cannot be {new_status}: take it back to draft first."
                 )
-            if not changed:
+            if correction is not None and not old_status == new_status == "published":
+                raise InvalidInput(
+                    f"Entry {entry.id} is {old_status}: a correction note goes with an edit of "
+                    "a published entry that stays published.",
+                    fields={"correction": "only for a published entry"},
+                )
+            if not changed and correction is None:
                 if redact and entry.status == "published":
                     permissions.require_role(actor, blog, "editor", "Redacting")
                     committed += await self._redact(session, blog, entry, actor)
@@ -411,10 +422,19 @@ class Publisher:
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now, actor)
             entry.pinned = wants_pin
+            # Readers are told of a change after publishing: "Updated", and any correction.
+            if was_public and entry.status == "published":
+                if correction is not None or (not minor and VISIBLE_FIELDS & changed.keys()):
+                    entry.modified_at = now
+                if correction is not None:
+                    entry.corrections = [
+                        *entry.corrections,
+                        {"note": correction, "at": now.isoformat()},
+                    ]
             entry.version += 1
             entry.updated_at = now
             await session.flush()
-            revisions.keep(session, entry, actor)
+            revisions.keep(session, entry, actor, correction=correction, minor=minor)
 
             is_public = entry.status == "published"
             if was_public and not is_public:
@@ -434,6 +454,10 @@ class Publisher:
                 details["review_note"] = entry.review_note
             if redact and is_public:
                 details["redacted"] = True
+            if correction is not None:
+                details["correction"] = correction
+            elif minor and is_public:
+                details["minor"] = True
             action = _change_action(actor, blog, old_status, entry.status, was_pinned, entry.pinned)
             self._audit_entry(session, actor, blog, entry, action, committed, details)
             public = to_entry_public(entry, slug)

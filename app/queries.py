@@ -23,6 +23,7 @@ from app.schemas import (
     AuthorPublic,
     BlogPublic,
     BlogStatus,
+    CorrectionPublic,
     EntriesPublic,
     EntryPublic,
     EntryState,
@@ -48,6 +49,9 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         version=entry.version,
+        modified_at=entry.modified_at,
+        correction=CorrectionPublic(**entry.corrections[-1]) if entry.corrections else None,
+        corrections=[CorrectionPublic(**c) for c in entry.corrections] or None,
         # Only a private entry carries its note (and only members read private entries).
         review_note=entry.review_note if entry.status in PRIVATE_STATES else None,
     )

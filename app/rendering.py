@@ -26,6 +26,15 @@ def local_time_label(moment: datetime, time_zone: str) -> str:
     return f"{local:%b %d, %Y}, {hour}:{local:%M %p %Z}"
 
 
+def later_time_label(moment: datetime, earlier: datetime, time_zone: str) -> str:
+    """'7:46 PM EST' for a moment on the local day of `earlier`; the whole label otherwise."""
+    zone = ZoneInfo(time_zone)
+    local = moment.astimezone(zone)
+    if local.date() != earlier.astimezone(zone).date():
+        return local_time_label(moment, time_zone)
+    return f"{local.hour % 12 or 12}:{local:%M %p %Z}"
+
+
 def absolute_url(base_url: str, url: str) -> str:
     """A URL as readers elsewhere can open it: a path on this server gets the public base."""
     return base_url.rstrip("/") + url if url.startswith("/") else url
@@ -86,6 +95,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.environment.filters["local_time"] = local_time_label
+        self.environment.filters["later_time"] = later_time_label
         self.environment.filters["utc_iso"] = utc_iso
         self.environment.filters["absolute"] = lambda url: absolute_url(self.base_url, url)
         self.environment.filters["permalink"] = lambda entry: self.permalink(entry.blog, entry.id)

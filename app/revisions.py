@@ -22,8 +22,16 @@ CONTENT_FIELDS = ("headline", "body_html", "authors", "media", "key_event")
 KEPT_FIELDS = (*CONTENT_FIELDS, "pinned", "status", "published_at")
 
 
-def keep(session: AsyncSession, entry: Entry, actor: Principal) -> None:
-    """Keep the entry as it now is, as version `entry.version`, made by `actor`."""
+def keep(
+    session: AsyncSession,
+    entry: Entry,
+    actor: Principal,
+    *,
+    correction: str | None = None,
+    minor: bool = False,
+) -> None:
+    """Keep the entry as it now is, as version `entry.version`, made by `actor` (with the
+    correction note this change added, or marked a minor fix)."""
     session.add(
         EntryRevision(
             entry_id=entry.id,
@@ -34,6 +42,8 @@ def keep(session: AsyncSession, entry: Entry, actor: Principal) -> None:
             actor_token_id=actor.token_id,
             actor_name=actor_label(actor),
             created_at=entry.updated_at,
+            correction=correction,
+            minor=minor,
         )
     )
 
@@ -99,6 +109,8 @@ def to_public(revision: EntryRevision) -> RevisionPublic:
         changed_at=revision.created_at,
         changed_by=revision.actor_name,
         changed_by_user_id=revision.actor_user_id,
+        correction=revision.correction,
+        minor=revision.minor,
     )
 
 

@@ -294,6 +294,26 @@ ReviewNote = Annotated[
 ]
 
 
+# A public correction note: plain text (shown escaped), trimmed, not blank.
+CorrectionNote = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=280, pattern=NOT_BLANK_PATTERN
+    ),
+]
+# A correction is not a minor fix, and goes with an entry that stays published
+# (EntryUpdate._correction_or_minor; app/publishing.py refuses one on an unpublished entry).
+CORRECTION_OR_MINOR: list[dict[str, Any]] = [
+    {"not": {"required": ["correction", "minor"], "properties": {"minor": {"const": True}}}},
+    {
+        "not": {
+            "required": ["correction", "status"],
+            "properties": {"status": {"enum": ["draft", "submitted", "returned"]}},
+        }
+    },
+]
+
+
 class EntryCreate(RequestModel):
     """A new entry: it needs a headline, a body that is not blank, or media."""
 
@@ -331,7 +351,12 @@ class EntryUpdate(RequestModel):
     or submitted again; a published entry can go back to draft only (409 otherwise).
     """
 
-    model_config = ConfigDict(json_schema_extra={**NOT_A_PINNED_DRAFT, **RETURNED_WITH_A_NOTE})
+    model_config = ConfigDict(
+        json_schema_extra={
+            **NOT_A_PINNED_DRAFT,
+            "allOf": [*RETURNED_WITH_A_NOTE["allOf"], *CORRECTION_OR_MINOR],
+        }
+    )
 
     headline: Headline | None = None
     body: BodyHtml | MISSING = MISSING
@@ -356,6 +381,28 @@ class EntryUpdate(RequestModel):
         "to the version after this change (a legal or safety correction); an "
         "`entry.redacted` event follows.",
     )
+
+    correction: CorrectionNote | MISSING = Field(
+        MISSING,
+        description="A public correction note (plain text, up to 280 characters) for an edit "
+        'of a published entry: readers see "Correction: ..." with its time, and '
+        '"Updated". Notes accumulate; 422 on an entry that is not published.',
+    )
+    minor: StrictBool = Field(
+        False,
+        description='A minor fix (a typo): no note, and the "Updated" time readers see '
+        "stays as it was. The revision records it as minor.",
+    )
+
+    @model_validator(mode="after")
+    def _correction_or_minor(self) -> "EntryUpdate":
+        if self.correction is MISSING:
+            return self
+        if self.minor:
+            raise ValueError("an edit is either a correction or a minor fix, not both")
+        if self.status in ("draft", "submitted", "returned"):
+            raise ValueError("a correction goes with an entry that stays published")
+        return self
 
     @model_validator(mode="after")
     def _review(self) -> "EntryUpdate":
@@ -427,6 +474,11 @@ class UploadedMediaPublic(BaseModel):
     created_at: UtcDatetime
 
 
+class CorrectionPublic(BaseModel):
+    note: str = Field(description="Plain text.")
+    at: UtcDatetime
+
+
 class EntryPublic(BaseModel):
     id: int
     blog: str = Field(description="The blog's slug.")
@@ -441,6 +493,21 @@ class EntryPublic(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = Field(description="Starts at 1; bumped on every edit.")
+    modified_at: UtcDatetime | None = Field(
+        None,
+        description='What readers are shown as "Updated": the last edit of its content '
+        "after it was published (not minor fixes, pins or flags). Absent if never. "
+        "`updated_at` is the record's last change of any kind.",
+        exclude_if=_absent,
+    )
+    correction: CorrectionPublic | None = Field(
+        None, description="The newest public correction note; absent if none.", exclude_if=_absent
+    )
+    corrections: list[CorrectionPublic] | None = Field(
+        None,
+        description="Every public correction note, oldest first; absent if none.",
+        exclude_if=_absent,
+    )
     review_note: str | None = Field(
         None,
         description="On a returned entry (or a draft made of one), to its blog's members "
@@ -464,6 +531,8 @@ class RevisionPublic(BaseModel):
     changed_at: UtcDatetime = Field(description="When this version was made.")
     changed_by: str | None = Field(description="Who made it: a user's name, or a token.")
     changed_by_user_id: int | None
+    correction: str | None = Field(None, description="The correction note this version added.")
+    minor: bool = Field(False, description="Marked a minor fix.")
 
 
 class RevisionsPublic(BaseModel):

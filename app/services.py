@@ -27,6 +27,7 @@ from app.media.storage import create_store
 from app.metrics import Metrics
 from app.people.sessions import SessionStore
 from app.people.sign_in_limits import SignInLimits
+from app.presence import Presence
 from app.publishing import Publisher
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
@@ -57,6 +58,8 @@ class Services:
     # Sign-in sessions of the newsroom page, and its private stream.
     sessions: SessionStore
     newsroom: NewsroomHub
+    # Who is editing which entry, told on the newsroom stream.
+    presence: Presence
 
 
 @asynccontextmanager
@@ -112,6 +115,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         webhook_worker=webhook_worker,
         sessions=SessionStore(database, settings, sign_in_limits),
         newsroom=newsroom,
+        presence=Presence(
+            database,
+            newsroom,
+            ttl_seconds=settings.editing_seconds,
+            sweep_seconds=settings.hub_check_seconds,
+        ),
     )
     try:
         if rate_limits is not None:
@@ -123,12 +132,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             )
         await hub.start()
         await newsroom.start()
+        await services.presence.start()
         if webhook_worker is not None:
             await webhook_worker.start()
         yield services
     finally:
         if webhook_worker is not None:
             await webhook_worker.stop()
+        await services.presence.stop()
         await newsroom.stop()
         await services.media.close()
         await hub.stop()

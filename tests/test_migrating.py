@@ -43,6 +43,7 @@ APP_TABLES = {
     "audit_records",
     "entry_revisions",
     "sign_in_sessions",
+    "editing_flags",
 }
 
 

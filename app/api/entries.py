@@ -10,6 +10,7 @@ from app.api.deps import (
     OptionalPrincipalDep,
     PrincipalDep,
     PublisherDep,
+    ServicesDep,
 )
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
@@ -168,11 +169,14 @@ async def update_entry(
     response: Response,
     principal: PrincipalDep,
     publisher: PublisherDep,
+    services: ServicesDep,
     if_match: IfMatchHeader = None,
 ) -> EntryPublic:
     """Edit, pin or unpin an entry, or move it through review; only the fields sent change."""
     entry = await publisher.update_entry(slug, entry_id, data, principal, parse_if_match(if_match))
     response.headers["ETag"] = entry_tag(entry.id, entry.version)
+    # Saved: the caller is no longer editing it (its flag, if it held one, goes).
+    await services.presence.release_after_save(slug, entry.id, principal)
     return entry
 
 

@@ -21,8 +21,10 @@ it as it stands (its own readers get it twice; `version` tells a copy from a cha
 client that (re)connects reads the private lists (`GET .../entries?status=...`) once the
 stream says `newsroom.hello`, and from then applies notes by entry id and `version`.
 
-Presence ("who is editing", issue 13) belongs here too: another kind of note, for every
-member reader of a blog, through `announce` and the same broker topic.
+Presence ("who is editing", app/presence.py) travels here too: `entry.editing` notes, for
+every member reader of a blog (contributors included), through `announce` and the same
+broker topic; they are live only as well, and a (re)connecting client reads the live flags
+(`GET .../editing`) after `newsroom.hello`.
 """
 
 import asyncio
@@ -82,6 +84,8 @@ class PrivateNote:
     writer_id: int | None
     type: str
     payload: bytes
+    # For every member reader of the blog, whatever it may read of entries (presence).
+    everyone: bool = False
 
 
 def build_note(
@@ -137,7 +141,7 @@ class Watch:
     writer_id: int | None
 
     def sees(self, note: PrivateNote) -> bool:
-        return self.writer_id is None or note.writer_id == self.writer_id
+        return note.everyone or self.writer_id is None or note.writer_id == self.writer_id
 
 
 class NewsroomHub:
@@ -192,12 +196,8 @@ class NewsroomHub:
     def _sealable(self, note: PrivateNote) -> Announcement:
         # The broker carries a blog, a number and bytes: the entry's id, and the note
         # behind who sent it and whose entry it is.
-        envelope = b"%s\n%d\n%s\n%s" % (
-            self.origin,
-            note.writer_id or 0,
-            note.type.encode(),
-            note.payload,
-        )
+        writer = b"*" if note.everyone else b"%d" % (note.writer_id or 0)
+        envelope = b"%s\n%s\n%s\n%s" % (self.origin, writer, note.type.encode(), note.payload)
         return Announcement(note.blog, note.blog_id, note.entry_id, envelope)
 
     async def _send_outbox(self) -> None:
@@ -220,7 +220,8 @@ class NewsroomHub:
             return
         try:
             origin, writer, event_type, payload = announcement.payload.split(b"\n", 3)
-            writer_id = int(writer) or None
+            everyone = writer == b"*"
+            writer_id = None if everyone else (int(writer) or None)
         except ValueError:
             logger.warning("dropped a malformed newsroom note")
             return
@@ -233,6 +234,7 @@ class NewsroomHub:
             writer_id,
             event_type.decode(),
             payload,
+            everyone,
         )
         self._deliver(note)
 

@@ -193,6 +193,9 @@ def keep_rules_the_schema_cannot_state(case: schemathesis.Case) -> None:
         ):
             body["headline"] = "Polls open"
         if case.method == "PATCH":
+            # A correction goes with an entry that is published now (422 otherwise), which
+            # depends on what is stored: tests/api/test_corrections.py sends them.
+            body.pop("correction", None)
             for field in ("headline", "body", "media"):
                 kept = body.get(field) if field == "media" else _has_text(body.get(field))
                 if field in body and not kept:

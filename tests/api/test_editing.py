@@ -1,0 +1,190 @@
+"""Who is editing: a member takes an entry's editing flag, renews it, releases it (or saves),
+another is refused with who holds it unless taking it over, and a flag nobody renews lapses.
+On SQLite and PostgreSQL; refusals write nothing. (The notes on the newsroom stream:
+tests/realtime/test_editing_stream.py.)"""
+
+from datetime import datetime, timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from app.models import EditingFlag, utc_now
+from tests.support.errors import assert_error
+from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry
+from tests.support.people import Person, add_person
+
+ENTRIES = f"/api/v1/blogs/{SLUG}/entries"
+LIST = f"/api/v1/blogs/{SLUG}/editing"
+
+
+def editing(entry_id: int) -> str:
+    return f"{ENTRIES}/{entry_id}/editing"
+
+
+async def flag_count(app: FastAPI) -> int:
+    async with app.state.services.database.read_session() as session:
+        return await session.scalar(select(func.count()).select_from(EditingFlag)) or 0
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def people(app: FastAPI) -> tuple[Person, Person, Person]:
+    ana = await add_person(app, "Ana Ruiz", role="editor")
+    ben = await add_person(app, "Ben Okafor", role="editor")
+    cora = await add_person(app, "Cora Lind", role="contributor")
+    return ana, ben, cora
+
+
+async def test_an_editor_takes_renews_and_releases_an_entrys_flag(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    ana, _ben, _cora = await people(app)
+    entry = await publish_entry(client, headline="Polls close")
+
+    before = utc_now()
+    taken = await client.put(editing(entry["id"]), headers=ana.headers)
+    assert taken.status_code == 200, taken.text
+    assert taken.headers["cache-control"] == "no-store"
+    body = taken.json()
+    assert body["entry_id"] == entry["id"]
+    editor = body["editor"]
+    assert (editor["user_id"], editor["name"]) == (ana.user_id, "Ana Ruiz")
+    since, expires = moment(editor["since"]), moment(editor["expires_at"])
+    assert before <= since and timedelta(seconds=29) < expires - since <= timedelta(seconds=30)
+
+    # Renewed while typing: the same holder, since unchanged, the lapse moved on.
+    renewed = await client.put(editing(entry["id"]), json={"take_over": False}, headers=ana.headers)
+    assert renewed.status_code == 200, renewed.text
+    again = renewed.json()["editor"]
+    assert again["since"] == editor["since"]
+    assert moment(again["expires_at"]) >= expires
+
+    listed = await client.get(LIST, headers=ana.headers)
+    assert listed.status_code == 200 and listed.headers["cache-control"] == "no-store"
+    assert listed.json() == {"items": [{"entry_id": entry["id"], "editor": again}]}
+
+    released = await client.delete(editing(entry["id"]), headers=ana.headers)
+    assert released.status_code == 204
+    assert (await client.get(LIST, headers=ana.headers)).json() == {"items": []}
+    # Releasing what one does not hold is no error.
+    assert (await client.delete(editing(entry["id"]), headers=ana.headers)).status_code == 204
+    assert await flag_count(app) == 0
+
+
+async def test_another_editor_is_told_who_holds_the_flag_and_may_take_it_over(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    ana, ben, _cora = await people(app)
+    entry = await publish_entry(client, headline="Polls close")
+    held = (await client.put(editing(entry["id"]), headers=ana.headers)).json()["editor"]
+
+    refused = await client.put(editing(entry["id"]), headers=ben.headers)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "being_edited" and "Ana Ruiz" in error["message"]
+    assert error["editor"] == held
+    # Nothing changed: Ana still holds it.
+    assert (await client.get(LIST, headers=ben.headers)).json()["items"][0]["editor"] == held
+    # Ben's release does not drop Ana's flag.
+    assert (await client.delete(editing(entry["id"]), headers=ben.headers)).status_code == 204
+    assert (await client.get(LIST, headers=ben.headers)).json()["items"][0]["editor"] == held
+
+    taken = await client.put(editing(entry["id"]), json={"take_over": True}, headers=ben.headers)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["editor"]["user_id"] == ben.user_id
+    # Now Ana is the one refused.
+    ana_again = await client.put(editing(entry["id"]), headers=ana.headers)
+    assert ana_again.status_code == 409
+    assert ana_again.json()["error"]["editor"]["name"] == "Ben Okafor"
+
+
+async def test_saving_the_entry_releases_the_savers_flag_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    ana, ben, _cora = await people(app)
+    first = await publish_entry(client, headline="Polls close")
+    second = await publish_entry(client, headline="Turnout")
+    assert (await client.put(editing(first["id"]), headers=ana.headers)).status_code == 200
+    assert (await client.put(editing(second["id"]), headers=ana.headers)).status_code == 200
+
+    # Someone else's save leaves Ana's flag alone.
+    saved = await client.patch(f"{ENTRIES}/{first['id']}", json={"headline": "x"}, headers=ADMIN)
+    assert saved.status_code == 200
+    assert await flag_count(app) == 2
+    saved = await client.patch(
+        f"{ENTRIES}/{first['id']}", json={"headline": "Polls have closed"}, headers=ana.headers
+    )
+    assert saved.status_code == 200, saved.text
+    items = (await client.get(LIST, headers=ben.headers)).json()["items"]
+    assert [item["entry_id"] for item in items] == [second["id"]]
+
+
+async def test_a_flag_nobody_renews_lapses_and_is_swept(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    ana, ben, _cora = await people(app)
+    entry = await publish_entry(client, headline="Polls close")
+    await client.put(editing(entry["id"]), headers=ana.headers)
+    presence = app.state.services.presence
+
+    assert await presence.sweep() == 0
+    assert await presence.sweep(now=utc_now() + timedelta(seconds=31)) == 1
+    assert (await client.get(LIST, headers=ana.headers)).json() == {"items": []}
+    # Gone: anyone may take it now, without taking over.
+    assert (await client.put(editing(entry["id"]), headers=ben.headers)).status_code == 200
+
+
+async def test_a_contributor_flags_only_the_entries_it_may_edit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    _ana, _ben, cora = await people(app)
+    dan = await add_person(app, "Dan Moss", role="contributor")
+    own = await publish_entry(client, headers=cora.headers, headline="Mine", status="draft")
+    dans = await publish_entry(client, headers=dan.headers, headline="Dan's", status="draft")
+    published = await publish_entry(client, headline="Polls close")
+
+    assert (await client.put(editing(own["id"]), headers=cora.headers)).status_code == 200
+    for other in (dans, published):
+        assert_error(await client.put(editing(other["id"]), headers=cora.headers), 403, "forbidden")
+    # A contributor sees the blog's live flags (the newsroom shows them to every member).
+    assert len((await client.get(LIST, headers=cora.headers)).json()["items"]) == 1
+    assert await flag_count(app) == 1
+
+
+async def test_who_may_not_edit_here_is_refused_and_nothing_is_written(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    await create_blog(client, "other-night", "Other night")
+    outsider = await add_person(app, "Olga Berg", role="editor", blog="other-night")
+    entry = await publish_entry(client, headline="Polls close")
+    _token, legacy = await app.state.services.tokens.create("desk", "publish")
+
+    assert_error(await client.put(editing(entry["id"])), 401, "unauthorised")
+    assert_error(await client.get(LIST), 401, "unauthorised")
+    assert_error(await client.put(editing(entry["id"]), headers=outsider.headers), 403, "forbidden")
+    assert_error(await client.get(LIST, headers=outsider.headers), 403, "forbidden")
+    assert_error(
+        await client.delete(editing(entry["id"]), headers=outsider.headers), 403, "forbidden"
+    )
+    # A token of no user has nobody to show.
+    no_user = {"Authorization": f"Bearer {legacy}"}
+    assert_error(await client.put(editing(entry["id"]), headers=no_user), 403, "forbidden")
+    assert await flag_count(app) == 0
+
+    assert_error(
+        await client.put(editing(entry["id"]), json={"take_over": "yes"}, headers=ADMIN),
+        422,
+        "invalid_input",
+        fields={"take_over"},
+    )
+    assert_error(await client.put(editing(9999), headers=ADMIN), 404, "not_found")
+    assert await flag_count(app) == 0
