@@ -50,6 +50,7 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         version=entry.version,
         # Only a private entry carries its note (and only members read private entries).
         review_note=entry.review_note if entry.status in PRIVATE_STATES else None,
+        publish_at=entry.publish_at if entry.status == "scheduled" else None,
     )
 
 

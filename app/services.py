@@ -8,7 +8,8 @@ finds the hub without a global.
 
 What happens after a commit is wired here, once: the publisher tells its listeners
 (the hub, then this process's webhook worker) about every committed event, and the
-newsroom's private channel (never the others) about every private change.
+newsroom's private channel (never the others) about every private change, and this
+process's scheduler about every publish held or scheduled here.
 """
 
 from collections.abc import AsyncIterator, MutableMapping
@@ -32,6 +33,7 @@ from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
 from app.realtime.newsroom import NewsroomHub
 from app.rendering import Renderer
+from app.scheduling import Scheduler
 from app.tokens import TokenStore
 from app.webhooks.registry import WebhookRegistry
 from app.webhooks.signing import SecretBox
@@ -57,6 +59,8 @@ class Services:
     # Sign-in sessions of the newsroom page, and its private stream.
     sessions: SessionStore
     newsroom: NewsroomHub
+    # Publishes held and scheduled entries when they fall due.
+    scheduler: Scheduler
 
 
 @asynccontextmanager
@@ -94,6 +98,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
+    publisher = Publisher(
+        database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
+    )
     services = Services(
         settings=settings,
         database=database,
@@ -101,9 +108,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         renderer=renderer,
         metrics=metrics,
         hub=hub,
-        publisher=Publisher(
-            database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
-        ),
+        publisher=publisher,
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
@@ -112,6 +117,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         webhook_worker=webhook_worker,
         sessions=SessionStore(database, settings, sign_in_limits),
         newsroom=newsroom,
+        scheduler=Scheduler(
+            database,
+            publisher,
+            sweep_seconds=settings.schedule_sweep_seconds,
+            lease_seconds=settings.schedule_lease_seconds,
+        ),
     )
     try:
         if rate_limits is not None:
@@ -125,8 +136,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await newsroom.start()
         if webhook_worker is not None:
             await webhook_worker.start()
+        await services.scheduler.start()
         yield services
     finally:
+        await services.scheduler.stop()
         if webhook_worker is not None:
             await webhook_worker.stop()
         await newsroom.stop()
