@@ -459,6 +459,12 @@ class EntryUpdate(RequestModel):
             raise ValueError(problem)
         return self
 
+    @property
+    def holds_or_schedules(self) -> bool:
+        """Whether this edit holds or schedules a publish (answered 202)."""
+        held = isinstance(self.hold_seconds, int) and self.hold_seconds > 0
+        return held or isinstance(self.publish_at, datetime)
+
 
 class AuthorPublic(BaseModel):
     name: str

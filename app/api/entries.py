@@ -1,7 +1,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from pydantic import MISSING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import caching
@@ -184,7 +183,7 @@ async def update_entry(
 ) -> EntryPublic:
     """Edit, pin or unpin an entry, or move it through review; only the fields sent change."""
     entry = await publisher.update_entry(slug, entry_id, data, principal, parse_if_match(if_match))
-    if data.hold_seconds or data.publish_at is not MISSING:
+    if data.holds_or_schedules:
         response.status_code = status.HTTP_202_ACCEPTED
     response.headers["ETag"] = entry_tag(entry.id, entry.version)
     return entry
