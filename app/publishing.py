@@ -601,6 +601,7 @@ class Publisher:
             now = utc_now()
             entry.status = "deleted"
             entry.pinned = False
+            _unschedule(entry)  # a deleted entry's publish no longer waits
             entry.deleted_at = now
             entry.updated_at = now
             entry.version += 1

@@ -160,3 +160,43 @@ async def test_the_process_that_published_killed_right_after_leaves_it_published
     await eventually(lambda: created_events(database, later_id), WAIT_SECONDS, "the later one")
     assert await created_events(database, entry_id) == [1]
     await assert_log_whole(survivor.http, [entry_id, later_id])
+
+
+@pytest.fixture
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database("sqlite", request, tmp_path)
+
+
+async def test_a_schedule_survives_its_only_process_killed_and_restarted_on_sqlite(
+    sqlite_url: str, serve: Callable[..., ServerProcess]
+) -> None:
+    database_url = sqlite_url
+    env = serve_environment(
+        database_url,
+        schedule_sweep_seconds=str(SWEEP_SECONDS),
+        schedule_lease_seconds=str(LEASE_SECONDS),
+    )
+    server = serve(env)
+    database = Database(database_url)
+    try:
+        async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
+            await create_blog(client, SLUG)
+            entry_id, _due = await schedule(client, "Results at ten", SWEEP_SECONDS)
+        await eventually(
+            lambda: lease_of(database, entry_id), WAIT_SECONDS, "the process to lease it",
+            holds=lambda lease: lease[0] is not None,
+        )  # fmt: skip
+        server.kill()
+        assert await created_events(database, entry_id) == []
+        server.start()
+        seqs = await eventually(
+            lambda: created_events(database, entry_id), WAIT_SECONDS, "the restart to publish it"
+        )
+        assert seqs == [1]
+        async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
+            later_id, _ = await schedule(client, "Turnout", 2)
+        await eventually(lambda: created_events(database, later_id), WAIT_SECONDS, "the later one")
+        assert await created_events(database, entry_id) == [1]
+        await assert_log_whole(server.http, [entry_id, later_id])
+    finally:
+        await database.dispose()
