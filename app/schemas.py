@@ -312,7 +312,10 @@ SCHEDULE_RULES: list[Any] = [
             "properties": {"status": {"const": "published"}},
             "not": {
                 "anyOf": [
-                    {"required": ["published_at"]},
+                    {
+                        "required": ["published_at"],
+                        "properties": {"published_at": {"type": "string"}},
+                    },
                     {"required": ["pinned"], "properties": {"pinned": {"const": True}}},
                 ]
             },
