@@ -322,7 +322,21 @@ SCHEDULE_RULES: list[Any] = [
         },
     },
 ]
-HoldSeconds = Annotated[StrictInt, Field(ge=0, le=MAX_HOLD_SECONDS)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON does not tell 6 from 6.0: a whole number written either way is one.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+HoldSeconds = Annotated[
+    StrictInt,
+    Field(ge=0, le=MAX_HOLD_SECONDS),
+    BeforeValidator(_whole_number),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_HOLD_SECONDS}),
+]
 HOLD_DESCRIPTION = (
     "The undo window: hold the publish this many seconds (0-60). The answer is then 202 "
     "with the entry `scheduled`, private until it goes out; `POST .../cancel-publish` "
