@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     webhook_disable_after_failures: Annotated[int, Field(gt=0)] = 30
     # How often each process looks for events that other processes published.
     webhook_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
+    # Held and scheduled publishes (app/scheduling.py): each process looks for what falls due
+    # this often, and holds what it claimed this long past its due time; if it dies, another
+    # process publishes it at most lease + sweep seconds late.
+    schedule_sweep_seconds: Annotated[float, Field(gt=0)] = 2.0
+    schedule_lease_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Per client address (IPv6 by /64); requests with a valid token are never limited.
     rate_limit_enabled: bool = True
     # memory:// counts per process; with several processes use the broker's redis:// URL.

@@ -91,6 +91,8 @@ class Entry(Base):
     __table_args__ = (
         UniqueConstraint("blog_id", "idempotency_key", name="uq_entries_blog_idempotency_key"),
         Index("ix_entries_blog_published", "blog_id", "status", "published_at", "id"),
+        # The scheduler's sweep: scheduled entries by due time (app/scheduling.py).
+        Index("ix_entries_due", "status", "publish_at"),
         # At most one pinned entry per blog, enforced by the database as well.
         Index(
             "uq_entries_one_pinned_per_blog",
@@ -134,6 +136,16 @@ class Entry(Base):
     corrections: Mapped[list[dict[str, Any]]] = mapped_column(
         JSON, default=list, server_default=text("'[]'")
     )
+    # A held or scheduled publish (status "scheduled", app/scheduling.py): when it is due,
+    # the state an undo returns it to, and who scheduled it (the publish is theirs). Not
+    # foreign keys, for the reason created_by is not.
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scheduled_from: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    scheduled_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scheduled_token: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The process that publishes it when due holds this lease (like a webhook's).
+    schedule_lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    schedule_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Event(Base):

@@ -12,9 +12,12 @@ in the event's payload, and the change is recorded in the audit log (app/audit.p
 same transaction. Entries move through review here too: draft → submitted → published,
 or submitted → returned (with the editor's note) → draft or submitted again. Entries in
 those private states never enter the change log: an entry is logged when it is published,
-and taking it out of public view logs its tombstone. Their changes are told, after the
-commit, to the newsroom's private channel only (app/realtime/newsroom.py), as notes built
-here like events are.
+and taking it out of public view logs its tombstone. A publish may be held (the undo window,
+`hold_seconds`) or scheduled (`publish_at`): the entry then waits in the private state
+`scheduled` until app/scheduling.py publishes it here (`publish_due`), in the transaction
+that logs it, or the publish is cancelled (`cancel_publish`) and nothing was ever sent.
+Private changes are told, after the commit, to the newsroom's private channel only
+(app/realtime/newsroom.py), as notes built here like events are.
 """
 
 import hashlib
@@ -30,7 +33,7 @@ from app import audit, revisions
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
-from app.models import Blog, Entry, Event, utc_now
+from app.models import Blog, Entry, Event, User, utc_now
 from app.people import permissions
 from app.people.roles import SYSTEM, Principal, at_least
 from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
@@ -56,6 +59,8 @@ from app.schemas import (
 
 # Back-filled items may be in the past; a little clock skew is forgiven for "now".
 FUTURE_TOLERANCE = timedelta(minutes=1)
+# The furthest ahead a publish can be scheduled.
+MAX_SCHEDULE_AHEAD = timedelta(days=365)
 
 
 # Told about every committed event, in seq order per blog, before the write returns.
@@ -74,11 +79,22 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class AlreadyPublished(Conflict):
+    code = "already_published"
+
+
+class NotScheduled(Conflict):
+    code = "not_scheduled"
+
+
 # Where an entry may go from each state, whoever asks (the permissions then say who may).
+# `scheduled` is reached by a publish with `hold_seconds` or `publish_at`; from there the
+# entry is published when due (or at once with `"status": "published"`), or goes back.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"draft", "submitted", "published"}),
-    "submitted": frozenset({"submitted", "draft", "returned", "published"}),
-    "returned": frozenset({"returned", "draft", "submitted", "published"}),
+    "draft": frozenset({"draft", "submitted", "published", "scheduled"}),
+    "submitted": frozenset({"submitted", "draft", "returned", "published", "scheduled"}),
+    "returned": frozenset({"returned", "draft", "submitted", "published", "scheduled"}),
+    "scheduled": frozenset({"scheduled", "draft", "published"}),
     "published": frozenset({"published", "draft"}),
 }
 # What the audit log calls writing an entry in each state.
@@ -86,6 +102,7 @@ CREATED_ACTIONS = {
     "draft": "entry.drafted",
     "submitted": "entry.submitted",
     "published": "entry.published",
+    "scheduled": "entry.scheduled",
 }
 # What readers see of an entry: a change to one after publishing shows as "Updated" (unless
 # marked minor); pins, flags and times do not.
@@ -117,13 +134,24 @@ class Publisher:
         self.renderer = renderer
         self.listeners = tuple(listeners)
         self.note_listeners = tuple(note_listeners)
+        # Told the due time of each publish held or scheduled here, after its commit (this
+        # process's scheduler sets its timer).
+        self.schedule_listeners: list[Callable[[datetime], None]] = []
 
-    def _committed(self, events: Sequence[Announcement], notes: Sequence[PrivateNote] = ()) -> None:
+    def _committed(
+        self,
+        events: Sequence[Announcement],
+        notes: Sequence[PrivateNote] = (),
+        due: datetime | None = None,
+    ) -> None:
         for listener in self.listeners:
             listener(events)
         if notes:
             for note_listener in self.note_listeners:
                 note_listener(notes)
+        if due is not None:
+            for schedule_listener in self.schedule_listeners:
+                schedule_listener(due)
 
     # --- blogs -------------------------------------------------------------
 
@@ -261,7 +289,9 @@ class Publisher:
         """Store a new entry; returns it and whether this was a replay of an earlier request.
 
         An entry written by a user without `authors` gets the user's name as its byline."""
-        fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+        # A request without a hold has the fingerprint it had before holds existed.
+        unheld = {"hold_seconds"} if not data.hold_seconds else None
+        fingerprint = hashlib.sha256(data.model_dump_json(exclude=unheld).encode()).hexdigest()
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
@@ -283,6 +313,7 @@ class Publisher:
             now = utc_now()
             published_at = data.published_at or now
             _refuse_future(published_at, now)
+            due = _due_time(data.hold_seconds, data.publish_at, now)
             if data.pinned and data.status != "published":
                 raise InvalidInput(
                     "Only a published entry can be pinned.", fields={"pinned": "publish it first"}
@@ -306,7 +337,7 @@ class Publisher:
                 media=media,
                 key_event=data.key_event,
                 pinned=data.pinned,
-                status=data.status,
+                status="scheduled" if due else data.status,
                 published_at=published_at,
                 created_at=now,
                 updated_at=now,
@@ -315,6 +346,8 @@ class Publisher:
                 request_fingerprint=fingerprint if idempotency_key else None,
                 created_by=actor.user_id,
             )
+            if due is not None:
+                _schedule(entry, due, "draft", actor)
             session.add(entry)
             await session.flush()
             revisions.keep(session, entry, actor)
@@ -327,13 +360,14 @@ class Publisher:
                 blog_id=blog.id,
                 entry_id=entry.id,
                 seq=committed[0].seq if committed else None,
-                details={"status": entry.status, "pinned": entry.pinned},
+                details={"status": entry.status, "pinned": entry.pinned}
+                | _schedule_details(due, data.hold_seconds),
             )
             public = to_entry_public(entry, slug)
             if idempotency_key is not None:
                 entry.idempotent_answer = public.model_dump_json()
             notes = self._notes(blog, entry, previous_status=None)
-        self._committed(committed, notes)
+        self._committed(committed, notes, due)
         return public, False
 
     async def update_entry(
@@ -348,6 +382,8 @@ class Publisher:
         redact = changes.pop("redact", False)
         correction: str | None = changes.pop("correction", None)
         minor = changes.pop("minor", False)
+        hold_seconds = changes.pop("hold_seconds", 0)
+        publish_at = changes.pop("publish_at", None)
         _refuse_nulls(changes, nullable={"headline"})
         committed: list[Announcement] = []
         async with self.database.write_session() as session:
@@ -363,6 +399,13 @@ class Publisher:
                 values["media"] = await resolve_media(session, blog, items)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             new_status = changed.get("status", old_status)
+            now = utc_now()
+            due = _due_time(hold_seconds, publish_at, now)
+            if due is not None:
+                new_status = _scheduled_status(entry, changes.get("status"))
+                changed["status"] = new_status
+                if new_status == old_status:
+                    del changed["status"]
             permissions.check_entry_change(actor, blog, entry, new_status, changed)
             if new_status not in TRANSITIONS[old_status]:
                 raise InvalidTransition(
@@ -374,7 +417,7 @@ class Publisher:
                     "a published entry that stays published.",
                     fields={"correction": "only for a published entry"},
                 )
-            if not changed and correction is None:
+            if not changed and correction is None and due is None:
                 if redact and entry.status == "published":
                     permissions.require_role(actor, blog, "editor", "Redacting")
                     committed += await self._redact(session, blog, entry, actor)
@@ -387,8 +430,8 @@ class Publisher:
             if new_status in ("submitted", "published") and entry.review_note is not None:
                 changed["review_note"] = None  # sent again: the note has been answered
 
-            now = utc_now()
             was_public, was_pinned = old_status == "published", entry.pinned
+            was_due = entry.publish_at
             before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
             if (
                 new_status == "published"
@@ -417,8 +460,13 @@ class Publisher:
                 setattr(entry, name, value)
             if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
-            if entry.status == "published" and ("media" in changed or not was_public):
+            goes_out = entry.status in ("published", "scheduled")
+            if goes_out and ("media" in changed or old_status not in ("published", "scheduled")):
                 refuse_images_without_alt_text(blog, entry.media)
+            if due is not None:
+                _schedule(entry, due, old_status, actor)
+            elif old_status == "scheduled" and entry.status != "scheduled":
+                _unschedule(entry)
             if wants_pin and not was_pinned:
                 committed += await self._unpin_current(session, blog, now, actor)
             entry.pinned = wants_pin
@@ -458,12 +506,103 @@ class Publisher:
                 details["correction"] = correction
             elif minor and is_public:
                 details["minor"] = True
+            details |= _schedule_details(due, hold_seconds)
             action = _change_action(actor, blog, old_status, entry.status, was_pinned, entry.pinned)
+            if action == "entry.edited" and due is not None and due != was_due:
+                action = "entry.rescheduled"
             self._audit_entry(session, actor, blog, entry, action, committed, details)
             public = to_entry_public(entry, slug)
             notes = self._notes(blog, entry, previous_status=old_status)
-        self._committed(committed, notes)
+        self._committed(committed, notes, due)
         return public
+
+    async def cancel_publish(
+        self,
+        slug: str,
+        entry_id: int,
+        actor: Principal = SYSTEM,
+        if_match: IfMatch | None = None,
+    ) -> EntryPublic:
+        """Undo a held or scheduled publish before it goes out: the entry goes back to the
+        state it was published from (a new entry: a draft), and nothing was ever sent.
+        Once it is published this is 409 `already_published`."""
+        async with self.database.write_session() as session:
+            blog = await _lock_blog(session, slug)
+            permissions.require_role(actor, blog, "contributor", "Cancelling a publish")
+            entry = await find_entry(session, blog, entry_id, include_drafts=True)
+            permissions.check_cancel_publish(actor, blog, entry)
+            await _require_entry_unchanged(session, entry, slug, if_match)
+            if entry.status == "published":
+                raise AlreadyPublished(
+                    f"Entry {entry_id} is published already: take it back to draft, or delete "
+                    "it, to remove it from readers' pages."
+                )
+            if entry.status != "scheduled":
+                raise NotScheduled(
+                    f"Entry {entry_id} is {entry.status}: it has no publish waiting."
+                )
+            due = entry.publish_at
+            entry.status = entry.scheduled_from or "draft"
+            _unschedule(entry)
+            entry.version += 1
+            entry.updated_at = utc_now()
+            await session.flush()
+            revisions.keep(session, entry, actor)
+            details = {"status": {"from": "scheduled", "to": entry.status}}
+            details |= _schedule_details(due, 0)
+            self._audit_entry(session, actor, blog, entry, "entry.schedule_cancelled", [], details)
+            public = to_entry_public(entry, slug)
+            notes = self._notes(blog, entry, previous_status="scheduled")
+        self._committed([], notes)
+        return public
+
+    async def publish_due(self, entry_id: int, lease_owner: str) -> bool:
+        """Publish a scheduled entry that is due, for the scheduler holding its lease: in the
+        transaction that logs it, so it goes out once whatever stops when. Its event and its
+        audit record are of who scheduled it. False if it is not (or no longer) ours to
+        publish: cancelled, rescheduled, published already, or leased to another process."""
+        committed: list[Announcement] = []
+        async with self.database.write_session() as session:
+            blog_id = await session.scalar(select(Entry.blog_id).where(Entry.id == entry_id))
+            if blog_id is None:
+                return False
+            blog = await session.scalar(select(Blog).where(Blog.id == blog_id).with_for_update())
+            # Read under the blog's lock, which every change to its entries takes first.
+            entry = await session.scalar(
+                select(Entry).where(Entry.id == entry_id).execution_options(populate_existing=True)
+            )
+            now = utc_now()
+            if (
+                blog is None
+                or entry is None
+                or entry.status != "scheduled"
+                or entry.schedule_lease_owner != lease_owner
+                or entry.publish_at is None
+                or entry.publish_at > now
+            ):
+                return False
+            actor = await _scheduler_of(session, entry)
+            before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+            came_from, due = entry.scheduled_from or "draft", entry.publish_at
+            if not await _was_ever_public(session, entry):
+                entry.published_at = now  # dated when it goes out, as any first publish
+            entry.status = "published"
+            entry.review_note = None
+            _unschedule(entry)
+            entry.version += 1
+            entry.updated_at = now
+            await session.flush()
+            revisions.keep(session, entry, actor)
+            committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
+            after = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+            details = audit.changed(before, after) | {"scheduled": True}
+            details |= _schedule_details(due, 0)
+            action = (
+                "entry.approved" if came_from in ("submitted", "returned") else "entry.published"
+            )
+            self._audit_entry(session, actor, blog, entry, action, committed, details)
+        self._committed(committed)
+        return True
 
     async def delete_entry(
         self,
@@ -487,6 +626,7 @@ class Publisher:
             now = utc_now()
             entry.status = "deleted"
             entry.pinned = False
+            _unschedule(entry)  # a deleted entry's publish no longer waits
             entry.deleted_at = now
             entry.updated_at = now
             entry.version += 1
@@ -738,6 +878,80 @@ def _refuse_nulls(changes: dict[str, Any], *, nullable: set[str]) -> None:
         raise InvalidInput("Some fields may not be null.", fields=nulls)
 
 
+def _due_time(hold_seconds: int, publish_at: object, now: datetime) -> datetime | None:
+    """When a held or scheduled publish is due; None for a publish now. A schedule in the
+    past or more than a year ahead is refused (422)."""
+    if hold_seconds:
+        return now + timedelta(seconds=hold_seconds)
+    if not isinstance(publish_at, datetime):
+        return None
+    if publish_at <= now:
+        raise InvalidInput(
+            "publish_at must be in the future; publish now without it.",
+            fields={"publish_at": "must be later than now"},
+        )
+    if publish_at > now + MAX_SCHEDULE_AHEAD:
+        raise InvalidInput(
+            "publish_at may be at most a year ahead.",
+            fields={"publish_at": "must be within a year from now"},
+        )
+    return publish_at
+
+
+def _scheduled_status(entry: Entry, status: str | None) -> str:
+    """Where a hold or schedule in an edit takes the entry: `scheduled`, from a private state
+    with `"status": "published"`, or again (a new time) if it is scheduled. 409 otherwise."""
+    if entry.status == "published":
+        raise AlreadyPublished(f"Entry {entry.id} is published already: it cannot be held.")
+    if entry.status == "scheduled" or status == "published":
+        return "scheduled"
+    raise NotScheduled(
+        f'Entry {entry.id} is {entry.status}: hold or schedule it with "status": "published".'
+    )
+
+
+def _schedule(entry: Entry, due: datetime, came_from: str, actor: Principal) -> None:
+    """Set the entry to wait for `due`, published then as `actor`. A new time gives up any
+    lease on the old one: the scheduler claims it afresh."""
+    if entry.status != "scheduled" or entry.scheduled_from is None:
+        entry.scheduled_from = came_from if came_from != "scheduled" else "draft"
+    entry.status = "scheduled"
+    entry.publish_at = due
+    entry.scheduled_by = actor.user_id
+    entry.scheduled_token = actor.token_id
+    entry.schedule_lease_owner = None
+    entry.schedule_lease_until = None
+
+
+def _unschedule(entry: Entry) -> None:
+    entry.publish_at = None
+    entry.scheduled_from = None
+    entry.scheduled_by = None
+    entry.scheduled_token = None
+    entry.schedule_lease_owner = None
+    entry.schedule_lease_until = None
+
+
+def _schedule_details(due: datetime | None, hold_seconds: int) -> dict[str, Any]:
+    if due is None:
+        return {}
+    details: dict[str, Any] = {"publish_at": due.isoformat()}
+    if hold_seconds:
+        details["hold_seconds"] = hold_seconds
+    return details
+
+
+async def _scheduler_of(session: AsyncSession, entry: Entry) -> Principal:
+    """Who scheduled the entry, as the actor of its publish."""
+    user = await session.get(User, entry.scheduled_by) if entry.scheduled_by else None
+    return Principal(
+        via="scheduler",
+        user_id=entry.scheduled_by,
+        token_id=entry.scheduled_token,
+        name=user.name if user is not None else None,
+    )
+
+
 def _refuse_future(published_at: datetime, now: datetime) -> None:
     if published_at > now + FUTURE_TOLERANCE:
         raise InvalidInput(
@@ -756,6 +970,10 @@ def _change_action(
     actor: Principal, blog: Blog, old: str, new: str, was_pinned: bool, pinned: bool
 ) -> str:
     """What the audit log calls a change of an entry from status `old` to `new`."""
+    if new == "scheduled" and old != "scheduled":
+        return "entry.scheduled"
+    if old == "scheduled" and new != "published" and new != old:
+        return "entry.schedule_cancelled"
     if old == new:
         if pinned != was_pinned:
             return "entry.pinned" if pinned else "entry.unpinned"

@@ -54,6 +54,7 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         corrections=[CorrectionPublic(**c) for c in entry.corrections] or None,
         # Only a private entry carries its note (and only members read private entries).
         review_note=entry.review_note if entry.status in PRIVATE_STATES else None,
+        publish_at=entry.publish_at if entry.status == "scheduled" else None,
     )
 
 

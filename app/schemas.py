@@ -159,8 +159,11 @@ BlogStatus = Literal["live", "ended"]
 # What an entry may be written as; `returned` is an editor's answer to a submission.
 EntryStatus = Literal["draft", "submitted", "published"]
 EntryTransition = Literal["draft", "submitted", "returned", "published"]
-# What a stored entry can be: a deleted one is a tombstone.
-EntryState = Literal["draft", "submitted", "returned", "published", "deleted"]
+# What a stored entry can be: a deleted one is a tombstone; a scheduled one waits, private,
+# for its `publish_at` (a held or scheduled publish, app/scheduling.py).
+EntryState = Literal["draft", "submitted", "returned", "scheduled", "published", "deleted"]
+# The undo window: the longest a publish can be held, in seconds.
+MAX_HOLD_SECONDS = 60
 
 
 def _contains_nul(value: object) -> bool:
@@ -286,6 +289,83 @@ RETURNED_WITH_A_NOTE: dict[str, Any] = {
         },
     ]
 }
+# A publish held for `hold_seconds` (over 0) or scheduled for `publish_at`: what the
+# publisher refuses with 422, stated for the OpenAPI schema. Not both; only for a publish
+# (or a scheduled entry's new time, in an edit); never pinned; published_at is then the
+# moment it goes out.
+_SCHEDULING: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["publish_at"]},
+        {"required": ["hold_seconds"], "properties": {"hold_seconds": {"minimum": 1}}},
+    ]
+}
+SCHEDULE_RULES: list[Any] = [
+    {
+        "not": {
+            "required": ["hold_seconds", "publish_at"],
+            "properties": {"hold_seconds": {"minimum": 1}},
+        }
+    },
+    {
+        "if": _SCHEDULING,
+        "then": {
+            "properties": {"status": {"const": "published"}},
+            "not": {
+                "anyOf": [
+                    {
+                        "required": ["published_at"],
+                        "properties": {"published_at": {"type": "string"}},
+                    },
+                    {"required": ["pinned"], "properties": {"pinned": {"const": True}}},
+                ]
+            },
+        },
+    },
+]
+
+
+def _whole_number(value: object) -> object:
+    # JSON does not tell 6 from 6.0: a whole number written either way is one.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+HoldSeconds = Annotated[
+    StrictInt,
+    Field(ge=0, le=MAX_HOLD_SECONDS),
+    BeforeValidator(_whole_number),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_HOLD_SECONDS}),
+]
+HOLD_DESCRIPTION = (
+    "The undo window: hold the publish this many seconds (0-60). The answer is then 202 "
+    "with the entry `scheduled`, private until it goes out; `POST .../cancel-publish` "
+    "undoes it. Not with `publish_at`."
+)
+PUBLISH_AT_DESCRIPTION = (
+    "Schedule the publish for this time: later than now and at most a year ahead (422 "
+    "otherwise). The answer is 202 with the entry `scheduled` until then."
+)
+
+
+def _schedule_problem(
+    status: object, hold_seconds: object, publish_at: object, pinned: object, published_at: object
+) -> str | None:
+    """What is wrong with a hold or schedule in a request, in words; None if nothing."""
+    holding = isinstance(hold_seconds, int) and hold_seconds > 0
+    if not (holding or publish_at is not MISSING):
+        return None
+    if holding and publish_at is not MISSING:
+        return "give hold_seconds or publish_at, not both"
+    if status not in ("published", MISSING):
+        return 'hold_seconds and publish_at go with "status": "published"'
+    if pinned is True:
+        return "a held or scheduled entry cannot be pinned: pin it once it is published"
+    if published_at not in (None, MISSING):
+        return "a held or scheduled entry is dated when it goes out: leave out published_at"
+    return None
+
+
 ReviewNote = Annotated[
     str,
     StringConstraints(
@@ -317,7 +397,9 @@ CORRECTION_OR_MINOR: list[dict[str, Any]] = [
 class EntryCreate(RequestModel):
     """A new entry: it needs a headline, a body that is not blank, or media."""
 
-    model_config = ConfigDict(json_schema_extra={**HAS_CONTENT, **NOT_A_PINNED_DRAFT})
+    model_config = ConfigDict(
+        json_schema_extra={**HAS_CONTENT, **NOT_A_PINNED_DRAFT, "allOf": SCHEDULE_RULES}
+    )
 
     headline: Headline | None = None
     body: BodyHtml = Field("", description="HTML; sanitised to a safe allow-list.")
@@ -334,11 +416,18 @@ class EntryCreate(RequestModel):
         None,
         description="Defaults to now; set it to back-fill an earlier item. Not later than now.",
     )
+    hold_seconds: HoldSeconds = Field(0, description=HOLD_DESCRIPTION)
+    publish_at: Moment | MISSING = Field(MISSING, description=PUBLISH_AT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _has_content(self) -> "EntryCreate":
         if not (self.headline or NOT_BLANK.search(self.body) or self.media):
             raise ValueError("an entry needs a headline, a body or media")
+        problem = _schedule_problem(
+            self.status, self.hold_seconds, self.publish_at, self.pinned, self.published_at
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -354,7 +443,7 @@ class EntryUpdate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             **NOT_A_PINNED_DRAFT,
-            "allOf": [*RETURNED_WITH_A_NOTE["allOf"], *CORRECTION_OR_MINOR],
+            "allOf": [*RETURNED_WITH_A_NOTE["allOf"], *CORRECTION_OR_MINOR, *SCHEDULE_RULES],
         }
     )
 
@@ -380,6 +469,16 @@ class EntryUpdate(RequestModel):
         description="Also rewrite what the log still shows of earlier versions of this entry "
         "to the version after this change (a legal or safety correction); an "
         "`entry.redacted` event follows.",
+    )
+    hold_seconds: HoldSeconds | MISSING = Field(
+        MISSING,
+        description=HOLD_DESCRIPTION + ' With `"status": "published"` (from a private state), '
+        "or alone on a scheduled entry (its new time: now plus the hold).",
+    )
+    publish_at: Moment | MISSING = Field(
+        MISSING,
+        description=PUBLISH_AT_DESCRIPTION + ' With `"status": "published"` (from a private '
+        "state), or alone on a scheduled entry to reschedule it.",
     )
 
     correction: CorrectionNote | MISSING = Field(
@@ -412,7 +511,18 @@ class EntryUpdate(RequestModel):
             raise ValueError("an entry is returned with a review_note for its writer")
         if noted and not returning:
             raise ValueError('a review_note goes only with "status": "returned"')
+        problem = _schedule_problem(
+            self.status, self.hold_seconds, self.publish_at, self.pinned, self.published_at
+        )
+        if problem:
+            raise ValueError(problem)
         return self
+
+    @property
+    def holds_or_schedules(self) -> bool:
+        """Whether this edit holds or schedules a publish (answered 202)."""
+        held = isinstance(self.hold_seconds, int) and self.hold_seconds > 0
+        return held or isinstance(self.publish_at, datetime)
 
 
 class AuthorPublic(BaseModel):
@@ -513,6 +623,12 @@ class EntryPublic(BaseModel):
         description="On a returned entry (or a draft made of one), to its blog's members "
         "only: the editor's note. Absent otherwise.",
         exclude_if=lambda note: note is None,
+    )
+    publish_at: UtcDatetime | None = Field(
+        None,
+        description="On a scheduled entry (held or scheduled, to its blog's members only): "
+        "when it is published. Absent otherwise.",
+        exclude_if=_absent,
     )
 
 

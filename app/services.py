@@ -8,7 +8,8 @@ finds the hub without a global.
 
 What happens after a commit is wired here, once: the publisher tells its listeners
 (the hub, then this process's webhook worker) about every committed event, and the
-newsroom's private channel (never the others) about every private change.
+newsroom's private channel (never the others) about every private change, and this
+process's scheduler about every publish held or scheduled here.
 """
 
 from collections.abc import AsyncIterator, MutableMapping
@@ -33,6 +34,7 @@ from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
 from app.realtime.newsroom import NewsroomHub
 from app.rendering import Renderer
+from app.scheduling import Scheduler
 from app.tokens import TokenStore
 from app.webhooks.registry import WebhookRegistry
 from app.webhooks.signing import SecretBox
@@ -60,6 +62,8 @@ class Services:
     newsroom: NewsroomHub
     # Who is editing which entry, told on the newsroom stream.
     presence: Presence
+    # Publishes held and scheduled entries when they fall due.
+    scheduler: Scheduler
 
 
 @asynccontextmanager
@@ -97,6 +101,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
+    publisher = Publisher(
+        database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
+    )
     services = Services(
         settings=settings,
         database=database,
@@ -104,9 +111,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         renderer=renderer,
         metrics=metrics,
         hub=hub,
-        publisher=Publisher(
-            database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
-        ),
+        publisher=publisher,
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
@@ -120,6 +125,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             newsroom,
             ttl_seconds=settings.editing_seconds,
             sweep_seconds=settings.hub_check_seconds,
+        ),
+        scheduler=Scheduler(
+            database,
+            publisher,
+            sweep_seconds=settings.schedule_sweep_seconds,
+            lease_seconds=settings.schedule_lease_seconds,
         ),
     )
     try:
@@ -135,8 +146,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await services.presence.start()
         if webhook_worker is not None:
             await webhook_worker.start()
+        await services.scheduler.start()
         yield services
     finally:
+        await services.scheduler.stop()
         if webhook_worker is not None:
             await webhook_worker.stop()
         await services.presence.stop()

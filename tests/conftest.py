@@ -105,11 +105,12 @@ async def blog(client: httpx.AsyncClient) -> dict:
 
 @pytest.fixture
 def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the test runs."""
+    """Every SQL statement the app sends while the test runs, but the scheduler's sweeps."""
     seen: list[str] = []
 
-    def record(_connection, _cursor, statement, _parameters, _context, _many) -> None:
-        seen.append(statement)
+    def record(_connection, _cursor, statement, _parameters, context, _many) -> None:
+        if context is None or "bulletin_background" not in context.execution_options:
+            seen.append(statement)
 
     engine = app.state.services.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)

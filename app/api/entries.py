@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +34,21 @@ from app.schemas import (
 router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"], responses=RATE_LIMITED)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422)
 EDIT_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 413, 415, 422)
+# A held or scheduled publish is answered 202: accepted, not yet public.
+HELD: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": EntryPublic,
+        "description": "Held or scheduled (`hold_seconds`, `publish_at`): the entry is "
+        "`scheduled`, private until its `publish_at`; `POST .../cancel-publish` undoes it.",
+    }
+}
 
 
 class InvalidIdempotencyKey(BulletinError):
     code = "invalid_idempotency_key"
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**HELD, **WRITE_ERRORS})
 async def create_entry(
     slug: str,
     data: EntryCreate,
@@ -59,6 +67,8 @@ async def create_entry(
     if idempotency_key is not None and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
         raise InvalidIdempotencyKey("Idempotency-Key must be 1-255 printable ASCII characters.")
     entry, replayed = await publisher.create_entry(slug, data, idempotency_key, principal)
+    if entry.status == "scheduled":
+        response.status_code = status.HTTP_202_ACCEPTED
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
@@ -89,9 +99,10 @@ async def read_entries(
         str,
         Query(
             alias="status",
-            pattern="^(published|draft|submitted|returned)$",
+            pattern="^(published|draft|submitted|returned|scheduled)$",
             description="Private states need a token of the blog's members: editors see "
-            "everyone's (`submitted` is the review queue), contributors their own.",
+            "everyone's (`submitted` is the review queue, `scheduled` the held and scheduled "
+            "publishes), contributors their own.",
         ),
     ] = "published",
 ) -> Response:
@@ -161,7 +172,7 @@ async def read_entry(
     return answer
 
 
-@router.patch("/{entry_id}", responses=EDIT_ERRORS)
+@router.patch("/{entry_id}", responses={**HELD, **EDIT_ERRORS})
 async def update_entry(
     slug: str,
     entry_id: IdPath,
@@ -174,9 +185,31 @@ async def update_entry(
 ) -> EntryPublic:
     """Edit, pin or unpin an entry, or move it through review; only the fields sent change."""
     entry = await publisher.update_entry(slug, entry_id, data, principal, parse_if_match(if_match))
+    if data.holds_or_schedules:
+        response.status_code = status.HTTP_202_ACCEPTED
     response.headers["ETag"] = entry_tag(entry.id, entry.version)
     # Saved: the caller is no longer editing it (its flag, if it held one, goes).
     await services.presence.release_after_save(slug, entry.id, principal)
+    return entry
+
+
+@router.post(
+    "/{entry_id}/cancel-publish", responses=error_responses(400, 401, 403, 404, 409, 412, 422)
+)
+async def cancel_publish(
+    slug: str,
+    entry_id: IdPath,
+    response: Response,
+    principal: PrincipalDep,
+    publisher: PublisherDep,
+    if_match: IfMatchHeader = None,
+) -> EntryPublic:
+    """Undo a held or scheduled publish before it goes out (its writer or an editor): the
+    entry goes back to the state it was published from (a new entry: a draft), and nothing
+    was ever sent. 409 `already_published` once it is out; 409 `not_scheduled` if no publish
+    of it waits."""
+    entry = await publisher.cancel_publish(slug, entry_id, principal, parse_if_match(if_match))
+    response.headers["ETag"] = entry_tag(entry.id, entry.version)
     return entry
 
 

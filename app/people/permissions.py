@@ -20,8 +20,9 @@ from app.errors import Forbidden
 from app.models import Blog, Entry
 from app.people.roles import Principal, Role, at_least
 
-# Entries in these states are seen only by the blog's members (contributors: their own).
-PRIVATE_STATES = ("draft", "submitted", "returned")
+# Entries in these states are seen only by the blog's members (contributors: their own);
+# a scheduled one (a held or scheduled publish) is private until it goes out.
+PRIVATE_STATES = ("draft", "submitted", "returned", "scheduled")
 # Changing these is ending or reopening coverage (an editor's); any other field of a blog
 # is a setting (an owner's).
 COVERAGE_FIELDS = frozenset({"status", "coverage_end"})
@@ -104,10 +105,25 @@ def check_entry_change(
         raise Forbidden(f"Returning an entry needs the editor role on blog '{blog.slug}'.")
     if "review_note" in fields:
         raise Forbidden(f"Writing a review note needs the editor role on blog '{blog.slug}'.")
-    if new_status == "published" and not _may_publish(principal, blog):
+    if new_status in ("published", "scheduled") and not _may_publish(principal, blog):
+        raise _refuse_publishing(blog)
+    if entry.status == "scheduled" and new_status != "draft" and not _may_publish(principal, blog):
+        # What is changed in a scheduled entry goes out unreviewed when it falls due.
         raise _refuse_publishing(blog)
     if "pinned" in fields:
         raise Forbidden(f"Pinning needs the editor role on blog '{blog.slug}'.")
+
+
+def check_cancel_publish(principal: Principal, blog: Blog, entry: Entry) -> None:
+    """Undoing a held or scheduled publish: the entry's writer's, or an editor's."""
+    require_role(principal, blog, "contributor", "Cancelling a publish")
+    if at_least(principal.role_on(blog.id), "editor"):
+        return
+    if principal.user_id is None or entry.created_by != principal.user_id:
+        raise Forbidden(
+            f"Cancelling the publish of another writer's entry needs the editor role on blog "
+            f"'{blog.slug}'."
+        )
 
 
 def check_entry_delete(principal: Principal, blog: Blog, entry: Entry) -> None:

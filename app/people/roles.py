@@ -16,7 +16,8 @@ ROLES: tuple[Role, ...] = ("contributor", "editor", "owner")
 _RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES, start=1)}
 
 # How a principal came to act, as the audit log records it.
-Via = Literal["token", "session", "command line", "system"]
+# "scheduler": a held or scheduled publish going out, on behalf of who scheduled it.
+Via = Literal["token", "session", "command line", "system", "scheduler"]
 
 
 def at_least(held: str | None, needed: Role) -> bool:

@@ -10,8 +10,10 @@ public hub, the log, a feed, a webhook or the memory of answers.
 
 A note's type says where the entry now stands, so any copy of it can be applied as it comes:
 `entry.draft_saved` (a draft written or edited, a submission withdrawn, a published entry
-taken back), `entry.submitted`, `entry.returned` and `entry.discarded` (a private entry
-deleted: a tombstone), with `previous_status` naming the state it left (null for a new one).
+taken back), `entry.submitted`, `entry.returned`, `entry.scheduled` (a held or scheduled
+publish waiting for its `publish_at`, or rescheduled; an undo is the note of the state it
+went back to; its going out is its public `entry.created`) and `entry.discarded` (a private
+entry deleted: a tombstone), with `previous_status` naming the state it left (null for a new one).
 A contributor's reader gets the notes of its own entries only; an editor's, all of them.
 
 Notes are live only: there is no private log and no private seq. They may be lost (Redis
@@ -51,12 +53,16 @@ from app.supervision import supervise
 
 logger = logging.getLogger("bulletin.newsroom")
 
-NoteType = Literal["entry.draft_saved", "entry.submitted", "entry.returned", "entry.discarded"]
+NoteType = Literal[
+    "entry.draft_saved", "entry.submitted", "entry.returned", "entry.scheduled", "entry.discarded"
+]
 # The type of a note, by the state its entry is now in.
 NOTE_TYPES: dict[str, NoteType] = {
     "draft": "entry.draft_saved",
     "submitted": "entry.submitted",
     "returned": "entry.returned",
+    # A held or scheduled publish, waiting: its entry carries `publish_at`.
+    "scheduled": "entry.scheduled",
     "deleted": "entry.discarded",
 }
 OUTBOX_LIMIT = 10_000

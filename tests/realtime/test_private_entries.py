@@ -121,7 +121,7 @@ async def test_a_public_reader_never_sees_an_entry_before_it_is_published(
         for secret in public_secrets:
             assert secret not in body
         assert NOTE not in body
-    for status in ("draft", "submitted", "returned"):
+    for status in ("draft", "submitted", "returned", "scheduled"):
         anonymous = await server.client.get(f"{ENTRIES}?status={status}")
         assert anonymous.status_code == 401
 

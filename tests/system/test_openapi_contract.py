@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -173,6 +173,9 @@ def keep_rules_the_schema_cannot_state(case: schemathesis.Case) -> None:
     body = case.body if isinstance(case.body, dict) else {}
     if isinstance(body.get("published_at"), str) and _later_than_now(body["published_at"]):
         body["published_at"] = "2024-11-05T20:00:00Z"  # it may not be in the future
+    if isinstance(body.get("publish_at"), str):
+        # A schedule is later than now and at most a year ahead.
+        body["publish_at"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     if isinstance(body.get("user_id"), int | float):  # JSON's 126.0 is an integer too
         body["user_id"] = SEEDED_USER  # a token is made for a user who exists
     if isinstance(body.get("blogs"), list):
