@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
+from app.embeds.cards import feed_card_html
 from app.models import Blog
 from app.queries import EntryFilter, head_changed_at, list_entries, recent_deletions
 from app.rendering import WEB_DIR, absolute_url, local_time_label, plain_text
@@ -75,11 +76,16 @@ class Attachment:
     caption: str
     credit: str
     alt: str
+    # Embeds of a known provider: its key and the post's or video's title, as published.
+    provider: str | None = None
+    embed_title: str = ""
 
     @property
     def title(self) -> str:
         """Caption and credit in one line, for formats with a single title field."""
-        return f"{self.caption} ({self.credit})" if self.caption and self.credit else self.caption
+        if self.caption and self.credit:
+            return f"{self.caption} ({self.credit})"
+        return self.caption or self.embed_title
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,8 @@ def _feed_entry(
         url=f"{links.page}#entry-{entry.id}",
         headline=entry.headline,
         title=entry.headline or _fallback_title(entry, time_zone),
-        content_html=entry.body,
+        # An embed's static card follows the body (feed readers show no frames of ours).
+        content_html=entry.body + "".join(feed_card_html(item, base_url) for item in entry.media),
         published=rfc3339(entry.published_at),
         updated=rfc3339(entry.updated_at),
         authors=[
@@ -200,6 +207,8 @@ def _attachment(item: MediaPublic, base_url: str) -> Attachment:
         caption=item.caption,
         credit=item.credit,
         alt=item.alt,
+        provider=item.embed.provider if item.embed else None,
+        embed_title=(item.embed.title or item.embed.text or "")[:300] if item.embed else "",
     )
 
 
@@ -295,4 +304,6 @@ def _json_attachment(attachment: Attachment) -> dict[str, Any]:
         "credit": attachment.credit,
         "alt": attachment.alt,
     }
+    if attachment.provider:
+        document["_bulletin"]["provider"] = attachment.provider
     return document

@@ -21,6 +21,7 @@ from app import caching
 from app.api.deps import RendererDep, ServicesDep
 from app.config import Settings
 from app.cursors import InvalidCursor, cursor_including, decode_entry_cursor, entry_cursor
+from app.embeds.cards import shared_content
 from app.errors import BulletinError
 from app.models import Blog, utc_now
 from app.queries import (
@@ -124,6 +125,11 @@ def live_blog_json_ld(content: PageContent, page_url: str, base_url: str) -> str
                 **(
                     {"image": [absolute_url(base_url, m.url) for m in entry.media if is_image(m)]}
                     if any(is_image(m) for m in entry.media)
+                    else {}
+                ),
+                **(
+                    {"sharedContent": shared}
+                    if (shared := [c for m in entry.media if (c := shared_content(m, base_url))])
                     else {}
                 ),
             }
