@@ -11,8 +11,11 @@ import httpx
 import pytest
 from html5lib import HTMLParser
 
+from app.config import Settings
+from tests.support.clients import asgi_client
 from tests.support.factories import ADMIN, SLUG, publish_entry, read_log
 from tests.support.oembed_provider import OembedProvider
+from tests.support.servers import running_app
 
 ENTRIES = f"/api/v1/blogs/{SLUG}/entries"
 PAGE = f"/blogs/{SLUG}"
@@ -299,3 +302,28 @@ async def test_an_unknown_provider_in_the_endpoint_setting_is_refused_at_start()
 
     with pytest.raises(ValueError, match="myspace"):
         Providers({"myspace": "https://myspace.example/oembed"})
+
+
+async def test_without_private_targets_allowed_a_provider_on_loopback_is_never_asked(
+    settings: Settings, blog: dict, oembed: OembedProvider
+) -> None:
+    # The same checks as webhooks' (app/outgoing.py): the endpoint here is on 127.0.0.1.
+    strict = settings.model_copy(update={"embed_allow_private_targets": False})
+    async with running_app(strict) as app, asgi_client(app) as client:
+        entry = await publish_entry(client, media=[embed(VIDEO)])
+
+    assert entry["media"][0]["embed"]["resolved"] is False
+    assert oembed.requests == []
+
+
+async def test_a_thumbnail_on_a_private_address_is_refused_even_from_a_public_answer() -> None:
+    from app.outgoing import FetchFailed, fetch, outgoing_client
+
+    async with outgoing_client(httpx.Timeout(2), "test", None) as client:
+        for url in (
+            "http://127.0.0.1:9/t.jpg",
+            "http://[::ffff:10.0.0.1]/t.jpg",
+            "file:///etc/passwd",
+        ):
+            with pytest.raises(FetchFailed, match="refused"):
+                await fetch(client, url, allow_private=False, max_bytes=1000)
