@@ -185,6 +185,20 @@ class Settings(BaseSettings):
     # Unset: boto3's own chain (AWS_* variables, config files, an instance role).
     media_s3_access_key_id: str | None = None
     media_s3_secret_access_key: SecretStr | None = None
+    # Embeds (app/embeds/): each provider's oEmbed endpoint may be replaced, by its key
+    # (youtube, vimeo, x, instagram, tiktok, bluesky, mastodon, facebook), as JSON:
+    # '{"youtube": "https://oembed.proxy.example/youtube"}'; mastodon's may use {instance}.
+    embed_oembed_endpoints: dict[str, str] = {}
+    # Mastodon posts are embedded from these instances only (their pages are framed).
+    embed_mastodon_instances: list[str] = ["mastodon.social"]
+    # Meta's oEmbed (Instagram, Facebook) answers only with an app's access token.
+    embed_meta_access_token: SecretStr | None = None
+    # Look-ups and thumbnails on loopback or private networks are refused unless allowed.
+    embed_allow_private_targets: bool = False
+    # How long a publish waits for every embed's look-up and thumbnail, all together.
+    embed_resolve_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
+    embed_oembed_max_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    embed_thumbnail_max_bytes: Annotated[int, Field(gt=0)] = 5 * 1024 * 1024
     # Sign-in sessions of the newsroom page (app/people/sessions.py): a session ends after
     # this long without a request, and this long after sign-in whatever happens.
     session_idle_seconds: Annotated[float, Field(gt=0)] = 12 * 3600.0

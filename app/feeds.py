@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
+from app.embeds.cards import feed_card_html
 from app.models import Blog
 from app.queries import EntryFilter, head_changed_at, list_entries, recent_deletions
 from app.rendering import WEB_DIR, absolute_url, entry_path, local_time_label, plain_text
@@ -77,11 +78,16 @@ class Attachment:
     caption: str
     credit: str
     alt: str
+    # Embeds of a known provider: its key and the post's or video's title, as published.
+    provider: str | None = None
+    embed_title: str = ""
 
     @property
     def title(self) -> str:
         """Caption and credit in one line, for formats with a single title field."""
-        return f"{self.caption} ({self.credit})" if self.caption and self.credit else self.caption
+        if self.caption and self.credit:
+            return f"{self.caption} ({self.credit})"
+        return self.caption or self.embed_title
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,11 @@ def _feed_entry(
         url=absolute_url(base_url, entry_path(entry.blog, entry.id)),
         headline=entry.headline,
         title=entry.headline or _fallback_title(entry, time_zone),
-        content_html=entry.body + _corrections_html(entry, time_zone),
+        # Corrections, then an embed's static card, follow the body (feed readers show no
+        # frames of ours).
+        content_html=entry.body
+        + _corrections_html(entry, time_zone)
+        + "".join(feed_card_html(item, base_url) for item in entry.media),
         published=rfc3339(entry.published_at),
         updated=rfc3339(entry.updated_at),
         authors=[
@@ -211,6 +221,8 @@ def _attachment(item: MediaPublic, base_url: str) -> Attachment:
         caption=item.caption,
         credit=item.credit,
         alt=item.alt,
+        provider=item.embed.provider if item.embed else None,
+        embed_title=(item.embed.title or item.embed.text or "")[:300] if item.embed else "",
     )
 
 
@@ -306,4 +318,6 @@ def _json_attachment(attachment: Attachment) -> dict[str, Any]:
         "credit": attachment.credit,
         "alt": attachment.alt,
     }
+    if attachment.provider:
+        document["_bulletin"]["provider"] = attachment.provider
     return document

@@ -1,7 +1,7 @@
 """`create_app(settings)`: builds the application and owns its resources through the lifespan."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -31,6 +31,7 @@ from app.api import webhooks as webhooks_api
 from app.api.errors import install_error_handlers
 from app.caching.middleware import CachedReads
 from app.config import Settings
+from app.embeds.providers import Providers
 from app.limits.bodies import RequestGuards
 from app.limits.middleware import RateLimitGuard
 from app.paths import MEDIA_UPLOAD
@@ -49,12 +50,20 @@ readers and third parties follow. Errors are always
 
 
 # Pages run only Bulletin's own scripts and styles (the JSON-LD block is data, not script);
-# entries show photos and videos from wherever the newsroom links them.
+# entries show photos and videos from wherever the newsroom links them. Frames: this server
+# and the allow-listed embed providers' players (app/embeds/providers.py), which bulletin.js
+# inserts only after a reader's click.
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; "
-    "media-src 'self' https: http:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'"
+    "media-src 'self' https: http:; connect-src 'self'; frame-src {frames}; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'"
 )
+
+
+def page_policy(frame_origins: Sequence[str]) -> str:
+    return PAGE_POLICY.format(frames=" ".join(["'self'", *frame_origins]))
+
+
 # The newsroom holds a token: never framed by another page, and it talks only to this server.
 NEWSROOM_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -91,7 +100,7 @@ EVERY_ANSWER: Headers = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
-PAGE_HEADERS, DATA_HEADERS = _csp(PAGE_POLICY), _csp(DATA_POLICY)
+DATA_HEADERS = _csp(DATA_POLICY)
 DOCS_HEADERS = {
     docs.SWAGGER_UI_PATH: _csp(SWAGGER_UI_POLICY),
     docs.REDOC_PATH: _csp(REDOC_POLICY),
@@ -100,7 +109,7 @@ DOCS_HEADERS = {
 NEWSROOM_HEADERS = [*_csp(NEWSROOM_POLICY), (b"x-frame-options", b"DENY")]
 
 
-def policy_headers(path: str, content_type: bytes) -> Headers:
+def policy_headers(path: str, content_type: bytes, page_headers: Headers) -> Headers:
     """The Content-Security-Policy (and framing rule) of one answer, by what it is."""
     if path.startswith("/static/"):
         return []  # a policy on a script or a style sheet does nothing: the page's applies
@@ -108,7 +117,7 @@ def policy_headers(path: str, content_type: bytes) -> Headers:
         return NEWSROOM_HEADERS
     if path in DOCS_HEADERS:
         return DOCS_HEADERS[path]
-    return PAGE_HEADERS if content_type.startswith(b"text/html") else DATA_HEADERS
+    return page_headers if content_type.startswith(b"text/html") else DATA_HEADERS
 
 
 class BrowserHardening:
@@ -117,8 +126,9 @@ class BrowserHardening:
     Outermost, so that answers from the rate limits and the read cache carry them too;
     headers a route set itself are kept."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, frame_origins: Sequence[str] = ()) -> None:
         self.app = app
+        self.page_headers = _csp(page_policy(frame_origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,7 +144,7 @@ class BrowserHardening:
                 # with (and a 304 has no content type to choose one by).
                 if message["status"] != 304:
                     content_type = next((v for n, v in headers if n == b"content-type"), b"")
-                    extra = extra + policy_headers(path, content_type)
+                    extra = extra + policy_headers(path, content_type, self.page_headers)
                 present = {name.lower() for name, _value in headers}
                 headers += [(name, value) for name, value in extra if name not in present]
                 message = {**message, "headers": headers}
@@ -185,7 +195,12 @@ def create_app(settings: Settings) -> FastAPI:
         expose_headers=["ETag", "Last-Modified", "Retry-After"],
         max_age=3600,
     )
-    app.add_middleware(BrowserHardening)
+    app.add_middleware(
+        BrowserHardening,
+        frame_origins=Providers(
+            settings.embed_oembed_endpoints, settings.embed_mastodon_instances
+        ).frame_origins(),
+    )
     for module in (health, blogs, entries, revisions, media, events, feeds, tokens, streams):
         app.include_router(module.router)
     app.include_router(pages.router)

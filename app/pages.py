@@ -22,6 +22,7 @@ from app import caching
 from app.api.deps import RendererDep, ServicesDep
 from app.config import Settings
 from app.cursors import InvalidCursor, cursor_including, decode_entry_cursor, entry_cursor
+from app.embeds.cards import shared_content
 from app.errors import BulletinError, Gone, NotFound
 from app.models import MAX_INT, Blog, Event, utc_now
 from app.queries import (
@@ -126,6 +127,7 @@ def live_blog_json_ld(
     blog = content.blog
     updates = ([content.pinned] if content.pinned else []) + content.entries
     publisher = publisher_json_ld(settings, renderer)
+    base_url = renderer.base_url
     image = _first_image(content, renderer.base_url)
     data: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -157,6 +159,11 @@ def live_blog_json_ld(
                 **(
                     {"image": [renderer.absolute(m.url) for m in entry.media if is_image(m)]}
                     if any(is_image(m) for m in entry.media)
+                    else {}
+                ),
+                **(
+                    {"sharedContent": shared}
+                    if (shared := [c for m in entry.media if (c := shared_content(m, base_url))])
                     else {}
                 ),
             }

@@ -25,12 +25,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import MISSING
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit, revisions
 from app.db import Database
+from app.embeds.resolver import EmbedResolver
 from app.errors import Conflict, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
 from app.models import Blog, Entry, Event, User, utc_now
@@ -54,6 +56,7 @@ from app.schemas import (
     EntryUpdate,
     EventPublic,
     EventType,
+    Media,
     is_slug,
 )
 
@@ -129,9 +132,11 @@ class Publisher:
         renderer: Renderer,
         listeners: Sequence[CommitListener] = (),
         note_listeners: Sequence[NoteListener] = (),
+        embeds: EmbedResolver | None = None,
     ) -> None:
         self.database = database
         self.renderer = renderer
+        self.embeds = embeds
         self.listeners = tuple(listeners)
         self.note_listeners = tuple(note_listeners)
         # Told the due time of each publish held or scheduled here, after its commit (this
@@ -293,9 +298,14 @@ class Publisher:
         unheld = {"hold_seconds"} if not data.hold_seconds else None
         fingerprint = hashlib.sha256(data.model_dump_json(exclude=unheld).encode()).hexdigest()
         committed: list[Announcement] = []
+
+        def may_write(blog: Blog) -> None:
+            permissions.check_new_entry(actor, blog, data.status, data.pinned)
+
+        embeds = await self._embed_snapshots(slug, data.media, may_write)
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
-            permissions.check_new_entry(actor, blog, data.status, data.pinned)
+            may_write(blog)
             if idempotency_key is not None:
                 earlier = await session.scalar(
                     select(Entry).where(
@@ -326,7 +336,7 @@ class Publisher:
             authors = [author.model_dump(exclude_none=True) for author in data.authors]
             if not authors and actor.name:
                 authors = [{"name": actor.name}]
-            media = await resolve_media(session, blog, data.media)
+            media = await resolve_media(session, blog, data.media, embeds)
             if data.status == "published":
                 refuse_images_without_alt_text(blog, media)
             entry = Entry(
@@ -386,17 +396,24 @@ class Publisher:
         publish_at = changes.pop("publish_at", None)
         _refuse_nulls(changes, nullable={"headline"})
         committed: list[Announcement] = []
+
+        def may_write(blog: Blog) -> None:
+            permissions.require_role(actor, blog, "contributor", "Changing entries")
+
+        embeds = await self._embed_snapshots(
+            slug, data.media if isinstance(data.media, list) else [], may_write, entry_id
+        )
         async with self.database.write_session() as session:
             blog = await _lock_blog(session, slug)
             # Before the entry is looked for: who may not write here learns nothing of it.
-            permissions.require_role(actor, blog, "contributor", "Changing entries")
+            may_write(blog)
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
             await _require_entry_unchanged(session, entry, slug, if_match)
             old_status = entry.status
             values = _entry_values(changes)
             if "media" in values:
                 items = data.media if isinstance(data.media, list) else []
-                values["media"] = await resolve_media(session, blog, items)
+                values["media"] = await resolve_media(session, blog, items, embeds)
             changed = {k: v for k, v in values.items() if getattr(entry, k) != v}
             new_status = changed.get("status", old_status)
             now = utc_now()
@@ -664,6 +681,32 @@ class Publisher:
         content["media"] = [revisions.media_as_sent(item) for item in content["media"]]
         data = EntryUpdate.model_validate(content)
         return await self.update_entry(slug, entry_id, data, actor, if_match)
+
+    async def _embed_snapshots(
+        self,
+        slug: str,
+        items: Sequence[Media],
+        may_write: Callable[[Blog], None],
+        entry_id: int | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Snapshots of the entry's embeds, looked up before its transaction: the network
+        never holds the blog's lock. Only for whoever may write here (checked again in the
+        transaction); an edit keeps the snapshots of embeds it keeps."""
+        urls = [item.url for item in items if item.kind == "embed" and item.url is not MISSING]
+        if self.embeds is None or not urls:
+            return {}
+        known: dict[str, dict[str, Any]] = {}
+        async with self.database.read_session() as session:
+            blog = await find_blog(session, slug)
+            may_write(blog)
+            entry = await session.get(Entry, entry_id) if entry_id is not None else None
+            if entry is not None and entry.blog_id == blog.id:
+                known = {
+                    item["url"]: item["embed"]
+                    for item in entry.media
+                    if item.get("embed") and item["embed"].get("resolved")
+                }
+        return await self.embeds.snapshots(urls, known)
 
     def _audit_entry(
         self,

@@ -548,6 +548,36 @@ class RenditionPublic(BaseModel):
     )
 
 
+class EmbedThumbnailPublic(BaseModel):
+    """An embed's thumbnail, fetched once at publish time and kept as our own renditions."""
+
+    width: int
+    height: int
+    placeholder: str = Field(description="The dominant colour, #rrggbb.")
+    renditions: list[RenditionPublic]
+
+
+class EmbedPublic(BaseModel):
+    """What an embed of a known provider showed when it was published (its oEmbed answer,
+    as plain text): the page's static card. The provider's frame loads only on a click."""
+
+    provider: str = Field(description="youtube, vimeo, x, instagram, tiktok, bluesky, ...")
+    provider_name: str
+    resolved: bool = Field(
+        description="False when the provider did not answer in time or answered garbage: "
+        "the card is then a plain link."
+    )
+    canonical_url: str
+    title: str | None = None
+    text: str | None = Field(None, description="A post's text, plain.")
+    author_name: str | None = None
+    author_url: str | None = None
+    frame_url: str | None = Field(
+        None, description="Loaded in a sandboxed frame only after the reader asks."
+    )
+    thumbnail: EmbedThumbnailPublic | None = None
+
+
 class MediaPublic(BaseModel):
     kind: str
     url: str = Field(description="For an uploaded photo: its largest JPEG rendition.")
@@ -562,6 +592,8 @@ class MediaPublic(BaseModel):
         None, exclude_if=_absent, description="The dominant colour, #rrggbb."
     )
     renditions: list[RenditionPublic] | None = Field(None, exclude_if=_absent)
+    # Embeds of a known provider only.
+    embed: EmbedPublic | None = Field(None, exclude_if=_absent)
 
 
 class UploadedMediaPublic(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any
 from app.caching.memory import ReadCache
 from app.config import Settings
 from app.db import Database
+from app.embeds.resolver import EmbedResolver
 from app.feeds import FeedWriter
 from app.installation import load_identity
 from app.limits import RateLimits
@@ -100,9 +101,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
+    media = MediaLibrary(database, settings, create_store(settings))
+    embeds = EmbedResolver(settings, media)
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
     publisher = Publisher(
-        database, renderer, listeners=listeners, note_listeners=[newsroom.announce]
+        database,
+        renderer,
+        listeners=listeners,
+        note_listeners=[newsroom.announce],
+        embeds=embeds,
     )
     services = Services(
         settings=settings,
@@ -115,7 +122,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         read_cache=read_cache,
         feed_writer=FeedWriter(),
         webhooks=WebhookRegistry(database, settings, secret_box),
-        media=MediaLibrary(database, settings, create_store(settings)),
+        media=media,
         rate_limits=rate_limits,
         webhook_worker=webhook_worker,
         sessions=SessionStore(database, settings, sign_in_limits),
@@ -137,6 +144,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if rate_limits is not None:
             await rate_limits.start(tokens)
         await sign_in_limits.start()
+        await embeds.start()
         if settings.admin_token is not None:
             await tokens.adopt_environment_token(
                 settings.admin_token.get_secret_value(), identity.id

@@ -9,6 +9,7 @@ again.
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import IO
 
 from sqlalchemy import select
 
@@ -48,11 +49,7 @@ class MediaLibrary:
 
     async def add(self, blog_id: int, slug: str, upload: Upload) -> UploadedMediaPublic:
         """Process, store and record one upload; refusals raise before anything is kept."""
-        loop = asyncio.get_running_loop()
-        photo = await loop.run_in_executor(self.workers, process_photo, upload.file, self.limits)
-        await asyncio.gather(
-            *(self.store.put(r.key, r.data, r.content_type) for r in photo.renditions)
-        )
+        photo = await self.process_and_store(upload.file)
         async with self.database.write_session() as session:
             if await session.get(Blog, blog_id) is None:
                 raise NotFound(f"There is no blog '{slug}'.")
@@ -70,6 +67,29 @@ class MediaLibrary:
             session.add(row)
             await session.flush()
             return to_uploaded_public(row, slug)
+
+    async def process_and_store(self, source: IO[bytes]) -> ProcessedPhoto:
+        """Make a photo's renditions on a worker thread and store every one; refusals raise
+        before anything is stored. Uploads and embeds' thumbnails both come through here."""
+        loop = asyncio.get_running_loop()
+        photo = await loop.run_in_executor(self.workers, process_photo, source, self.limits)
+        await asyncio.gather(
+            *(self.store.put(r.key, r.data, r.content_type) for r in photo.renditions)
+        )
+        return photo
+
+    def public_renditions(self, photo: ProcessedPhoto) -> list[dict[str, object]]:
+        """The renditions as an entry's media shows them (no storage keys)."""
+        return [
+            {
+                "format": r.format,
+                "width": r.width,
+                "height": r.height,
+                "bytes": len(r.data),
+                "url": self.store.url(r.key),
+            }
+            for r in photo.renditions
+        ]
 
     def _renditions(self, photo: ProcessedPhoto) -> list[dict[str, object]]:
         return [

@@ -6,7 +6,7 @@ The resolved form is stored with the entry, so reading an entry never joins the 
 table, and an event's `html` is rendered from exactly what the entry holds.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import MISSING
@@ -23,9 +23,13 @@ class AltTextRequired(InvalidInput):
 
 
 async def resolve_media(
-    session: AsyncSession, blog: Blog, items: Sequence[Media]
+    session: AsyncSession,
+    blog: Blog,
+    items: Sequence[Media],
+    embeds: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The entry's media as stored: items by URL as sent, uploads with their renditions."""
+    """The entry's media as stored: items by URL as sent, uploads with their renditions,
+    embeds of known providers with their snapshots (`embeds`, by URL: app/embeds/)."""
     wanted = {item.media_id for item in items if item.media_id is not MISSING}
     found: dict[int, StoredMedia] = {}
     if wanted:
@@ -53,6 +57,8 @@ async def resolve_media(
                 "placeholder": row.placeholder,
                 "renditions": [r.model_dump() for r in renditions],
             }
+        elif item.kind == "embed" and embeds and isinstance(item.url, str) and item.url in embeds:
+            stored["embed"] = embeds[item.url]
         resolved.append(stored)
     return resolved
 

@@ -64,6 +64,37 @@
     }
   }
 
+  // Embeds: the server renders a static card and, inert in a <template>, the provider's frame
+  // (from an allow-listed origin), inserted only after the reader's click, or at once for a
+  // provider the reader chose to always load in this session.
+  const ALWAYS = "bulletin.embed.";
+  function always(provider, set) { // sessionStorage, or nothing where it is refused
+    try { return set ? sessionStorage.setItem(ALWAYS + provider, 1) : sessionStorage.getItem(ALWAYS + provider); } catch (error) { return null; }
+  }
+
+  function loadEmbed(card) { // the frame comes inert, in a <template>, rendered by the server
+    card.querySelector("[data-embed-gate]").remove();
+    card.classList.add("embed--loaded");
+    card.prepend(card.querySelector("template").content.cloneNode(true));
+  }
+
+  /** Shows the gates under root (hidden without JavaScript), or loads what the reader chose. */
+  function prepareEmbeds(root) {
+    for (const gate of root.querySelectorAll("[data-embed-gate]")) {
+      if (always(gate.parentNode.dataset.embedProvider)) loadEmbed(gate.parentNode);
+      else gate.hidden = false;
+    }
+  }
+
+  function onEmbedClick(event) {
+    const card = event.target.closest("[data-embed-load]") &&
+      event.target.closest("[data-embed-frame]");
+    if (!card) return;
+    if (card.querySelector("[data-embed-always]").checked) always(card.dataset.embedProvider, 1);
+    loadEmbed(card);
+    prepareEmbeds(doc); // the provider's other cards, if it is now always loaded
+  }
+
   /** DOM work: applies events to one rendered blog. The server renders all its markup. */
   class Page {
     constructor(root, options) {
@@ -88,6 +119,7 @@
       global.addEventListener("scroll", this.onScroll, { passive: true });
       this.scope = this.isDocument ? doc : root.parentNode;
       refreshTimes(root);
+      prepareEmbeds(root);
       this.timer = setInterval(() => refreshTimes(root), 60000);
     }
 
@@ -156,6 +188,7 @@
       if (existing && Number(existing.dataset.version) > event.entry.version) return;
       const article = html(event.html);
       refreshTimes(article);
+      prepareEmbeds(article);
       if (this.pending.has(id) && !event.entry.pinned) this.pending.set(id, article);
       else if (this.pending.delete(id)) this.keep(() => this.place(article, null));
       else if (existing || event.entry.pinned) this.keep(() => this.place(article, existing));
@@ -498,9 +531,8 @@
   function start() {
     const own = doc.querySelector("main [data-bulletin-seq]");
     if (own) {
-      if (!own.hasAttribute("data-bulletin-archive")) {
-        global.bulletinPage = connect({ container: own, isDocument: true });
-      }
+      if (own.hasAttribute("data-bulletin-archive")) prepareEmbeds(own); // not live: no Page
+      else global.bulletinPage = connect({ container: own, isDocument: true });
       return;
     }
     for (const container of doc.querySelectorAll("[data-bulletin-blog]:not([data-bulletin-seq])")) {
@@ -509,6 +541,7 @@
   }
 
   global.Bulletin = { connect, embed, backoff, CODES, STATE };
+  if (doc) doc.addEventListener("click", onEmbedClick); // the cards' buttons, wherever they are
   if (doc && !global.BULLETIN_MANUAL) {
     if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", start);
     else start();
