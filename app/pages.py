@@ -192,6 +192,30 @@ def _live_part(settings: Settings, renderer: Renderer) -> dict[str, Any]:
     }
 
 
+def _page(
+    settings: Settings, renderer: Renderer, content: PageContent, page_url: str, **own: Any
+) -> caching.Representation:
+    """The reader page (page.html) of `content`; a permalink gives its `own` title and card."""
+    base_url = renderer.base_url
+    values: dict[str, Any] = {
+        "description": plain_text(content.blog.summary, DESCRIPTION_CHARS) or content.blog.title,
+        "og_image": _first_image(content, base_url),
+        **own,
+    }
+    return _html(
+        renderer.environment.get_template("page.html").render(
+            content=content,
+            page_url=page_url,
+            base_url=base_url,
+            json_ld=live_blog_json_ld(content, page_url, renderer, settings),
+            site=_masthead(settings, renderer),
+            fold_key_events=KEY_EVENTS_FOLDED,
+            **values,
+            **_live_part(settings, renderer),
+        )
+    )
+
+
 def _html_error(renderer: Renderer, status: int, title: str, message: str) -> HTMLResponse:
     body = renderer.environment.get_template("error.html").render(title=title, message=message)
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -216,20 +240,7 @@ async def read_page(
 
     async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
         content = await load_page(session, blog, before, renderer)
-        return _html(
-            renderer.environment.get_template("page.html").render(
-                content=content,
-                page_url=page_url,
-                base_url=base_url,
-                description=plain_text(content.blog.summary, DESCRIPTION_CHARS)
-                or content.blog.title,
-                og_image=_first_image(content, base_url),
-                json_ld=live_blog_json_ld(content, page_url, renderer, settings),
-                site=_masthead(settings, renderer),
-                fold_key_events=KEY_EVENTS_FOLDED,
-                **_live_part(settings, renderer),
-            )
-        )
+        return _page(settings, renderer, content, page_url)
 
     try:
         # Pages of a live blog are shared by every reader: 304s and kept bodies from memory.
@@ -287,22 +298,17 @@ async def read_entry_page(
         text = plain_text(entry.body, DESCRIPTION_CHARS)
         headline = entry.headline or plain_text(entry.body, 80) or content.blog.title
         image = next((renderer.absolute(m.url) for m in entry.media if is_image(m)), None)
-        return _html(
-            renderer.environment.get_template("page.html").render(
-                content=content,
-                page_url=page_url,
-                base_url=base_url,
-                title=f"{headline} - {content.blog.title}",
-                share_title=headline,
-                canonical_url=renderer.permalink(slug, entry.id),
-                focus_entry=entry.id,
-                description=text or headline,
-                og_image=image or _first_image(content, base_url),
-                json_ld=live_blog_json_ld(content, page_url, renderer, settings),
-                site=_masthead(settings, renderer),
-                fold_key_events=KEY_EVENTS_FOLDED,
-                **_live_part(settings, renderer),
-            )
+        return _page(
+            settings,
+            renderer,
+            content,
+            page_url,
+            title=f"{headline} - {content.blog.title}",
+            share_title=headline,
+            canonical_url=renderer.permalink(slug, entry.id),
+            focus_entry=entry.id,
+            description=text or headline,
+            og_image=image or _first_image(content, renderer.base_url),
         )
 
     try:
