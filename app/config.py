@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # How often each process compares its blogs with the log, catching lost announcements.
     hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    # How often each process reports its readers and receipts to the others.
+    readers_report_seconds: Annotated[float, Field(gt=0)] = 5.0
     # Encrypts webhook signing secrets at rest; without it no webhook can be registered.
     secret_key: SecretStr | None = None
     # Webhook targets on loopback, private or link-local networks are refused unless allowed.

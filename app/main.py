@@ -21,6 +21,7 @@ from app.api import (
     media,
     members,
     newsroom,
+    readers,
     revisions,
     sessions,
     tokens,
@@ -185,7 +186,18 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=3600,
     )
     app.add_middleware(BrowserHardening)
-    for module in (health, blogs, entries, revisions, media, events, feeds, tokens, streams):
+    for module in (
+        health,
+        blogs,
+        readers,
+        entries,
+        revisions,
+        media,
+        events,
+        feeds,
+        tokens,
+        streams,
+    ):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)

@@ -28,6 +28,7 @@ from app.metrics import Metrics
 from app.people.sessions import SessionStore
 from app.people.sign_in_limits import SignInLimits
 from app.publishing import Publisher
+from app.realtime.audience import Audience
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
 from app.realtime.newsroom import NewsroomHub
@@ -57,6 +58,8 @@ class Services:
     # Sign-in sessions of the newsroom page, and its private stream.
     sessions: SessionStore
     newsroom: NewsroomHub
+    # Readers now and delivery receipts, over every process.
+    audience: Audience
 
 
 @asynccontextmanager
@@ -91,6 +94,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ),
         renderer,
     )
+    audience = Audience(
+        hub,
+        create_broker(
+            settings.broker_url, identity, refused=metrics.broker_refused.inc, topic="readers"
+        ),
+        period=settings.readers_report_seconds,
+    )
     sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])
@@ -112,6 +122,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         webhook_worker=webhook_worker,
         sessions=SessionStore(database, settings, sign_in_limits),
         newsroom=newsroom,
+        audience=audience,
     )
     try:
         if rate_limits is not None:
@@ -123,12 +134,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             )
         await hub.start()
         await newsroom.start()
+        await audience.start()
         if webhook_worker is not None:
             await webhook_worker.start()
         yield services
     finally:
         if webhook_worker is not None:
             await webhook_worker.stop()
+        await audience.stop()
         await newsroom.stop()
         await services.media.close()
         await hub.stop()
