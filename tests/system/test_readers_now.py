@@ -133,8 +133,9 @@ async def test_readers_and_receipts_are_summed_over_two_processes(
                 lambda c=client: readers(c),
                 PERIOD * 4,
                 "a complete receipt",
-                holds=lambda a: [(e["open"], e["delivered"]) for e in a["recent_events"]]
-                == [(total, total)],
+                holds=lambda a: (
+                    [(e["open"], e["delivered"]) for e in a["recent_events"]] == [(total, total)]
+                ),
             )
             assert receipts["recent_events"][0]["entry_id"] == entry["id"]
             assert receipts["recent_events"][0]["type"] == "entry.created"
