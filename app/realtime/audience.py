@@ -90,7 +90,7 @@ def channel_counts(channel: Channel) -> BlogCounts:
     return BlogCounts(
         blog_id=channel.blog_id,
         timezone=channel.timezone,
-        readers=channel.reader_count(),
+        readers=channel.public_count(),
         receipts={
             receipt.seq: (receipt.event_type, receipt.entry_id, receipt.open, receipt.delivered)
             for receipt in channel.receipts

@@ -128,12 +128,18 @@ class Channel:
     following: int = field(default_factory=lambda: next(_followings))
     timezone: str = "UTC"
     receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECEIPTS_KEPT))
+    # Readers left out of the count (members' newsroom streams), by key.
+    uncounted: set[int] = field(default_factory=set)
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))
 
     def reader_count(self) -> int:
         return sum(len(group) for group in self.readers.values())
+
+    def public_count(self) -> int:
+        """Readers now: every reader but the uncounted (members' newsroom streams)."""
+        return max(0, self.reader_count() - len(self.uncounted))
 
     def all_readers(self) -> list[Reader]:
         return [reader for group in self.readers.values() for reader in group.values()]

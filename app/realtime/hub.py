@@ -192,7 +192,7 @@ class Hub:
                 self.forget_answers(channel.slug)
         channel.tail.append(event.seq, event.payload)
         self.metrics.events_delivered.inc()
-        receipt = Receipt(event.seq, event.event_type, event.payload, channel.reader_count())
+        receipt = Receipt(event.seq, event.event_type, event.payload, channel.public_count())
         channel.receipts.append(receipt)
         for form, readers in channel.readers.items():
             if not readers:
@@ -398,6 +398,8 @@ class Hub:
         """
         channel = await self.check_resume(slug, since)
         form = reader.form
+        if not getattr(reader, "counted", True):
+            channel.uncounted.add(id(reader))
         if since is None:
             if reader.write(hello_frame(form, channel.last_seq)):
                 channel.readers[form][id(reader)] = reader
@@ -434,6 +436,7 @@ class Hub:
         channel = self._channels.get(slug)
         if channel is not None:
             channel.readers[reader.form].pop(id(reader), None)
+            channel.uncounted.discard(id(reader))
 
 
 __all__ = ["Form", "Hub", "NotFound", "Position", "Reader", "SinceAheadOfHead"]

@@ -20,6 +20,8 @@ class BufferedReader:
     """The buffer and its limit; subclasses decide how queued data reaches the socket."""
 
     form: Form
+    # Counted in readers now and in delivery receipts (app/realtime/audience.py).
+    counted = True
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
@@ -37,7 +39,7 @@ class BufferedReader:
             self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
             return False
         self.queue.append(data)
-        if receipt is not None:
+        if receipt is not None and self.counted:
             self.queue.append(receipt)
         self.buffered += len(data)
         self._wakeup.set()
