@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
     # How long a "who is editing" flag lives unless its holder renews it (app/presence.py).
     editing_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # How often each process reports its readers and receipts to the others.
+    readers_report_seconds: Annotated[float, Field(gt=0)] = 5.0
     # Encrypts webhook signing secrets at rest; without it no webhook can be registered.
     secret_key: SecretStr | None = None
     # Webhook targets on loopback, private or link-local networks are refused unless allowed.

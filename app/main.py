@@ -22,6 +22,7 @@ from app.api import (
     media,
     members,
     newsroom,
+    readers,
     revisions,
     sessions,
     tokens,
@@ -201,7 +202,18 @@ def create_app(settings: Settings) -> FastAPI:
             settings.embed_oembed_endpoints, settings.embed_mastodon_instances
         ).frame_origins(),
     )
-    for module in (health, blogs, entries, revisions, media, events, feeds, tokens, streams):
+    for module in (
+        health,
+        blogs,
+        readers,
+        entries,
+        revisions,
+        media,
+        events,
+        feeds,
+        tokens,
+        streams,
+    ):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(sitemaps.router)

@@ -31,6 +31,7 @@ from app.people.sessions import SessionStore
 from app.people.sign_in_limits import SignInLimits
 from app.presence import Presence
 from app.publishing import Publisher
+from app.realtime.audience import Audience
 from app.realtime.broker import create_broker
 from app.realtime.hub import Hub
 from app.realtime.newsroom import NewsroomHub
@@ -65,6 +66,8 @@ class Services:
     presence: Presence
     # Publishes held and scheduled entries when they fall due.
     scheduler: Scheduler
+    # Readers now and delivery receipts, over every process.
+    audience: Audience
 
 
 @asynccontextmanager
@@ -98,6 +101,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings.broker_url, identity, refused=metrics.broker_refused.inc, topic="newsroom"
         ),
         renderer,
+    )
+    audience = Audience(
+        hub,
+        create_broker(
+            settings.broker_url, identity, refused=metrics.broker_refused.inc, topic="readers"
+        ),
+        period=settings.readers_report_seconds,
     )
     sign_in_limits = SignInLimits(settings)
     webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
@@ -139,6 +149,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             sweep_seconds=settings.schedule_sweep_seconds,
             lease_seconds=settings.schedule_lease_seconds,
         ),
+        audience=audience,
     )
     try:
         if rate_limits is not None:
@@ -152,6 +163,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await hub.start()
         await newsroom.start()
         await services.presence.start()
+        await audience.start()
         if webhook_worker is not None:
             await webhook_worker.start()
         await services.scheduler.start()
@@ -161,6 +173,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if webhook_worker is not None:
             await webhook_worker.stop()
         await services.presence.stop()
+        await audience.stop()
         await newsroom.stop()
         await services.media.close()
         await hub.stop()

@@ -108,6 +108,8 @@ async def stream_newsroom_sse(
     resume = parse_since(last_event_id) if last_event_id else parse_since(since)
     await hub.check_resume(slug, resume)
     reader = SseReader(settings.reader_buffer_bytes)
+    # A member's desk, not a reader's page: left out of readers now and of receipts.
+    reader.counted = False
     ended: list[str] = []
 
     async def keep_checking(watch: Watch) -> None:

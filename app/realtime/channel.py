@@ -6,6 +6,7 @@ channel keeps the state of one blog and the reader interface the hub writes to.
 
 import asyncio
 import itertools
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -14,8 +15,39 @@ from typing import Protocol
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 
+# How many recent events of a blog keep their delivery receipt.
+RECEIPTS_KEPT = 20
+
 # Every channel ever loaded in this process gets its own number, never reused.
 _followings = itertools.count(1)
+
+
+class Receipt:
+    """How many of the readers open when an event was fanned out have been written it.
+
+    `open` is fixed at fan-out; `delivered` grows as the frame reaches each connection's
+    transport: at once for readers the hub writes straight to (Form.WEBSOCKET_FRAME), when
+    its own task sends it for a buffered reader. Counted, never listed per connection.
+    """
+
+    __slots__ = ("_described", "delivered", "event_type", "open", "payload", "seq")
+
+    def __init__(self, seq: int, event_type: str, payload: bytes, open_readers: int) -> None:
+        self.seq = seq
+        self.event_type = event_type
+        self.payload = payload
+        self.open = open_readers
+        self.delivered = 0
+        self._described: int | None = None
+
+    @property
+    def entry_id(self) -> int | None:
+        """The event's entry, read from its payload when first asked (never on the hot path)."""
+        if self._described is None:
+            entry = json.loads(self.payload).get("entry")
+            self._described = entry.get("id", 0) if isinstance(entry, dict) else 0
+            self.payload = b""
+        return self._described or None
 
 
 class Reader(Protocol):
@@ -23,8 +55,9 @@ class Reader(Protocol):
 
     form: Form
 
-    def write(self, data: bytes | str) -> bool:
-        """Queue data without waiting; False (and the reader closed) when over its limit."""
+    def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
+        """Queue data without waiting; False (and the reader closed) when over its limit.
+        A buffered reader counts itself on `receipt` once the data has been sent."""
 
     def close(self, code: CloseCode, reason: str) -> None: ...
 
@@ -93,12 +126,20 @@ class Channel:
     early: dict[int, bytes] = field(default_factory=dict)
     idle_since: float = field(default_factory=time.monotonic)
     following: int = field(default_factory=lambda: next(_followings))
+    timezone: str = "UTC"
+    receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECEIPTS_KEPT))
+    # Readers left out of the count (members' newsroom streams), by key.
+    uncounted: set[int] = field(default_factory=set)
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))
 
     def reader_count(self) -> int:
         return sum(len(group) for group in self.readers.values())
+
+    def public_count(self) -> int:
+        """Readers now: every reader but the uncounted (members' newsroom streams)."""
+        return max(0, self.reader_count() - len(self.uncounted))
 
     def all_readers(self) -> list[Reader]:
         return [reader for group in self.readers.values() for reader in group.values()]

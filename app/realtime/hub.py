@@ -23,7 +23,7 @@ from app.errors import NotFound, SinceAheadOfHead, Unavailable
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
-from app.realtime.channel import Channel, Position, Reader, Tail
+from app.realtime.channel import Channel, Position, Reader, Receipt, Tail
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form, Heartbeat, Outgoing, hello_frame, replay_frame
 from app.supervision import supervise
@@ -192,16 +192,35 @@ class Hub:
                 self.forget_answers(channel.slug)
         channel.tail.append(event.seq, event.payload)
         self.metrics.events_delivered.inc()
+        receipt = Receipt(event.seq, event.event_type, event.payload, channel.public_count())
+        channel.receipts.append(receipt)
         for form, readers in channel.readers.items():
-            if readers:
-                self._write_all(channel, readers, event.frame(form))
+            if not readers:
+                continue
+            data = event.frame(form)
+            if form is Form.WEBSOCKET_FRAME:
+                # Written straight to each transport: every write that was taken is delivered.
+                receipt.delivered += len(readers) - self._write_all(channel, readers, data)
+            else:
+                self._write_all(channel, readers, data, receipt)
 
-    def _write_all(self, channel: Channel, readers: dict[int, Reader], data: bytes | str) -> None:
-        refused = [key for key, reader in readers.items() if not reader.write(data)]
+    def _write_all(
+        self,
+        channel: Channel,
+        readers: dict[int, Reader],
+        data: bytes | str,
+        receipt: Receipt | None = None,
+    ) -> int:
+        """Write to every reader; drop (and count) those that refused, and say how many."""
+        if receipt is None:
+            refused = [key for key, reader in readers.items() if not reader.write(data)]
+        else:
+            refused = [key for key, reader in readers.items() if not reader.write(data, receipt)]
         if refused:
             for key in refused:
                 del readers[key]
             self.metrics.slow_readers_closed.inc(len(refused))
+        return len(refused)
 
     # --- gaps ----------------------------------------------------------------
 
@@ -337,6 +356,7 @@ class Hub:
                     last_seq=last_seq,
                     tail=self._new_tail(recent),
                     wanted=blog.head_seq,
+                    timezone=blog.timezone,
                 )
                 if blog.head_seq > last_seq:
                     self._want(channel, blog.head_seq)
@@ -378,6 +398,8 @@ class Hub:
         """
         channel = await self.check_resume(slug, since)
         form = reader.form
+        if not getattr(reader, "counted", True):
+            channel.uncounted.add(id(reader))
         if since is None:
             if reader.write(hello_frame(form, channel.last_seq)):
                 channel.readers[form][id(reader)] = reader
@@ -403,10 +425,18 @@ class Hub:
             if not await reader.wait_writable():
                 return  # closed while we waited
 
+    def channel(self, slug: str) -> Channel | None:
+        return self._channels.get(slug)
+
+    def channels(self) -> list[Channel]:
+        """The blogs this process follows, with their readers and recent receipts."""
+        return list(self._channels.values())
+
     def detach(self, slug: str, reader: Reader) -> None:
         channel = self._channels.get(slug)
         if channel is not None:
             channel.readers[reader.form].pop(id(reader), None)
+            channel.uncounted.discard(id(reader))
 
 
 __all__ = ["Form", "Hub", "NotFound", "Position", "Reader", "SinceAheadOfHead"]

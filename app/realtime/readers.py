@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 
@@ -19,22 +20,27 @@ class BufferedReader:
     """The buffer and its limit; subclasses decide how queued data reaches the socket."""
 
     form: Form
+    # Counted in readers now and in delivery receipts (app/realtime/audience.py).
+    counted = True
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
-        self.queue: deque[bytes | str] = deque()
+        # Data, and after an event's data its receipt, counted once the data has been sent.
+        self.queue: deque[bytes | str | Receipt] = deque()
         self.buffered = 0
         self.closing: tuple[CloseCode, str] | None = None
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
 
-    def write(self, data: bytes | str) -> bool:
+    def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
         if self.closing is not None:
             return False
         if self.buffered + len(data) > self.limit_bytes:
             self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
             return False
         self.queue.append(data)
+        if receipt is not None and self.counted:
+            self.queue.append(receipt)
         self.buffered += len(data)
         self._wakeup.set()
         return True
@@ -60,9 +66,12 @@ class BufferedReader:
             self._wakeup.clear()
             if self.closing is not None:
                 return
-            batch = list(self.queue)
+            batch = [item for item in self.queue if not isinstance(item, Receipt)]
+            receipts = [item for item in self.queue if isinstance(item, Receipt)]
             self.queue.clear()
             yield batch
+            for receipt in receipts:
+                receipt.delivered += 1
             self.buffered -= sum(len(item) for item in batch)
             self._drained.set()
 

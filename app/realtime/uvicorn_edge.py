@@ -30,6 +30,7 @@ from websockets.server import ServerProtocol
 from app.errors import BulletinError
 from app.limits import RateLimits, Refusal, StreamPass
 from app.paths import WEBSOCKET_STREAM
+from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 from app.realtime.hub import Hub
@@ -149,8 +150,9 @@ class StreamProtocol(WebSocketsSansIOProtocol):
 
     # --- the hub's reader interface -----------------------------------------------
 
-    def write(self, data: bytes | str) -> bool:
-        """Write a prebuilt frame now; refuse (and close with RESUME) past the buffer limit."""
+    def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
+        """Write a prebuilt frame now (the hub counts its receipt); refuse (and close with
+        RESUME) past the buffer limit."""
         transport = self.transport
         if self.close_sent or transport.is_closing():
             return False

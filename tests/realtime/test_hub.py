@@ -25,7 +25,7 @@ class CollectingReader:
         self.seqs: list[int] = []
         self.changed = asyncio.Event()
 
-    def write(self, data: bytes | str) -> bool:
+    def write(self, data: bytes | str, receipt: object = None) -> bool:
         message = json.loads(data)
         if message["type"] not in ("hello", "heartbeat"):
             self.seqs.append(message["seq"])

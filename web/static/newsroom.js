@@ -38,6 +38,8 @@ const state = {
   idempotencyKey: null,
   conflict: null,
   stream: null,
+  receipts: new Map(), // entry id -> the newest delivery receipt of an event about it
+  readersTimer: null,
 };
 
 // --- talking to the API ---------------------------------------------------------------
@@ -870,6 +872,8 @@ function entryItem(entry, { queue } = {}) {
       : button("Pin", () => setPinned(entry, true)));
   }
   if (mayChange(entry)) actions.append(button("Delete", () => removeEntry(entry), "danger"));
+  const receipt = state.receipts.get(entry.id);
+  if (receipt && entry.status === "published") item.append(receiptLine(receipt));
   const feedback = document.createElement("p");
   feedback.className = "feedback";
   feedback.setAttribute("role", "status");
@@ -1050,6 +1054,52 @@ $("[data-coverage]").addEventListener("click", async () => {
   }
 });
 
+// --- readers now and delivery receipts ------------------------------------------------
+
+const READERS_SECONDS = 5;
+const RECEIPT_VERBS = { "entry.created": "Published", "entry.updated": "Change applied" };
+const number = (n) => n.toLocaleString();
+
+function receiptLine(receipt) {
+  const line = document.createElement("p");
+  line.className = "entry-item__receipt";
+  line.dataset.receipt = "";
+  const verb = RECEIPT_VERBS[receipt.type] || "Sent";
+  line.textContent = verb + " on " + number(receipt.delivered) + " of " + number(receipt.open)
+    + " open pages";
+  return line;
+}
+
+/** How many read the blog now (every server process), and each recent event's receipt;
+ * asked every few seconds while the page is visible. */
+async function showReaders() {
+  clearTimeout(state.readersTimer);
+  state.readersTimer = null;
+  if (!state.blog || !state.auth) return;
+  const slug = state.blog.slug;
+  try {
+    const { data } = await call("GET", blogPath("/readers"));
+    if (!state.blog || state.blog.slug !== slug) return;
+    const shown = $("[data-readers]");
+    shown.textContent = number(data.now) + " reading now (peak " + number(data.peak_today) + " today)";
+    shown.hidden = false;
+    const receipts = new Map(data.recent_events.filter((e) => e.entry_id).map((e) => [e.entry_id, e]));
+    if (JSON.stringify([...receipts]) !== JSON.stringify([...state.receipts])) {
+      state.receipts = receipts;
+      render();
+    }
+  } catch (error) {
+    if (["session_ended", "unauthorised", "csrf_failed"].includes(error.code)) return;
+  }
+  if (document.visibilityState === "visible") {
+    state.readersTimer = setTimeout(showReaders, READERS_SECONDS * 1000);
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && !state.readersTimer) showReaders();
+});
+
 // --- the newsroom stream ---------------------------------------------------------------
 
 /** Full jitter on a capped exponent (as the reader client does). */
@@ -1199,6 +1249,8 @@ async function chooseBlog(slug) {
   state.entries = new Map();
   state.notes = new Map();
   state.gone = new Set();
+  state.receipts = new Map();
+  $("[data-readers]").hidden = true;
   hideConflict();
   try {
     const [{ data: blog }, settings] = await Promise.all([
@@ -1217,6 +1269,7 @@ async function chooseBlog(slug) {
   showCoverage();
   render();
   state.stream = new NewsroomStream(known.slug);
+  showReaders();
 }
 
 /** The reader page beside the desk, loaded only while its panel is open. */

@@ -91,9 +91,10 @@ class Broker(Protocol):
         ...
 
 
-# What a broker carries: the change log's events, or (app/realtime/newsroom.py) the
-# newsroom's private notes, each on a channel of its own.
-Topic = Literal["events", "newsroom"]
+# What a broker carries: the change log's events, (app/realtime/newsroom.py) the
+# newsroom's private notes, or (app/realtime/audience.py) each process's reader counts,
+# each on a channel of its own.
+Topic = Literal["events", "newsroom", "readers"]
 
 
 def create_broker(
