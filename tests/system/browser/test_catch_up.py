@@ -35,6 +35,11 @@ def test_a_returning_reader_is_told_exactly_what_it_missed(
         bulletin.delete(slug, missed[5]["id"])
         missed.remove(missed[5])
 
+        # The browser comes back later: its storage kept, its copy of the page expired (a
+        # page cached by the browser a few seconds ago would rightly show no catch-up).
+        state = context.storage_state()
+        context.close()
+        context = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=state)
         page = context.new_page()
         page.goto(f"{bulletin.url}/blogs/{slug}")
         note = page.locator("[data-bulletin-catch-up]")
