@@ -71,9 +71,10 @@
   }
 
   /* Catch-up since the last visit. This browser remembers, per blog, the newest seq it showed
-   * and when (localStorage; nothing is sent anywhere). Back on the page, the public log since
-   * then says exactly which entries are new, because it has no gaps: they are marked, counted
-   * and the oldest of them is a link away. */
+   * and when, in localStorage only: the server keeps nothing about the reader. Back on the
+   * page, the public log since then (one cached read, the same any resuming page makes) says
+   * exactly which entries are new, because it has no gaps: they are marked, counted and the
+   * oldest of them is a link away. */
   const SEEN_KEY = "bulletin.seen.";
   const LOG_PAGE = 1000;
 
