@@ -46,7 +46,7 @@ async def release_editing(
     await services.presence.release(slug, entry_id, principal)
 
 
-@router.get("/editing", responses=error_responses(401, 403, 404))
+@router.get("/editing", responses=error_responses(401, 403, 404, 422))
 async def read_editing(
     slug: str, response: Response, principal: PrincipalDep, services: ServicesDep
 ) -> EditingList:
