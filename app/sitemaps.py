@@ -88,7 +88,11 @@ async def _respond(
     cutoff: datetime | None,
     build: Build,
 ) -> Response:
-    kept_bodies: dict[str, Kept] = request.app.state.__dict__.setdefault("sitemaps", {})
+    # Per app (each process, each test's app), beside its other state.
+    state = request.app.state
+    if not hasattr(state, "sitemaps"):
+        state.sitemaps = {}
+    kept_bodies: dict[str, Kept] = state.sitemaps
     async with services.database.read_session() as session:
         listing = await blogs_version(session)
         changed = [m for m in (listing.changed_at, cutoff) if m is not None]
