@@ -81,6 +81,10 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+# Marks the queries of a process's own sweeps, so a count of what a request costs leaves them out.
+BACKGROUND = "bulletin_background"
+
+
 class Database:
     """Owns the engine; hands out read sessions and serialised write sessions."""
 
@@ -101,8 +105,11 @@ class Database:
         self._writer = async_sessionmaker(writer_bind, expire_on_commit=False)
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
+    async def read_session(self, background: str | None = None) -> AsyncIterator[AsyncSession]:
+        """A session for reads; `background` names a sweep whose queries it marks (BACKGROUND)."""
         async with self._reader() as session:
+            if background is not None:
+                await session.connection(execution_options={BACKGROUND: background})
             yield session
 
     @asynccontextmanager

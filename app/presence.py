@@ -239,7 +239,7 @@ class Presence:
         """Remove the flags that lapsed and tell their blogs' newsrooms; how many went."""
         now = now or utc_now()
         lapsed = EditingFlag.expires_at <= now
-        async with self.database.read_session() as session:
+        async with self.database.read_session(background="editing flags") as session:
             if await session.scalar(select(EditingFlag.entry_id).where(lapsed).limit(1)) is None:
                 return 0  # the usual case: a read, no write lock taken
         async with self.database.write_session() as session:

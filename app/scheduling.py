@@ -21,11 +21,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.models import Entry, utc_now
@@ -35,8 +33,6 @@ from app.supervision import supervise
 logger = logging.getLogger("bulletin.scheduler")
 
 CLAIM_BATCH = 100
-# Marks the sweep's own queries, so that a count of what a request costs can leave them out.
-BACKGROUND = {"bulletin_background": "scheduler"}
 
 
 class Scheduler:
@@ -100,7 +96,7 @@ class Scheduler:
         when the next of ours falls due (the timer)."""
         now = utc_now()
         await self._claim(now)
-        async with self._sweep_session() as session:
+        async with self.database.read_session(background="scheduler") as session:
             mine = (
                 await session.execute(
                     select(Entry.id, Entry.publish_at)
@@ -122,13 +118,6 @@ class Scheduler:
                 logger.warning("publishing scheduled entry %d failed", entry_id, exc_info=True)
         return soonest
 
-    @contextlib.asynccontextmanager
-    async def _sweep_session(self) -> AsyncIterator[AsyncSession]:
-        """A read session whose statements are marked as the sweep's (BACKGROUND)."""
-        async with self.database.read_session() as session:
-            await session.connection(execution_options=BACKGROUND)
-            yield session
-
     def _claimable(self, now: datetime) -> Select[int, datetime | None]:
         """Scheduled entries due before the next sweep that no live process holds."""
         return (
@@ -144,7 +133,7 @@ class Scheduler:
 
     async def _claim(self, now: datetime) -> None:
         # A read first: the common answer is "nothing to claim", which needs no write lock.
-        async with self._sweep_session() as session:
+        async with self.database.read_session(background="scheduler") as session:
             if not (await session.execute(self._claimable(now))).first():
                 return
         async with self.database.write_session() as session:

@@ -20,6 +20,7 @@ from sqlalchemy import event
 
 from app import migrating
 from app.config import Settings
+from app.db import BACKGROUND
 from tests.support.clients import asgi_client
 from tests.support.databases import (
     STACKS,
@@ -105,11 +106,11 @@ async def blog(client: httpx.AsyncClient) -> dict:
 
 @pytest.fixture
 def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the test runs, but the scheduler's sweeps."""
+    """Every SQL statement the app sends while the test runs, but its background sweeps."""
     seen: list[str] = []
 
     def record(_connection, _cursor, statement, _parameters, context, _many) -> None:
-        if context is None or "bulletin_background" not in context.execution_options:
+        if context is None or BACKGROUND not in context.execution_options:
             seen.append(statement)
 
     engine = app.state.services.database.engine.sync_engine
