@@ -7,6 +7,8 @@ import os
 import random
 import socket
 import struct
+from collections.abc import Sequence
+from typing import Protocol
 
 import httpx
 import pytest
@@ -85,6 +87,10 @@ class Reader:
         else:
             self.reached.clear()
 
+    def describe(self) -> tuple:
+        """(last seq, closes) for a failure message."""
+        return (self.seqs[-1] if self.seqs else None, self.closes)
+
     def _take(self, message: dict) -> None:
         if message["type"] == "heartbeat":
             return
@@ -122,8 +128,21 @@ class Reader:
             await asyncio.sleep(random.uniform(*self.backoff))
 
 
+class Following(Protocol):
+    """What start_readers and all_reach need of a reader: Reader, and tests/support/fleet.py's."""
+
+    attached: asyncio.Event
+    reached: asyncio.Event
+
+    async def run(self) -> None: ...
+
+    def aim(self, goal: int) -> None: ...
+
+    def describe(self) -> tuple: ...
+
+
 async def start_readers(
-    readers: list[Reader], parallel: int = 100, timeout: float = 60
+    readers: Sequence[Following], parallel: int = 100, timeout: float = 60
 ) -> list[asyncio.Task]:
     """Start every reader and wait until the server has each (it misses nothing from then
     on), `parallel` handshakes at a time."""
@@ -135,19 +154,15 @@ async def start_readers(
     return tasks
 
 
-async def all_reach(readers: list[Reader], goal: int, timeout: float) -> None:
-    """Wait until every reader has seq `goal`; fail naming the readers still behind."""
+async def all_reach(readers: Sequence[Following], goal: int, timeout: float) -> None:
+    """Wait until every reader has seq `goal`; fail describing some of those still behind."""
     for reader in readers:
         reader.aim(goal)
     try:
         await asyncio.wait_for(asyncio.gather(*(r.reached.wait() for r in readers)), timeout)
     except TimeoutError:
-        behind = [
-            (index, r.seqs[-1] if r.seqs else None, r.closes)
-            for index, r in enumerate(readers)
-            if not r.reached.is_set()
-        ]
-        pytest.fail(f"readers did not reach seq {goal}: (index, last seq, closes) {behind}")
+        behind = [(i, r.describe()) for i, r in enumerate(readers) if not r.reached.is_set()]
+        pytest.fail(f"{len(behind)} readers did not reach seq {goal}; some: {behind[:10]}")
 
 
 async def stop_tasks(tasks: list[asyncio.Task]) -> None:

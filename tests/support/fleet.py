@@ -44,6 +44,10 @@ class FleetReader:
         else:
             self.reached.clear()
 
+    def describe(self) -> tuple:
+        """(last seq, connections, terminal close code) for a failure message."""
+        return (self.seqs[-1] if self.seqs else None, len(self.opened), self.terminal)
+
     def _connected(self) -> None:
         self.opened.append(time.monotonic())
         if self.since is not None:
@@ -128,33 +132,6 @@ def sse_client() -> httpx.AsyncClient:
     )
 
 
-async def start_fleet(
-    readers: list[FleetReader], parallel: int = 100, timeout: float = WAIT_SECONDS
-) -> list[asyncio.Task]:
-    """Start every reader, `parallel` at a time, waiting until each is attached."""
-    tasks: list[asyncio.Task] = []
-    for start in range(0, len(readers), parallel):
-        batch = readers[start : start + parallel]
-        tasks += [asyncio.create_task(reader.run()) for reader in batch]
-        await asyncio.wait_for(asyncio.gather(*(r.attached.wait() for r in batch)), timeout)
-    return tasks
-
-
-async def fleet_reaches(readers: list[FleetReader], goal: int, timeout: float) -> None:
-    """Wait until every reader has seq `goal`; fail naming how many are still behind."""
-    for reader in readers:
-        reader.aim(goal)
-    try:
-        await asyncio.wait_for(asyncio.gather(*(r.reached.wait() for r in readers)), timeout)
-    except TimeoutError:
-        behind = [r for r in readers if not r.reached.is_set()]
-        sample = [(r.seqs[-1] if r.seqs else None, len(r.opened), r.terminal) for r in behind[:5]]
-        raise AssertionError(
-            f"{len(behind)} readers did not reach seq {goal}; (last seq, connections, "
-            f"terminal close) of some: {sample}"
-        ) from None
-
-
 def misdelivered(reader: FleetReader, head: int) -> str | None:
     """How this reader's seqs differ from the log's 1..head, or None if they do not."""
     expected = list(range(1, head + 1))
@@ -171,8 +148,11 @@ class Publisher:
     """Posts numbered entries one after another through `base`, retrying an attempt that
     failed (a 5xx, a broken connection) with the same Idempotency-Key until acknowledged."""
 
-    def __init__(self, base: str, slug: str) -> None:
+    def __init__(self, base: str, slug: str, *, keep_alive: bool = False) -> None:
         self.base = base
+        # Without keep-alive every POST is a new connection, so it may land on any node or
+        # worker.
+        self.limits = httpx.Limits(max_keepalive_connections=None if keep_alive else 0)
         self.url = f"/api/v1/blogs/{slug}/entries"
         self.acked: list[int] = []
         self.failed_attempts = 0
@@ -196,20 +176,25 @@ class Publisher:
             self.acked.append(response.json()["id"])
             self.progress.notify_all()
 
-    async def run(self, count: int, pause: float = 0.0) -> None:
-        # No keep-alive: each POST is a new connection, so it may land on any node.
-        limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=self.base, timeout=10, limits=limits) as client:
-            for number in range(count):
+    async def run(
+        self, count: int | None = None, until: asyncio.Event | None = None, pause: float = 0.0
+    ) -> None:
+        """Publish `count` entries, or until `until` is set."""
+        async with httpx.AsyncClient(base_url=self.base, timeout=10, limits=self.limits) as client:
+            number = 0
+            while (count is None or number < count) and not (until and until.is_set()):
                 await self.publish(client, number)
+                number += 1
                 if pause:
                     await asyncio.sleep(pause)  # pacing the newsroom, not a synchronisation
 
-    async def acked_at_least(self, count: int, timeout: float = WAIT_SECONDS) -> None:
+    async def acked_at_least(self, count: int, timeout: float = WAIT_SECONDS) -> int:
+        """Wait until `count` entries are acknowledged; how many are by then."""
         async with self.progress:
             await asyncio.wait_for(
                 self.progress.wait_for(lambda: len(self.acked) >= count), timeout
             )
+            return len(self.acked)
 
 
 async def plain_get(

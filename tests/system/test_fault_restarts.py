@@ -15,7 +15,8 @@ import redis.asyncio as redis
 
 from tests.support.clients import Reader, all_reach, read_metrics, start_readers, stop_tasks
 from tests.support.databases import fresh_database
-from tests.support.factories import ADMIN, create_blog, read_log
+from tests.support.factories import create_blog, read_log
+from tests.support.fleet import Publisher
 from tests.support.servers import RedisProcess, ServerProcess, serve_environment
 from tests.support.waiting import eventually
 
@@ -25,56 +26,6 @@ WAIT_SECONDS = 30
 
 
 # --- clients -------------------------------------------------------------------
-
-
-class Publisher:
-    """Posts entries one after another, each with its own Idempotency-Key, retrying a
-    failed attempt with the same key until the server acknowledges it."""
-
-    def __init__(self, http_base: str, slug: str, *, keep_alive: bool = True) -> None:
-        self.http_base = http_base
-        # Without keep-alive every POST is a new connection, so it may land on any worker.
-        self.limits = httpx.Limits(max_keepalive_connections=None if keep_alive else 0)
-        self.url = f"/api/v1/blogs/{slug}/entries"
-        self.acked: list[int] = []
-        self.failed_attempts = 0
-        self.replayed = 0
-        self._progress = asyncio.Condition()
-
-    async def _post(self, client: httpx.AsyncClient, number: int) -> None:
-        headers = {**ADMIN, "Idempotency-Key": f"update-{number}"}
-        body = {"body": f"<p>Update {number}</p>"}
-        while True:
-            try:
-                response = await client.post(self.url, json=body, headers=headers)
-            except httpx.TransportError:
-                response = None
-            if response is not None and response.status_code < 500:
-                assert response.status_code == 201, response.text
-                break
-            self.failed_attempts += 1
-            await asyncio.sleep(0.05)  # back-off while the server is away
-        if response.headers.get("Idempotent-Replayed") == "true":
-            self.replayed += 1
-        async with self._progress:
-            self.acked.append(response.json()["id"])
-            self._progress.notify_all()
-
-    async def run(self, count: int | None = None, until: asyncio.Event | None = None) -> None:
-        async with httpx.AsyncClient(
-            base_url=self.http_base, timeout=10, limits=self.limits
-        ) as client:
-            number = 0
-            while (count is None or number < count) and not (until and until.is_set()):
-                await self._post(client, number)
-                number += 1
-
-    async def acked_at_least(self, count: int) -> int:
-        async with self._progress:
-            await asyncio.wait_for(
-                self._progress.wait_for(lambda: len(self.acked) >= count), WAIT_SECONDS
-            )
-            return len(self.acked)
 
 
 async def start_blog_readers(ws_base: str) -> tuple[list[Reader], list[asyncio.Task]]:
@@ -183,7 +134,7 @@ async def test_readers_resuming_after_a_sigkill_get_every_committed_entry_once_i
     total, kill_after = 200, 70
     await create_fault_blog(memory_server.http)
     readers, reader_tasks = await start_blog_readers(memory_server.ws)
-    publisher = Publisher(memory_server.http, SLUG)
+    publisher = Publisher(memory_server.http, SLUG, keep_alive=True)
     publishing = asyncio.create_task(publisher.run(count=total))
     try:
         acked_at_kill = await publisher.acked_at_least(kill_after)

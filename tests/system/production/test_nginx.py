@@ -16,15 +16,14 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app import migrating
+from tests.support.clients import all_reach, start_readers
 from tests.support.factories import ADMIN, create_blog, read_log
 from tests.support.fleet import (
     Publisher,
     SseReader,
     WebSocketReader,
-    fleet_reaches,
     misdelivered,
     sse_client,
-    start_fleet,
 )
 from tests.support.proxies import README, Nginx, nginx_in_front, readme_block
 from tests.support.servers import RedisProcess, ServerProcess, log_tail, serve_environment
@@ -198,7 +197,7 @@ async def test_readers_resume_through_nginx_on_the_other_process_when_one_restar
     sse = sse_client()
     readers = [WebSocketReader(stack.nginx.http, slug) for _ in range(20)]
     readers += [SseReader(stack.nginx.http, slug, sse) for _ in range(10)]
-    tasks = await start_fleet(readers, timeout=WAIT_SECONDS)
+    tasks = await start_readers(readers, timeout=WAIT_SECONDS)
     publisher = Publisher(stack.nginx.http, slug)
     publishing = asyncio.create_task(publisher.run(count=90, pause=0.02))
     try:
@@ -212,7 +211,7 @@ async def test_readers_resume_through_nginx_on_the_other_process_when_one_restar
         async with admin_client(stack.nginx.http) as client:
             log = await read_log(client, slug)
         head = log[-1]["seq"]
-        await fleet_reaches(readers, head, WAIT_SECONDS)
+        await all_reach(readers, head, WAIT_SECONDS)
     finally:
         for task in [publishing, *tasks]:
             task.cancel()

@@ -15,17 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.clients import read_metrics
+from tests.support.clients import all_reach, read_metrics, start_readers
 from tests.support.factories import ADMIN, SECRET_KEY, create_blog, read_log
 from tests.support.fleet import (
     FleetReader,
     Publisher,
     SseReader,
     WebSocketReader,
-    fleet_reaches,
     misdelivered,
     sse_client,
-    start_fleet,
 )
 from tests.support.proxies import Nginx, nginx_in_front, readme_block
 from tests.support.servers import RedisProcess, ServerProcess, log_tail, serve_environment
@@ -122,7 +120,7 @@ async def test_readers_of_a_killed_node_resume_on_the_others_and_it_rejoins(
     late: list[FleetReader] = []
     try:
         attach_started = time.monotonic()
-        tasks = await start_fleet(readers, timeout=WAIT_SECONDS)
+        tasks = await start_readers(readers, timeout=WAIT_SECONDS)
         attach_seconds = time.monotonic() - attach_started
         per_node = [await readers_on(node) for node in nodes]
 
@@ -136,7 +134,7 @@ async def test_readers_of_a_killed_node_resume_on_the_others_and_it_rejoins(
         async with httpx.AsyncClient(base_url=nginx.http, headers=ADMIN, timeout=10) as client:
             log = await read_log(client, SLUG)
         head = log[-1]["seq"]
-        await fleet_reaches(readers, head, WAIT_SECONDS)
+        await all_reach(readers, head, WAIT_SECONDS)
         moved = [reader for reader in readers if reader.resumed_after(killed_at) is not None]
         resumed = [reader.resumed_after(killed_at) or 0.0 for reader in moved]
         noticed = [min(b for b in r.broken if b >= killed_at) - killed_at for r in moved]
@@ -149,7 +147,7 @@ async def test_readers_of_a_killed_node_resume_on_the_others_and_it_rejoins(
         async def victim_serves_readers() -> bool:
             batch = [WebSocketReader(nginx.http, SLUG) for _ in range(6)]
             late.extend(batch)
-            tasks.extend(await start_fleet(batch, timeout=WAIT_SECONDS))
+            tasks.extend(await start_readers(batch, timeout=WAIT_SECONDS))
             return await readers_on(victim) > 0
 
         await eventually(
@@ -163,7 +161,7 @@ async def test_readers_of_a_killed_node_resume_on_the_others_and_it_rejoins(
             assert response.status_code == 201, response.text
             log = await read_log(client, SLUG)
         head = log[-1]["seq"]
-        await fleet_reaches(readers + late, head, WAIT_SECONDS)
+        await all_reach(readers + late, head, WAIT_SECONDS)
         every_seq = set(range(1, head + 1))
         await asyncio.to_thread(
             receiver.wait_for, lambda r: {a.seq for a in r.accepted()} >= every_seq, WAIT_SECONDS
