@@ -56,8 +56,9 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Everything but tests/system/: the API on both databases, brokers, caches, limits, media.
+# Two processes, a file each at a time (every process makes its own databases).
 test: install services lint
-	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest --ignore=tests/system $(PYTEST_ARGS)
+	BULLETIN_TEST_REQUIRE_SERVICES=1 $(BIN)/python -m pytest --ignore=tests/system -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The heavy ones, apart so `make test` stays quick: real `bulletin serve` processes killed
 # and restarted, Chromium, nginx and Varnish in front (tests/system/production/), the OpenAPI
