@@ -12,7 +12,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-system test-production lint format services browser proxies install clean bench contract
+.PHONY: run test test-system test-production lint format services browser proxies install clean bench bench-publish contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,11 +78,16 @@ contract: install services
 		$(BIN)/python -m pytest tests/system/test_openapi_contract.py $(PYTEST_ARGS)
 
 # Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.
-bench: install
+bench: install services
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
 	$(BIN)/python bench/feeds.py $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python bench/uploads.py $(filter --quick,$(BENCH_ARGS))
+	$(BIN)/python bench/publish.py $(filter --quick,$(BENCH_ARGS))
 	@bash .ci/browser && $(BIN)/python bench/browser.py $(filter --quick,$(BENCH_ARGS)) $(BROWSER_BENCH_ARGS)
+
+# Publishing through the API against a bare insert, on SQLite and PostgreSQL (a few minutes).
+bench-publish: install services
+	$(BIN)/python bench/publish.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
