@@ -26,20 +26,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import MISSING
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit, revisions
 from app.db import Database
 from app.embeds.resolver import EmbedResolver
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
-from app.models import Blog, Entry, Event, User, utc_now
+from app.models import Blog, EditingFlag, Entry, Event, User, utc_now
 from app.people import permissions
+from app.people.principals import for_user
 from app.people.roles import SYSTEM, Principal, at_least
 from app.people.schemas import BlogSettingsPublic, BlogSettingsUpdate
 from app.preconditions import IfMatch, PreconditionFailed, blog_tag, entry_tag
+from app.presence import editing_note
 from app.queries import find_blog, find_entry, find_in_blog, to_blog_public, to_entry_public
 from app.realtime.broker import Announcement
 from app.realtime.newsroom import PrivateNote, build_note
@@ -577,8 +579,11 @@ class Publisher:
         """Publish a scheduled entry that is due, for the scheduler holding its lease: in the
         transaction that logs it, so it goes out once whatever stops when. Its event and its
         audit record are of who scheduled it. False if it is not (or no longer) ours to
-        publish: cancelled, rescheduled, published already, or leased to another process."""
+        publish: cancelled, rescheduled, published already, or leased to another process;
+        or if who scheduled it was disabled or lost the right to publish here since, and
+        the entry went back to where it was published from (`entry.schedule_dropped`)."""
         committed: list[Announcement] = []
+        dropped: list[PrivateNote] = []
         async with self.database.write_session() as session:
             blog_id = await session.scalar(select(Entry.blog_id).where(Entry.id == entry_id))
             if blog_id is None:
@@ -599,27 +604,60 @@ class Publisher:
             ):
                 return False
             actor = await _scheduler_of(session, entry)
-            before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
-            came_from, due = entry.scheduled_from or "draft", entry.publish_at
-            if not await _was_ever_public(session, entry):
-                entry.published_at = now  # dated when it goes out, as any first publish
-            entry.status = "published"
-            entry.review_note = None
-            _unschedule(entry)
-            entry.version += 1
-            entry.updated_at = now
-            await session.flush()
-            revisions.keep(session, entry, actor)
-            committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
-            after = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
-            details = audit.changed(before, after) | {"scheduled": True}
-            details |= _schedule_details(due, 0)
-            action = (
-                "entry.approved" if came_from in ("submitted", "returned") else "entry.published"
-            )
-            self._audit_entry(session, actor, blog, entry, action, committed, details)
-        self._committed(committed)
-        return True
+            refusal = await _refusal_of_scheduler(session, blog, entry)
+            if refusal is None:
+                committed = await self._publish_scheduled(session, blog, entry, actor, now)
+            else:
+                dropped = await self._drop_schedule(session, blog, entry, actor, refusal, now)
+        # After the commit: told only of what is stored.
+        self._committed(committed, dropped)
+        return refusal is None
+
+    async def _publish_scheduled(
+        self, session: AsyncSession, blog: Blog, entry: Entry, actor: Principal, now: datetime
+    ) -> list[Announcement]:
+        """Publish the due entry, as who scheduled it; its event."""
+        came_from, due = entry.scheduled_from or "draft", entry.publish_at
+        before = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+        if not await _was_ever_public(session, entry):
+            entry.published_at = now  # dated when it goes out, as any first publish
+        entry.status = "published"
+        entry.review_note = None
+        _unschedule(entry)
+        entry.version += 1
+        entry.updated_at = now
+        await session.flush()
+        revisions.keep(session, entry, actor)
+        committed = [self._entry_event(session, blog, "entry.created", entry, actor)]
+        after = {name: getattr(entry, name) for name in AUDITED_ENTRY_FIELDS}
+        details = audit.changed(before, after) | {"scheduled": True}
+        details |= _schedule_details(due, 0)
+        action = "entry.approved" if came_from in ("submitted", "returned") else "entry.published"
+        self._audit_entry(session, actor, blog, entry, action, committed, details)
+        return committed
+
+    async def _drop_schedule(
+        self,
+        session: AsyncSession,
+        blog: Blog,
+        entry: Entry,
+        actor: Principal,
+        reason: str,
+        now: datetime,
+    ) -> list[PrivateNote]:
+        """Take back a due publish that its scheduler may no longer make, as an undo would:
+        to the state it was published from, nothing sent; audited and told with why."""
+        due = entry.publish_at
+        entry.status = entry.scheduled_from or "draft"
+        _unschedule(entry)
+        entry.version += 1
+        entry.updated_at = now
+        await session.flush()
+        revisions.keep(session, entry, actor)
+        details = {"status": {"from": "scheduled", "to": entry.status}, "reason": reason}
+        details |= _schedule_details(due, 0)
+        self._audit_entry(session, actor, blog, entry, "entry.schedule_dropped", [], details)
+        return [build_note(blog, entry, self.renderer, "scheduled", reason=reason)]
 
     async def delete_entry(
         self,
@@ -654,6 +692,14 @@ class Publisher:
             details = {"status": {"from": old_status, "to": "deleted"}}
             self._audit_entry(session, actor, blog, entry, "entry.deleted", committed, details)
             notes = [] if was_public else self._notes(blog, entry, previous_status=old_status)
+            # Nobody edits a deleted entry: its flag goes with it, not when it lapses.
+            flag_gone = await session.scalar(
+                delete(EditingFlag)
+                .where(EditingFlag.entry_id == entry.id)
+                .returning(EditingFlag.entry_id)
+            )
+            if flag_gone is not None:
+                notes.append(editing_note(blog.slug, blog.id, entry.id, None))
         self._committed(committed, notes)
 
     async def restore_revision(
@@ -993,6 +1039,23 @@ async def _scheduler_of(session: AsyncSession, entry: Entry) -> Principal:
         token_id=entry.scheduled_token,
         name=user.name if user is not None else None,
     )
+
+
+async def _refusal_of_scheduler(session: AsyncSession, blog: Blog, entry: Entry) -> str | None:
+    """Why who scheduled the entry may not publish it now (disabled, or no longer allowed
+    to publish here), or None if they still may. A publish of no user's (a legacy token,
+    Bulletin itself) stands."""
+    if entry.scheduled_by is None:
+        return None
+    user = await session.get(User, entry.scheduled_by)
+    if user is None or user.disabled_at is not None:
+        return "Not published: who scheduled it is no longer an active user."
+    principal = await for_user(session, user, via="scheduler")
+    try:
+        permissions.check_entry_change(principal, blog, entry, "published", ())
+    except Forbidden as refused:
+        return f"Not published: who scheduled it may no longer publish here. {refused}"
+    return None
 
 
 def _refuse_future(published_at: datetime, now: datetime) -> None:

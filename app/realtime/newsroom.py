@@ -77,6 +77,9 @@ class PrivateEvent(BaseModel):
     html: str | None = Field(None, description="The entry rendered as the reader page would.")
     previous_status: str | None = Field(description="The state it left; null for a new entry.")
     at: UtcDatetime = Field(description="When the change was made.")
+    reason: str | None = Field(
+        None, description="Why Bulletin made the change itself (a scheduled publish dropped)."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,12 @@ class PrivateNote:
 
 
 def build_note(
-    blog: Blog, entry: Entry, renderer: Renderer, previous_status: str | None
+    blog: Blog,
+    entry: Entry,
+    renderer: Renderer,
+    previous_status: str | None,
+    *,
+    reason: str | None = None,
 ) -> PrivateNote:
     """The note of a private entry as it stands (or of its tombstone, if it was deleted)."""
     if entry.status == "deleted":
@@ -113,8 +121,12 @@ def build_note(
         html=html,
         previous_status=previous_status,
         at=entry.updated_at,
+        reason=reason,
     )
-    payload = event.model_dump_json(exclude={"html"} if html is None else None).encode()
+    left_out = {"html"} if html is None else set()
+    if reason is None:
+        left_out.add("reason")
+    payload = event.model_dump_json(exclude=left_out or None).encode()
     return PrivateNote(blog.slug, blog.id, entry.id, entry.created_by, event.type, payload)
 
 

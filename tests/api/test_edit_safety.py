@@ -1,13 +1,20 @@
 """Two editors on one entry at 2 a.m.: If-Match and 412 instead of a silent overwrite, and
 every version kept, compared and restorable (on SQLite and PostgreSQL)."""
 
+import json
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from app.models import Blog
+from app.realtime.frames import Form
 from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, read_log
 from tests.support.people import Person, add_person
+from tests.support.waiting import eventually
 
 ENTRIES = "/api/v1/blogs/vote-night/entries"
 
@@ -288,3 +295,86 @@ async def test_a_deleted_entry_is_read_not_restored(
     refused = await client.post(f"{url}/revisions/1/restore", headers=ana.headers)
     assert_error(refused, 409, "conflict")
     assert await table_counts(app) == counts
+
+
+# --- a scheduled publish whose scheduler may no longer publish ----------------------
+
+
+async def watch_newsroom(app: FastAPI, reader: Any) -> None:
+    """Register `reader` with the app's newsroom hub as an editor's stream of the blog."""
+    async with app.state.services.database.read_session() as session:
+        blog_id = await session.scalar(select(Blog.id).where(Blog.slug == "vote-night"))
+    app.state.services.newsroom.watch("vote-night", blog_id, reader, None, "editor")
+
+
+class NewsroomReader:
+    """A newsroom reader of the blog as the stream registers one: the SSE frames it gets."""
+
+    form = Form.SSE
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def write(self, data: bytes | str, receipt: object = None) -> bool:
+        self.frames.append(data if isinstance(data, bytes) else data.encode())
+        return True
+
+    def close(self, code: object, reason: str) -> None:
+        pass
+
+    async def wait_writable(self) -> bool:
+        return True
+
+    def notes(self) -> list[dict]:
+        return [
+            json.loads(frame.split(b"data: ", 1)[1])
+            for frame in self.frames
+            if frame.startswith(b"event: entry.") and b"event: entry.editing" not in frame
+        ]
+
+
+@pytest.mark.parametrize("loses", ["disabled", "role"])
+async def test_a_hold_whose_editor_is_disabled_or_demoted_before_it_is_due_goes_back_unpublished(
+    app: FastAPI, client: httpx.AsyncClient, blog: dict, ana: Person, loses: str
+) -> None:
+    newsroom = NewsroomReader()
+    await watch_newsroom(app, newsroom)
+    held = await client.post(
+        ENTRIES, json={"headline": "Wrong count", "hold_seconds": 1}, headers=ana.headers
+    )
+    assert held.status_code == 202, held.text
+    url = f"{ENTRIES}/{held.json()['id']}"
+    if loses == "disabled":
+        changed = await client.patch(
+            f"/api/v1/users/{ana.user_id}", json={"disabled": True}, headers=ADMIN
+        )
+        assert changed.status_code == 200, changed.text
+    else:
+        demoted = await client.put(
+            f"/api/v1/blogs/vote-night/members/{ana.user_id}",
+            json={"role": "contributor"},
+            headers=ADMIN,
+        )
+        assert demoted.status_code == 200, demoted.text
+
+    # Past its time the scheduler takes it back instead of publishing it: nothing sent.
+    entry = await eventually(
+        lambda: client.get(url, headers=ADMIN), 15, "the held entry to go back",
+        holds=lambda answer: answer.json()["status"] != "scheduled",
+    )  # fmt: skip
+    assert entry.json()["status"] == "draft" and "publish_at" not in entry.json()
+    await app.state.services.scheduler.turn()
+    assert await read_log(client, "vote-night") == []
+    assert (await client.get(ENTRIES)).json()["items"] == []
+
+    records = (await client.get("/api/v1/blogs/vote-night/audit", headers=ADMIN)).json()
+    [dropped] = [r for r in records["items"] if r["action"] == "entry.schedule_dropped"]
+    assert dropped["details"]["status"] == {"from": "scheduled", "to": "draft"}
+    reason = dropped["details"]["reason"]
+    assert reason.startswith("Not published: who scheduled it")
+    notes = await eventually(
+        newsroom.notes, 5, "the newsroom's note", holds=lambda notes: len(notes) == 2
+    )
+    assert [note["type"] for note in notes] == ["entry.scheduled", "entry.draft_saved"]
+    assert notes[1]["previous_status"] == "scheduled" and notes[1]["reason"] == reason
+    assert "reason" not in notes[0]

@@ -3,16 +3,20 @@ another is refused with who holds it unless taking it over, and a flag nobody re
 On SQLite and PostgreSQL; refusals write nothing. (The notes on the newsroom stream:
 tests/realtime/test_editing_stream.py.)"""
 
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.models import EditingFlag, utc_now
+from app.models import Blog, EditingFlag, utc_now
+from app.realtime.frames import Form
 from tests.support.errors import assert_error
-from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry
+from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry, read_log
 from tests.support.people import Person, add_person
+from tests.support.waiting import eventually
 
 ENTRIES = f"/api/v1/blogs/{SLUG}/entries"
 LIST = f"/api/v1/blogs/{SLUG}/editing"
@@ -188,3 +192,72 @@ async def test_who_may_not_edit_here_is_refused_and_nothing_is_written(
     )
     assert_error(await client.put(editing(9999), headers=ADMIN), 404, "not_found")
     assert await flag_count(app) == 0
+
+
+async def watch_newsroom(app: FastAPI, reader: Any) -> None:
+    """Register `reader` with the app's newsroom hub as an editor's stream of the blog."""
+    async with app.state.services.database.read_session() as session:
+        blog_id = await session.scalar(select(Blog.id).where(Blog.slug == SLUG))
+    app.state.services.newsroom.watch(SLUG, blog_id, reader, None, "editor")
+
+
+class NoteCollector:
+    """A newsroom reader of the blog, as the newsroom stream registers one: the SSE frames
+    the hub writes to it."""
+
+    form = Form.SSE
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def write(self, data: bytes | str, receipt: object = None) -> bool:
+        self.frames.append(data if isinstance(data, bytes) else data.encode())
+        return True
+
+    def close(self, code: object, reason: str) -> None:
+        pass
+
+    async def wait_writable(self) -> bool:
+        return True
+
+    def notes(self, event_type: str) -> list[dict]:
+        marker = f"event: {event_type}\ndata: ".encode()
+        return [
+            json.loads(frame[len(marker) :]) for frame in self.frames if frame.startswith(marker)
+        ]
+
+
+async def test_deleting_an_entry_removes_its_flag_at_once_and_tells_the_newsroom(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await create_blog(client)
+    ana, ben, _cora = await people(app)
+    kept = await publish_entry(client, headline="Turnout")
+    entries = [await publish_entry(client, headline="Polls close"), kept]
+    draft = await client.post(
+        ENTRIES, json={"headline": "Count begins", "status": "draft"}, headers=ana.headers
+    )
+    entries.insert(1, draft.json())
+    for entry in entries:
+        assert (await client.put(editing(entry["id"]), headers=ana.headers)).status_code == 200
+    newsroom = NoteCollector()
+    await watch_newsroom(app, newsroom)
+
+    # A published entry and a draft, deleted by another editor while Ana holds their flags.
+    for entry in entries[:2]:
+        deleted = await client.delete(f"{ENTRIES}/{entry['id']}", headers=ben.headers)
+        assert deleted.status_code == 204, deleted.text
+    listed = (await client.get(LIST, headers=ben.headers)).json()["items"]
+    assert [item["entry_id"] for item in listed] == [kept["id"]]
+    assert await flag_count(app) == 1
+    gone = await eventually(
+        lambda: newsroom.notes("entry.editing"), 5, "the flags' release notes",
+        holds=lambda notes: len(notes) == 2,
+    )  # fmt: skip
+    assert [(note["entry_id"], note["editor"]) for note in gone] == [
+        (entries[0]["id"], None), (entries[1]["id"], None),
+    ]  # fmt: skip
+    # The public log has the tombstone (and its redaction) only: presence never enters it.
+    log = await read_log(client, SLUG)
+    assert [event["type"] for event in log][-2:] == ["entry.deleted", "entry.redacted"]
+    assert all("editor" not in json.dumps(event) for event in log)

@@ -12,11 +12,13 @@ const KEYS = {
   token: "bulletin.token",
   blog: "bulletin.newsroom.blog",
   byline: "bulletin.newsroom.byline",
+  hold: "bulletin.newsroom.hold_seconds",
   unsent: (slug) => "bulletin.newsroom.unsent." + slug,
 };
 const EDITOR_ROLES = new Set(["editor", "owner"]);
 const RANK = { contributor: 1, editor: 2, owner: 3 };
-const STATES = { draft: "Draft", submitted: "Submitted", returned: "Returned", published: "Published" };
+const STATES = { draft: "Draft", submitted: "Submitted", returned: "Returned", published: "Published",
+  scheduled: "Scheduled" };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
@@ -40,6 +42,12 @@ const state = {
   stream: null,
   receipts: new Map(), // entry id -> the newest delivery receipt of an event about it
   readersTimer: null,
+  editors: new Map(), // entry id -> {user_id, name, since, expires_at}: who holds its flag
+  flag: null, // {entryId} of the flag this page holds
+  flagAt: 0, // when this page last took or renewed it
+  lostFlag: null, // id of the entry whose flag someone took over from this page
+  holds: new Map(), // entry id -> {entry, node} of this page's publishes in their undo window
+  holdTimer: null,
 };
 
 // --- talking to the API ---------------------------------------------------------------
@@ -51,6 +59,7 @@ class ApiError extends Error {
     this.code = error.code || (status === 0 ? "offline" : "http_" + status);
     this.fields = error.fields || null;
     this.current = error.current || null;
+    this.editor = error.editor || null;
     this.retryAfter = headers ? headers.get("Retry-After") : null;
     this.statusText = error.statusText || "";
   }
@@ -97,6 +106,7 @@ const entryTag = (entry) => '"entry-' + entry.id + "-v" + entry.version + '"';
 const FIELD_NAMES = {
   headline: "the headline", body: "the text", authors: "the byline", media: "the photo",
   review_note: "the note", published_at: "the time", login: "the login", password: "the password",
+  publish_at: "the time to publish", correction: "the correction note", pinned: "Pinned",
 };
 
 function fieldName(path) {
@@ -164,6 +174,10 @@ function explain(error) {
         return "the headline is too long (300 characters at most).";
       }
       if (problems.some(([name]) => name === "review_note")) return "write a note for the writer.";
+      const when = problems.find(([name]) => name === "publish_at");
+      if (when && /later than now/.test(when[1])) return "that time has passed — choose a later one.";
+      if (when && /within a year/.test(when[1])) return "that is more than a year ahead — choose an earlier time.";
+      if (problems.some(([name]) => name === "correction")) return "write the correction note readers will see.";
       const names = [...new Set(problems.map(([name]) => fieldName(name)))];
       return names.length ? "check " + names.join(" and ") + "." : "something in the form is not right.";
     }
@@ -312,7 +326,7 @@ for (const button of $$("[data-format]")) {
   });
 }
 editor.addEventListener("pathChange", showFormats);
-editor.addEventListener("input", () => keepUnsent());
+editor.addEventListener("input", () => { keepUnsent(); typing(); });
 
 const linkForm = $("[data-link-form]");
 function openLinkForm() {
@@ -388,7 +402,7 @@ function restoreUnsent() {
 }
 
 for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "pinned"]) {
-  form[field].addEventListener("input", () => keepUnsent());
+  form[field].addEventListener("input", () => { keepUnsent(); typing(); });
 }
 for (const field of ["byline", "byline_role"]) {
   form[field].addEventListener("input", () => {
@@ -437,6 +451,13 @@ function showMode() {
   note.textContent = entry && entry.review_note ? "The editor's note: " + entry.review_note : "";
   for (const node of $$("[data-editors-only]")) node.hidden = !isEditor();
   $("[data-posting-to]").textContent = state.blog ? state.blog.title : "";
+  const published = Boolean(entry && entry.status === "published");
+  $("[data-change-kind]").hidden = !published;
+  const publishes = !published && mayPublish();
+  $("[data-schedule-open]").hidden = !publishes;
+  $("[data-hold-setting]").hidden = !publishes;
+  if (!publishes) $("[data-schedule]").hidden = true;
+  showPresence();
 }
 
 function byline() {
@@ -505,27 +526,50 @@ function newKey() {
 
 let sending = false;
 
-/** Send what is composed: a new entry, or the edit of one; `status` moves it through review. */
-async function send(status, verb, done) {
+/** Send what is composed: a new entry, or the edit of one; `status` moves it through review.
+ * A publish waits `holdSeconds()` (the undo window), or until `publishAt` when scheduled. */
+async function send(status, verb, done, { publishAt } = {}) {
   if (sending || !state.blog) return;
   sending = true;
   keepUnsent();
-  const button = status === "draft" ? $("[data-save-draft]") : $("[data-primary]");
+  const where = publishAt ? "schedule" : "entry";
+  const button = publishAt ? $("[data-schedule-send]")
+    : status === "draft" ? $("[data-save-draft]") : $("[data-primary]");
   button.disabled = true;
-  say("entry", "Sending…", "info");
+  say(where, "Sending…", "info");
   try {
-    if (state.editing) await sendEdit(status, done);
-    else await sendNew(status, done);
+    const when = publishAt ? { publish_at: publishAt } : status === "published" ? holding() : {};
+    if (state.editing) await sendEdit(status, done, { when });
+    else await sendNew(status, done, when);
+    if (publishAt) say("schedule", "");
   } catch (error) {
     if (error.code === "precondition_failed") showConflict(error.current, status);
-    else refused("entry", verb, error);
+    else refused(where, verb, error);
   } finally {
     sending = false;
     button.disabled = false;
   }
 }
 
-async function sendNew(status, done) {
+/** What a publish from the composer waits: the undo window, unless pinned (a pin is of
+ * what is out) or set to 0. */
+function holding() {
+  const seconds = holdSeconds();
+  return seconds && !form.pinned.checked ? { hold_seconds: seconds } : {};
+}
+
+/** The answer to a write (`when`: its hold or schedule): a publish that waits says until when. */
+function sent(data, done, when) {
+  remember(data);
+  resetComposer({ saved: true });
+  if (data.status !== "scheduled") say("entry", done[data.status] || "Saved.", "ok");
+  else if (when.hold_seconds) {
+    held(data);
+    say("entry", "Held: it goes out when the countdown ends, unless you undo it.", "ok");
+  } else say("entry", (when.publish_at ? "Scheduled" : "Saved; it goes out") + " at " + blogTime(data.publish_at) + ".", "ok");
+}
+
+async function sendNew(status, done, when = {}) {
   const entry = {
     headline: form.headline.value.trim() || null,
     body: editorHtml(),
@@ -534,21 +578,36 @@ async function sendNew(status, done) {
     key_event: form.key_event.checked,
     pinned: isEditor() && status === "published" && form.pinned.checked,
     status,
+    ...when,
   };
   state.idempotencyKey = state.idempotencyKey || newKey();
   keepUnsent();
   const { data } = await call("POST", blogPath("/entries"), {
     body: entry, headers: { "Idempotency-Key": state.idempotencyKey },
   });
-  remember(data);
-  resetComposer();
-  say("entry", done[data.status] || "Saved.", "ok");
+  sent(data, done, when);
 }
 
-async function sendEdit(status, done, { force } = {}) {
+async function sendEdit(status, done, { force, when = {} } = {}) {
   const { entry, etag } = state.editing;
   const patch = changes(entry);
   if (status && status !== entry.status) patch.status = status;
+  // Going out from a private state: held or scheduled as asked.
+  if (patch.status === "published" || (status === "published" && entry.status === "scheduled")) {
+    Object.assign(patch, when, { status: "published" });
+  }
+  if (entry.status === "published") {
+    const kind = form.change_kind.value;
+    if (kind === "correction") {
+      const note = form.correction.value.trim();
+      if (!note) {
+        say("entry", "Not saved: write the correction note readers will see, or choose another kind of change.", "error");
+        form.correction.focus();
+        return;
+      }
+      patch.correction = note;
+    } else if (kind === "minor" && Object.keys(patch).length) patch.minor = true;
+  }
   if (!Object.keys(patch).length) {
     say("entry", "Nothing changed.", "info");
     return;
@@ -556,9 +615,7 @@ async function sendEdit(status, done, { force } = {}) {
   const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
     body: patch, headers: { "If-Match": force || etag },
   });
-  remember(data);
-  resetComposer();
-  say("entry", done[data.status] || "Saved.", "ok");
+  sent(data, done, patch);
 }
 
 const DONE_NEW = { published: "Published.", submitted: "Submitted for review.", draft: "Draft saved." };
@@ -584,10 +641,15 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-function resetComposer() {
+/** An empty composer; the flag of the entry it held goes (a save has released it already). */
+function resetComposer({ saved } = {}) {
+  if (saved) state.flag = null;
+  else releaseFlag();
   state.editing = null;
+  state.lostFlag = null;
   state.idempotencyKey = null;
   fillComposer({});
+  resetChangeKind();
   forgetUnsent();
   linkForm.hidden = true;
   $("[data-photo-panel]").open = false;
@@ -600,21 +662,41 @@ $("[data-cancel]").addEventListener("click", () => {
   say("entry", "Stopped editing; nothing was sent.", "info");
 });
 
+/** While an entry is on its way into the composer, nothing can be typed there: it would be
+ * overwritten when the entry arrives. */
+function composerLoading(loading) {
+  form.inert = loading;
+  form.setAttribute("aria-busy", String(loading));
+  if (loading) say("entry", "Opening the entry…", "info");
+}
+
 async function startEditing(entry) {
   if (state.unsentKept && !confirm("Put aside the text you have not sent, to edit this entry?")) return;
   let fresh = entry;
   let etag = entryTag(entry);
+  composerLoading(true);
   try {
     const answer = await call("GET", blogPath("/entries/" + entry.id));
     fresh = answer.data;
     etag = answer.etag || entryTag(fresh);
     remember(fresh);
   } catch (error) {
+    say("entry", "");
     refusedAbout(entry.id, "Cannot edit", error);
     return;
+  } finally {
+    composerLoading(false);
   }
+  openInComposer(fresh, etag);
+}
+
+/** Put an entry, as just read, in the composer to edit, and show that this editor is on it. */
+function openInComposer(fresh, etag) {
+  if (state.editing && state.editing.entry.id !== fresh.id) releaseFlag();
   state.editing = { entry: fresh, etag };
+  state.lostFlag = null;
   state.idempotencyKey = null;
+  resetChangeKind();
   const photo = fresh.media.find((item) => item.kind === "image");
   fillComposer({
     headline: fresh.headline || "", body: fresh.body, key_event: fresh.key_event, pinned: fresh.pinned,
@@ -632,6 +714,287 @@ async function startEditing(entry) {
   say("entry", "");
   form.headline.focus();
   form.scrollIntoView({ block: "start" });
+  takeFlag();
+}
+
+// --- who is editing: the entry's flag, taken while this editor works on it -------------
+
+const RENEW_SECONDS = 10;
+const myUserId = () => (state.me && state.me.user ? state.me.user.id : null);
+const flagPath = (id) => blogPath("/entries/" + id + "/editing");
+
+/** Take the flag of the entry in the composer (or renew it); with `takeOver`, knowingly
+ * from whoever holds it. Only users have flags: a token of no user goes without. */
+async function takeFlag({ takeOver = false } = {}) {
+  const entry = state.editing && state.editing.entry;
+  if (!entry || !myUserId() || !state.blog) return;
+  state.flagAt = Date.now();
+  try {
+    const { data } = await call("PUT", flagPath(entry.id), { body: takeOver ? { take_over: true } : undefined });
+    if (!state.editing || state.editing.entry.id !== entry.id) return; // left meanwhile
+    state.flag = { entryId: entry.id };
+    state.lostFlag = null;
+    showEditor(entry.id, data.editor);
+    if (takeOver) say("entry", "You are editing it now; " + data.editor.name + "'s name is gone from it.", "ok");
+  } catch (error) {
+    if (error.code === "being_edited" && error.editor) showEditor(entry.id, error.editor);
+    else if (takeOver) refused("entry", "Not taken over", error);
+  }
+}
+
+/** Typing renews the flag about every ten seconds, not at each key. */
+function typing() {
+  if (state.editing && Date.now() - state.flagAt >= RENEW_SECONDS * 1000) takeFlag();
+}
+
+/** Give up the flag this page holds; `leaving`: the page is going away, so the request
+ * must outlive it. */
+function releaseFlag({ leaving = false } = {}) {
+  const held = state.flag;
+  state.flag = null;
+  state.flagAt = 0;
+  if (!held || !state.blog || !state.auth) return;
+  if (leaving) {
+    fetch(API + flagPath(held.entryId), {
+      method: "DELETE", keepalive: true, credentials: "same-origin", headers: authHeaders("DELETE"),
+    }).catch(() => null);
+  } else call("DELETE", flagPath(held.entryId)).catch(() => null);
+}
+
+/** A flag taken (editor) or gone (null), from a note or an answer. */
+function showEditor(entryId, editor) {
+  if (editor) state.editors.set(entryId, editor);
+  else state.editors.delete(entryId);
+  if (state.flag && state.flag.entryId === entryId && editor && editor.user_id !== myUserId()) {
+    state.flag = null; // taken over: renewing now would take it back unasked
+    state.lostFlag = entryId;
+  }
+  showPresence();
+  render();
+}
+
+/** Someone else on the entry in the list, by name; null for nobody (or this user). */
+function otherEditor(entryId) {
+  const editor = state.editors.get(entryId);
+  return editor && editor.user_id !== myUserId() ? editor : null;
+}
+
+function showPresence() {
+  const entry = state.editing && state.editing.entry;
+  const editor = entry ? otherEditor(entry.id) : null;
+  $("[data-presence]").hidden = !editor;
+  if (!editor) return;
+  $("[data-presence-text]").textContent = state.lostFlag === entry.id
+    ? editor.name + " took over editing this entry. Save only if you mean to, or take it back."
+    : editor.name + " is editing this entry (since " + clock(editor.since) + ").";
+}
+
+$("[data-take-over]").addEventListener("click", () => {
+  const editor = state.editing && otherEditor(state.editing.entry.id);
+  if (editor && !confirm("Take this entry over from " + editor.name + "? They are told that you are editing it now.")) return;
+  takeFlag({ takeOver: true });
+});
+
+async function loadEditors() {
+  const slug = state.blog.slug;
+  const { data } = await call("GET", blogPath("/editing"));
+  if (!state.blog || state.blog.slug !== slug) return;
+  state.editors = new Map(data.items.map((item) => [item.entry_id, item.editor]));
+  showPresence();
+  render();
+}
+
+// Leaving the page leaves the entry: others see at once that nobody is on it.
+window.addEventListener("pagehide", () => releaseFlag({ leaving: true }));
+
+// --- what readers are told of a change to a published entry ----------------------------
+
+function resetChangeKind() {
+  form.change_kind.value = "update";
+  form.correction.value = "";
+  $("[data-correction-field]").hidden = true;
+}
+
+for (const choice of $$('[name="change_kind"]')) {
+  choice.addEventListener("change", () => {
+    const correcting = form.change_kind.value === "correction";
+    $("[data-correction-field]").hidden = !correcting;
+    if (correcting) form.correction.focus();
+  });
+}
+
+// --- the undo window: a publish from here waits a few seconds --------------------------
+
+const HOLD_DEFAULT = 10;
+const holdInput = $("[data-hold-seconds]");
+
+function holdSeconds() {
+  const seconds = Number(holdInput.value);
+  return Number.isInteger(seconds) && seconds >= 0 && seconds <= 60 ? seconds : HOLD_DEFAULT;
+}
+
+holdInput.value = String(localStorage.getItem(KEYS.hold) ?? HOLD_DEFAULT);
+holdInput.addEventListener("input", () => localStorage.setItem(KEYS.hold, String(holdSeconds())));
+holdInput.addEventListener("change", () => { holdInput.value = String(holdSeconds()); });
+
+function held(entry) {
+  const node = document.createElement("li");
+  node.className = "hold-item";
+  node.dataset.entryId = entry.id;
+  const text = document.createElement("p");
+  text.dataset.countdown = "";
+  node.append(text, button("Undo", () => undo(entry.id), "primary"));
+  state.holds.set(entry.id, { entry, node });
+  $("[data-holds-list]").append(node);
+  showHolds();
+  node.querySelector("button").focus();
+}
+
+/** The countdown, updated in place (a button replaced under the pointer loses its click). */
+function showHolds() {
+  for (const { entry, node } of state.holds.values()) {
+    const left = Math.ceil((Date.parse(entry.publish_at) - Date.now()) / 1000);
+    $("[data-countdown]", node).textContent = (left > 0 ? "Goes out in " + left + " s: " : "Going out now: ")
+      + excerpt(entry);
+  }
+  $("[data-holds]").hidden = state.holds.size === 0;
+  if (state.holds.size && !state.holdTimer) state.holdTimer = setInterval(showHolds, 250);
+  if (!state.holds.size && state.holdTimer) { clearInterval(state.holdTimer); state.holdTimer = null; }
+}
+
+/** A held entry went out, or back (undone elsewhere, or dropped by the server). */
+function settleHold(entry) {
+  const hold = state.holds.get(entry.id);
+  if (!hold) return;
+  state.holds.delete(entry.id);
+  hold.node.remove();
+  showHolds();
+  if (entry.status === "published") say("entry", "Published: " + excerpt(entry) + ".", "ok");
+  else say("entry", "Not published: " + excerpt(entry) + " is " + STATES[entry.status].toLowerCase() + " again.", "info");
+}
+
+/** Undo a held publish: nothing was sent; the entry comes back to the composer as a draft. */
+async function undo(id) {
+  const hold = state.holds.get(id);
+  if (!hold) return;
+  $("button", hold.node).disabled = true;
+  try {
+    const { data, etag } = await call("POST", blogPath("/entries/" + id + "/cancel-publish"));
+    state.holds.delete(id);
+    hold.node.remove();
+    showHolds();
+    remember(data);
+    if (data.status !== "draft") {
+      say("entry", "Undone: nothing was sent; it is back in the review queue.", "ok");
+    } else if (state.unsentKept && !confirm("Undone. Put aside the text you have not sent, to go back to this one?")) {
+      say("entry", "Undone: nothing was sent; it is a draft in the list.", "ok");
+    } else {
+      openInComposer(data, etag || entryTag(data));
+      say("entry", "Undone: nothing was sent. It is a draft again, here to change.", "ok");
+    }
+  } catch (error) {
+    $("button", hold.node).disabled = false;
+    if (error.code === "already_published" || error.code === "not_scheduled") {
+      state.holds.delete(id);
+      hold.node.remove();
+      showHolds();
+      say("entry", error.code === "already_published"
+        ? "Too late to undo: it is published. Edit it, or delete it, from the list." : "There was nothing to undo.", "error");
+    } else refused("entry", "Not undone", error);
+  }
+}
+
+// --- scheduled publishes: a time in the blog's zone ------------------------------------
+
+function zoneParts(ms, timeZone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(new Date(ms));
+  return Object.fromEntries(parts.map((part) => [part.type, Number(part.value)]));
+}
+
+/** How far the zone's clock is ahead of UTC at the moment `ms`. */
+function zoneOffset(ms, timeZone) {
+  const p = zoneParts(ms, timeZone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+/** The moment a wall-clock time ("2026-12-03T06:00[:05]") names in the zone. */
+function zonedMoment(value, timeZone) {
+  const [day, time] = value.split("T");
+  const [year, month, date] = day.split("-").map(Number);
+  const [hour, minute, second = 0] = time.split(":").map(Number);
+  const wall = Date.UTC(year, month - 1, date, hour, minute, second);
+  const first = wall - zoneOffset(wall, timeZone);
+  return new Date(wall - zoneOffset(first, timeZone)); // the offset then, across a clock change
+}
+
+function wallClock(ms, timeZone) {
+  const p = zoneParts(ms, timeZone);
+  const two = (n) => String(n).padStart(2, "0");
+  return p.year + "-" + two(p.month) + "-" + two(p.day) + "T" + two(p.hour) + ":" + two(p.minute);
+}
+
+const blogZone = () => (state.blog && state.blog.timezone) || "UTC";
+
+function blogTime(iso) {
+  return new Intl.DateTimeFormat([], {
+    timeZone: blogZone(), weekday: "short", day: "numeric", month: "short",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  }).format(new Date(iso));
+}
+
+$("[data-schedule-open]").addEventListener("click", () => {
+  const box = $("[data-schedule]");
+  box.hidden = false;
+  $("[data-schedule-zone]").textContent = "(" + blogZone() + " time, the blog's)";
+  const input = $("[data-publish-at]");
+  if (!input.value) input.value = wallClock(Date.now() + 60 * 60 * 1000, blogZone());
+  say("schedule", "");
+  input.focus();
+});
+$("[data-schedule-close]").addEventListener("click", () => { $("[data-schedule]").hidden = true; });
+$("[data-schedule-send]").addEventListener("click", () => {
+  const value = $("[data-publish-at]").value;
+  if (!value) { say("schedule", "Not scheduled: choose a date and a time.", "error"); return; }
+  const [, status, verb] = primaryAction();
+  if (status !== "published") return;
+  send("published", verb.replace("published", "scheduled"), {},
+    { publishAt: zonedMoment(value, blogZone()).toISOString() });
+});
+
+function scheduledItem(entry) {
+  const item = document.createElement("li");
+  item.className = "entry-item";
+  item.dataset.entryId = entry.id;
+  const when = document.createElement("p");
+  when.className = "entry-item__meta";
+  const time = document.createElement("time");
+  time.dateTime = entry.publish_at;
+  time.textContent = blogTime(entry.publish_at);
+  when.append("Goes out ", time);
+  const title = document.createElement("p");
+  title.className = "entry-item__title";
+  title.textContent = excerpt(entry);
+  const actions = document.createElement("div");
+  actions.className = "row entry-item__actions";
+  actions.append(button("Cancel", () => cancelSchedule(entry)));
+  const feedback = document.createElement("p");
+  feedback.className = "feedback";
+  feedback.setAttribute("role", "status");
+  item.append(when, title, actions, feedback);
+  return item;
+}
+
+async function cancelSchedule(entry) {
+  try {
+    const { data } = await call("POST", blogPath("/entries/" + entry.id + "/cancel-publish"));
+    remember(data);
+    sayAbout(entry.id, "Schedule cancelled: nothing was sent; it is " + STATES[data.status].toLowerCase() + " again.", "ok");
+  } catch (error) {
+    refusedAbout(entry.id, "Not cancelled", error);
+  }
 }
 
 // --- a conflict: both versions side by side -------------------------------------------
@@ -777,12 +1140,14 @@ function remember(entry) {
   const known = state.entries.get(entry.id);
   if (known && known.version > entry.version) return; // a notice and a list may cross
   state.entries.set(entry.id, entry);
+  if (entry.status !== "scheduled") settleHold(entry);
   render();
 }
 
 function forget(id) {
   state.gone.add(id);
   state.entries.delete(id);
+  state.editors.delete(id);
   render();
 }
 
@@ -851,6 +1216,14 @@ function entryItem(entry, { queue } = {}) {
   title.className = "entry-item__title";
   title.textContent = excerpt(entry);
   item.append(meta, title);
+  const editor = otherEditor(entry.id);
+  if (editor) {
+    const line = document.createElement("p");
+    line.className = "entry-item__editing";
+    line.dataset.editing = "";
+    line.textContent = editor.name + " is editing";
+    item.append(line);
+  }
   if (entry.review_note && entry.status === "returned") {
     const note = document.createElement("p");
     note.className = "review-note";
@@ -912,6 +1285,11 @@ function render() {
     const list = $("[data-entries]");
     list.replaceChildren(...shown.filter((e) => !open.has(String(e.id))).map((e) => entryItem(e)));
     $("[data-list-empty]").hidden = shown.length > 0;
+    const waitingToGo = all.filter((e) => e.status === "scheduled" && !state.holds.has(e.id))
+      .sort((a, b) => a.publish_at.localeCompare(b.publish_at));
+    $("[data-scheduled-list]").replaceChildren(...waitingToGo.map(scheduledItem));
+    $("[data-scheduled-count]").textContent = String(waitingToGo.length);
+    $("[data-scheduled]").hidden = waitingToGo.length === 0;
     const queue = $("[data-queue]");
     queue.hidden = !isEditor();
     if (isEditor()) {
@@ -938,11 +1316,17 @@ for (const filter of $$("[data-filter]")) {
 async function approve(entry) {
   sayAbout(entry.id, "Publishing…");
   try {
+    const hold = holdSeconds();
     const { data } = await call("PATCH", blogPath("/entries/" + entry.id), {
-      body: { status: "published" }, headers: { "If-Match": entryTag(entry) },
+      body: hold ? { status: "published", hold_seconds: hold } : { status: "published" },
+      headers: { "If-Match": entryTag(entry) },
     });
     remember(data);
-    say("entry", "Approved and published: " + excerpt(data) + ".", "ok");
+    if (data.status === "scheduled") {
+      held(data);
+      sayAbout(entry.id, "");
+      say("entry", "Approved: it goes out when the countdown ends, unless you undo it.", "ok");
+    } else say("entry", "Approved and published: " + excerpt(data) + ".", "ok");
   } catch (error) {
     if (error.code === "precondition_failed") {
       remember(error.current.entry);
@@ -1192,6 +1576,10 @@ class NewsroomStream {
         this.step = 0;
         this.show("Live", "on");
         loadEntries().catch((error) => refused("entry", "Not up to date", error));
+        loadEditors().catch(() => null); // presence is a help, not the record
+        break;
+      case "entry.editing":
+        showEditor(data.entry_id, data.editor);
         break;
       case "newsroom.ended":
         this.stop();
@@ -1208,7 +1596,11 @@ class NewsroomStream {
         if (data.details && state.blog) { Object.assign(state.blog, data.details); showCoverage(); }
         break;
       default:
-        if (data.entry && data.entry.id) remember(data.entry);
+        if (data.entry && data.entry.id) {
+          remember(data.entry);
+          // The server changed it itself (a scheduled publish it dropped): say why.
+          if (data.reason) sayAbout(data.entry.id, data.reason, "error");
+        }
     }
   }
 
@@ -1222,7 +1614,7 @@ class NewsroomStream {
 
 async function loadEntries() {
   const slug = state.blog.slug;
-  const lists = ["published", "draft", "submitted", "returned"].map((status) =>
+  const lists = ["published", "draft", "submitted", "returned", "scheduled"].map((status) =>
     call("GET", blogPath("/entries?limit=100&status=" + status)).then((answer) => answer.data.items));
   const results = await Promise.all(lists);
   if (!state.blog || state.blog.slug !== slug) return;
@@ -1250,6 +1642,12 @@ async function chooseBlog(slug) {
   state.notes = new Map();
   state.gone = new Set();
   state.receipts = new Map();
+  releaseFlag();
+  state.editors = new Map();
+  // Another blog's countdowns are not this one's (they still go out; its list has them).
+  for (const hold of state.holds.values()) hold.node.remove();
+  state.holds.clear();
+  showHolds();
   $("[data-readers]").hidden = true;
   hideConflict();
   try {

@@ -145,13 +145,32 @@ def browser_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> Iterat
     assert not errors, errors
 
 
-def sign_in(page: Page, desk: Desk, person: Person, slug: str) -> None:
+def sign_in(
+    page: Page, desk: Desk, person: Person, slug: str, *, undo_seconds: int | None = 0
+) -> None:
+    """Sign in to the newsroom on `slug`; publishes go out at once unless `undo_seconds`
+    says otherwise (None: the page's own setting, 10 s unless changed)."""
     page.goto(f"{desk.bulletin.url}/newsroom?blog={slug}")
     page.fill("#login", person.login)
     page.fill("#password", PASSWORD)
     page.click('[data-form="sign-in"] button[type="submit"]')
     expect(page.locator("[data-user-name]")).to_have_text(person.name)
     expect(page.locator("[data-live]")).to_have_text("Live")
+    if undo_seconds is not None:
+        set_undo_window(page, undo_seconds)
+
+
+def set_undo_window(page: Page, seconds: int) -> None:
+    """The undo window as the editor types it (kept for the next visit); also where it is
+    not shown (a contributor who may not publish)."""
+    page.evaluate(
+        """(seconds) => {
+          const input = document.querySelector("[data-hold-seconds]");
+          input.value = String(seconds);
+          input.dispatchEvent(new Event("input"));
+        }""",
+        seconds,
+    )
 
 
 def write(page: Page, headline: str, text: str) -> None:
