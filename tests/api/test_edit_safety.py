@@ -1,18 +1,14 @@
 """Two editors on one entry at 2 a.m.: If-Match and 412 instead of a silent overwrite, and
 every version kept, compared and restorable (on SQLite and PostgreSQL)."""
 
-import json
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.models import Blog
-from app.realtime.frames import Form
 from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, read_log
+from tests.support.newsroom import NoteCollector, watch_newsroom
 from tests.support.people import Person, add_person
 from tests.support.waiting import eventually
 
@@ -37,7 +33,7 @@ async def publish(client: httpx.AsyncClient, who: Person, **fields) -> httpx.Res
 
 
 async def table_counts(app: FastAPI) -> tuple:
-    from sqlalchemy import func, select
+    from sqlalchemy import func
 
     from app.models import AuditRecord, Entry, EntryRevision, Event
 
@@ -300,44 +296,11 @@ async def test_a_deleted_entry_is_read_not_restored(
 # --- a scheduled publish whose scheduler may no longer publish ----------------------
 
 
-async def watch_newsroom(app: FastAPI, reader: Any) -> None:
-    """Register `reader` with the app's newsroom hub as an editor's stream of the blog."""
-    async with app.state.services.database.read_session() as session:
-        blog_id = await session.scalar(select(Blog.id).where(Blog.slug == "vote-night"))
-    app.state.services.newsroom.watch("vote-night", blog_id, reader, None, "editor")
-
-
-class NewsroomReader:
-    """A newsroom reader of the blog as the stream registers one: the SSE frames it gets."""
-
-    form = Form.SSE
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def write(self, data: bytes | str, receipt: object = None) -> bool:
-        self.frames.append(data if isinstance(data, bytes) else data.encode())
-        return True
-
-    def close(self, code: object, reason: str) -> None:
-        pass
-
-    async def wait_writable(self) -> bool:
-        return True
-
-    def notes(self) -> list[dict]:
-        return [
-            json.loads(frame.split(b"data: ", 1)[1])
-            for frame in self.frames
-            if frame.startswith(b"event: entry.") and b"event: entry.editing" not in frame
-        ]
-
-
 @pytest.mark.parametrize("loses", ["disabled", "role"])
 async def test_a_hold_whose_editor_is_disabled_or_demoted_before_it_is_due_goes_back_unpublished(
     app: FastAPI, client: httpx.AsyncClient, blog: dict, ana: Person, loses: str
 ) -> None:
-    newsroom = NewsroomReader()
+    newsroom = NoteCollector()
     await watch_newsroom(app, newsroom)
     held = await client.post(
         ENTRIES, json={"headline": "Wrong count", "hold_seconds": 1}, headers=ana.headers
@@ -373,7 +336,10 @@ async def test_a_hold_whose_editor_is_disabled_or_demoted_before_it_is_due_goes_
     reason = dropped["details"]["reason"]
     assert reason.startswith("Not published: who scheduled it")
     notes = await eventually(
-        newsroom.notes, 5, "the newsroom's note", holds=lambda notes: len(notes) == 2
+        lambda: newsroom.notes("entry.scheduled", "entry.draft_saved", "entry.published"),
+        5,
+        "the newsroom's note",
+        holds=lambda notes: len(notes) == 2,
     )
     assert [note["type"] for note in notes] == ["entry.scheduled", "entry.draft_saved"]
     assert notes[1]["previous_status"] == "scheduled" and notes[1]["reason"] == reason

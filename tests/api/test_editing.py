@@ -5,16 +5,15 @@ tests/realtime/test_editing_stream.py.)"""
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.models import Blog, EditingFlag, utc_now
-from app.realtime.frames import Form
+from app.models import EditingFlag, utc_now
 from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry, read_log
+from tests.support.newsroom import NoteCollector, watch_newsroom
 from tests.support.people import Person, add_person
 from tests.support.waiting import eventually
 
@@ -192,39 +191,6 @@ async def test_who_may_not_edit_here_is_refused_and_nothing_is_written(
     )
     assert_error(await client.put(editing(9999), headers=ADMIN), 404, "not_found")
     assert await flag_count(app) == 0
-
-
-async def watch_newsroom(app: FastAPI, reader: Any) -> None:
-    """Register `reader` with the app's newsroom hub as an editor's stream of the blog."""
-    async with app.state.services.database.read_session() as session:
-        blog_id = await session.scalar(select(Blog.id).where(Blog.slug == SLUG))
-    app.state.services.newsroom.watch(SLUG, blog_id, reader, None, "editor")
-
-
-class NoteCollector:
-    """A newsroom reader of the blog, as the newsroom stream registers one: the SSE frames
-    the hub writes to it."""
-
-    form = Form.SSE
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def write(self, data: bytes | str, receipt: object = None) -> bool:
-        self.frames.append(data if isinstance(data, bytes) else data.encode())
-        return True
-
-    def close(self, code: object, reason: str) -> None:
-        pass
-
-    async def wait_writable(self) -> bool:
-        return True
-
-    def notes(self, event_type: str) -> list[dict]:
-        marker = f"event: {event_type}\ndata: ".encode()
-        return [
-            json.loads(frame[len(marker) :]) for frame in self.frames if frame.startswith(marker)
-        ]
 
 
 async def test_deleting_an_entry_removes_its_flag_at_once_and_tells_the_newsroom(
