@@ -122,11 +122,13 @@ async def test_the_listen_broker_resubscribes_as_soon_as_its_connection_is_cut(
     name = postgres_database.rsplit("/", 1)[1]
     admin = await asyncpg.connect(_dsn(postgres_database))
 
+    channel = ""  # the change log's; the newsroom's and the readers' channels have their own
+
     async def listeners() -> list[int]:
         rows = await admin.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN %'"
-            " AND query NOT LIKE '%newsroom%'",  # the newsroom's private channel has its own
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query = $2",
             name,
+            f'LISTEN "{channel}"',
         )
         return [row["pid"] for row in rows]
 
@@ -146,6 +148,7 @@ async def test_the_listen_broker_resubscribes_as_soon_as_its_connection_is_cut(
     try:
         async with live_server(settings) as server:
             failures = server.app.state.services.metrics.broker_failures
+            channel = server.app.state.services.hub.broker.channel
             await eventually(listening, "the hub to LISTEN", 10)
             [first] = await listeners()
             await admin.execute("SELECT pg_terminate_backend($1)", first)

@@ -243,7 +243,9 @@ def test_the_page_catches_up_after_a_server_restart_without_duplicates(
         bulletin.delete(slug, meanwhile[0]["id"])
         readers_server.start()
 
-        expect(page.locator("[data-bulletin-state]")).to_have_text("Live")
+        # The page retries on its back-off, which has grown while the server was down: up to
+        # 30 s between tries (bulletin.js), so it may take that long to notice the server is back.
+        expect(page.locator("[data-bulletin-state]")).to_have_text("Live", timeout=40_000)
         expect(page.locator(f"#entry-{meanwhile[2]['id']}")).to_be_visible()
         expect(page.locator(f"#entry-{before['id']} .entry__headline")).to_have_text(
             "Before the restart, edited"
