@@ -197,9 +197,13 @@ class TokenStore:
     async def authenticate(self, secret: str) -> Token | None:
         """The live token with this secret, if any."""
         async with self.database.read_session() as session:
-            token = await session.scalar(
-                select(Token).where(Token.secret_hash == self.lookup_hash(secret))
-            )
+            return await self.find(session, secret)
+
+    async def find(self, session: AsyncSession, secret: str) -> Token | None:
+        """`authenticate` within the caller's transaction."""
+        token = await session.scalar(
+            select(Token).where(Token.secret_hash == self.lookup_hash(secret))
+        )
         if token is None or token.revoked_at is not None:
             return None
         return token

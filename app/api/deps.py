@@ -35,27 +35,33 @@ from app.services import Services
 from app.tokens import TokenStore
 
 
-def get_services(request: HTTPConnection) -> Services:
-    services: Services = request.app.state.services
+def services_of(connection: HTTPConnection) -> Services:
+    services: Services = connection.app.state.services
     return services
+
+
+async def get_services(request: HTTPConnection) -> Services:
+    # Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def`
+    # dependency in its thread pool, a thread hop per dependency per request.
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_database(services: ServicesDep) -> Database:
+async def get_database(services: ServicesDep) -> Database:
     return services.database
 
 
-def get_publisher(services: ServicesDep) -> Publisher:
+async def get_publisher(services: ServicesDep) -> Publisher:
     return services.publisher
 
 
-def get_token_store(services: ServicesDep) -> TokenStore:
+async def get_token_store(services: ServicesDep) -> TokenStore:
     return services.tokens
 
 
-def get_renderer(services: ServicesDep) -> Renderer:
+async def get_renderer(services: ServicesDep) -> Renderer:
     return services.renderer
 
 
@@ -65,11 +71,11 @@ TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
-def get_users(database: DatabaseDep) -> UserStore:
+async def get_users(database: DatabaseDep) -> UserStore:
     return UserStore(database)
 
 
-def get_members(database: DatabaseDep) -> MembershipStore:
+async def get_members(database: DatabaseDep) -> MembershipStore:
     return MembershipStore(database)
 
 
@@ -144,7 +150,7 @@ class SessionEnded(Unauthorised):
         }
 
 
-def get_sessions(services: ServicesDep) -> SessionStore:
+async def get_sessions(services: ServicesDep) -> SessionStore:
     return services.sessions
 
 
@@ -235,10 +241,10 @@ async def get_optional_principal(
             request.state.ended_session_cookie = name
             return None
         return signed_in.principal
-    token = await tokens.authenticate(credentials.credentials)
-    if token is None:
-        raise Unauthorised("The token is unknown or revoked.")
-    async with database.read_session() as session:
+    async with database.read_session() as session:  # one transaction for the token and its user
+        token = await tokens.find(session, credentials.credentials)
+        if token is None:
+            raise Unauthorised("The token is unknown or revoked.")
         return await principals.for_token(session, token, client_address(request))
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import ServicesDep, get_services
+from app.api.deps import ServicesDep, services_of
 from app.api.errors import error_response
 from app.config import Settings, web_origin
 from app.errors import BulletinError, Forbidden, NotFound, SinceAheadOfHead, Unavailable
@@ -100,7 +100,7 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
 @router.websocket(WEBSOCKET_ROUTE)
 async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     """Every event of the blog as one JSON text message each; resume with `?since=SEQ`."""
-    services = get_services(websocket)
+    services = services_of(websocket)
     hub, settings = services.hub, services.settings
     refusal = origin_refusal(settings, websocket.headers.getlist("origin"))
     if refusal is not None:
