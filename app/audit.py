@@ -21,13 +21,14 @@ Actions:
   sign-in sessions (`record_sign_in`, `record_sign_out`)
 """
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cursors import decode_audit_cursor, encode_audit_cursor
-from app.models import AuditRecord, Blog, utc_now
+from app.models import AuditRecord, Blog, User, utc_now
 from app.people.roles import Principal
 from app.schemas import AuditRecordPublic, AuditRecordsPublic
 
@@ -101,6 +102,35 @@ async def list_records(
         items=[_to_public(stored, slug) for stored, slug in rows[:limit]],
         next_cursor=next_cursor,
     )
+
+
+# The actions that move a blog's version (its ETag), newest of which names who changed it.
+BLOG_VERSION_ACTIONS = ("blog.created", "blog.updated", "blog.ended", "blog.reopened")
+
+
+async def last_blog_change(session: AsyncSession, blog_id: int) -> tuple[str, datetime] | None:
+    """Who made the blog's current version and when, as an editor reads it: the user's
+    name, else the token's id."""
+    row = (
+        await session.execute(
+            select(AuditRecord, User.name)
+            .outerjoin(User, User.id == AuditRecord.actor_user_id)
+            .where(
+                AuditRecord.blog_id == blog_id,
+                AuditRecord.action.in_(BLOG_VERSION_ACTIONS),
+            )
+            .order_by(AuditRecord.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    stored, name = row
+    if name:
+        return name, stored.created_at
+    if stored.actor_token_id is not None:
+        return f"token {stored.actor_token_id}", stored.created_at
+    return ("Bulletin" if stored.via == "system" else stored.via), stored.created_at
 
 
 def _to_public(stored: AuditRecord, slug: str | None) -> AuditRecordPublic:

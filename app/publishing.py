@@ -209,11 +209,17 @@ class Publisher:
             blog = await _lock_blog(session, slug)
             permissions.check_blog_change(actor, blog, changes)
             if if_match is not None and not if_match.matches(blog_tag(blog.version)):
+                last = await audit.last_blog_change(session, blog.id)
+                who, when = last if last is not None else (None, blog.updated_at)
                 raise PreconditionFailed(
-                    f"Blog '{slug}' changed since you read it: it is at version {blog.version}.",
+                    f"Blog '{slug}' changed since you read it: it is at version {blog.version}"
+                    + (f", changed by {who}" if who else "")
+                    + f" at {when.strftime('%H:%M:%S')} UTC. Nothing was written.",
                     current={
                         "etag": blog_tag(blog.version),
                         "version": blog.version,
+                        "changed_by": who,
+                        "changed_at": when.isoformat(),
                         "blog": (await to_blog_public(session, blog)).model_dump(mode="json"),
                     },
                 )

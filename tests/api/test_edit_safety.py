@@ -108,14 +108,21 @@ async def test_the_second_of_two_editors_gets_412_naming_who_changed_it_and_noth
 
 
 async def test_a_delete_with_an_old_etag_is_412_and_the_entry_stays(
-    client: httpx.AsyncClient, ana: Person, ben: Person
+    client: httpx.AsyncClient, app: FastAPI, ana: Person, ben: Person
 ) -> None:
     created = await publish(client, ana)
     url = f"{ENTRIES}/{created.json()['id']}"
     await client.patch(url, json={"key_event": True}, headers=ana.headers)
+    log = await read_log(client, "vote-night")
+    counts = await table_counts(app)
 
     refused = await client.delete(url, headers={**ben.headers, "If-Match": created.headers["ETag"]})
     assert refused.status_code == 412
+    assert refused.json()["error"]["current"]["changed_by"] == "Ana Reyes"
+    malformed = await client.delete(url, headers={**ben.headers, "If-Match": "entry-1-v2"})
+    assert_error(malformed, 400, "invalid_if_match")
+    assert await read_log(client, "vote-night") == log
+    assert await table_counts(app) == counts
     assert (await client.get(url)).status_code == 200
 
     current = refused.json()["error"]["current"]["etag"]
@@ -167,22 +174,29 @@ async def test_a_blog_answers_its_version_and_refuses_a_stale_change_with_412(
     client: httpx.AsyncClient, app: FastAPI, blog: dict
 ) -> None:
     url = "/api/v1/blogs/vote-night"
+    owner = await add_person(app, "Dee Ames", role="owner")
     read = await client.get(url, headers=ADMIN)
     assert read.headers["ETag"] == '"blog-v1"' and read.json()["version"] == 1
     assert not (await client.get(url)).headers["ETag"].startswith('"blog-')  # public: cache tag
 
     changed = await client.patch(
-        url, json={"title": "Vote night, live"}, headers={**ADMIN, "If-Match": '"blog-v1"'}
+        url, json={"title": "Vote night, live"}, headers={**owner.headers, "If-Match": '"blog-v1"'}
     )
     assert changed.status_code == 200 and changed.headers["ETag"] == '"blog-v2"'
     log = await read_log(client, "vote-night")
+    counts = await table_counts(app)
 
     stale = await client.patch(
         url, json={"title": "Election night"}, headers={**ADMIN, "If-Match": '"blog-v1"'}
     )
     assert stale.status_code == 412
-    assert stale.json()["error"]["current"]["blog"]["title"] == "Vote night, live"
+    error = stale.json()["error"]
+    assert "Dee Ames" in error["message"] and "version 2" in error["message"]
+    assert error["current"]["changed_by"] == "Dee Ames"
+    assert error["current"]["etag"] == '"blog-v2"'
+    assert error["current"]["blog"]["title"] == "Vote night, live"
     assert await read_log(client, "vote-night") == log
+    assert await table_counts(app) == counts
     # A new entry is not a change to the blog: its tag stays.
     await client.post(ENTRIES, json={"body": "<p>Polls open.</p>"}, headers=ADMIN)
     assert (await client.get(url, headers=ADMIN)).headers["ETag"] == '"blog-v2"'
@@ -271,9 +285,26 @@ async def test_revisions_are_an_editors_and_name_only_their_own_entry(
         assert "editor" in refused.json()["error"]["message"]
         assert (await client.request(method, path)).status_code == 401
 
-    # Version 1 of the second entry is not a revision of the first: 404, nothing written.
-    other = await client.post(f"{ENTRIES}/{first['id']}/revisions/9/restore", headers=ana.headers)
+    assert await table_counts(app) == counts
+
+    # The second entry has versions 2 and 3; the first has only its first: restoring the
+    # first's version 3 names the second's revision, which is no revision of the first.
+    for headline in ("Another, edited", "Another, edited again"):
+        await client.patch(
+            f"{ENTRIES}/{second['id']}", json={"headline": headline}, headers=ana.headers
+        )
+    await client.post(
+        "/api/v1/blogs", json={"slug": "storm-watch", "title": "Storm watch"}, headers=ADMIN
+    )
+    counts = await table_counts(app)
+    other = await client.post(f"{ENTRIES}/{first['id']}/revisions/3/restore", headers=ana.headers)
     assert_error(other, 404, "not_found")
+    assert (await client.get(f"{ENTRIES}/{first['id']}")).json()["headline"] == "Turnout high"
+    # Nor is an entry of this blog one of another blog's.
+    foreign = await client.post(
+        f"/api/v1/blogs/storm-watch/entries/{second['id']}/revisions/1/restore", headers=ADMIN
+    )
+    assert_error(foreign, 404, "not_found")
     elsewhere = await client.get(
         f"/api/v1/blogs/vote-night/entries/{second['id'] + 100}/revisions", headers=ana.headers
     )
