@@ -100,6 +100,36 @@ def test_two_editors_see_who_is_editing_and_one_takes_over_knowingly(
         assert desk.bulletin.api.get(f"/blogs/{slug}/editing").json()["items"] == []
 
 
+def test_typing_renews_the_editing_flag_about_every_ten_seconds_not_at_each_key(
+    browser: Browser, desk: Desk
+) -> None:
+    slug = new_blog(desk)
+    entry = desk.bulletin.publish(slug, headline="Polls close", body="<p>Doors shut at ten.</p>")
+
+    def is_flag_put(request) -> bool:
+        return request.method == "PUT" and request.url.endswith(f"/entries/{entry['id']}/editing")
+
+    with browser_page(browser) as ana:
+        ana.clock.install()  # the page's clock, moved on below; time still flows
+        sign_in(ana, desk, desk.editor, slug)
+        puts: list[str] = []
+        ana.on("request", lambda request: is_flag_put(request) and puts.append(request.url))
+        with ana.expect_response(lambda response: is_flag_put(response.request)):
+            edit(ana, entry["id"])
+        [taken] = desk.bulletin.api.get(f"/blogs/{slug}/editing").json()["items"]
+
+        ana.locator("#headline").press_sequentially(" tonight")  # within ten seconds: no renewal
+        ana.clock.fast_forward("00:11")
+        with ana.expect_response(lambda response: is_flag_put(response.request)):
+            ana.locator("#headline").press_sequentially("!")
+        # Requests are seen in the order they were sent: a renewal at each key would be here.
+        assert len(puts) == 2
+        expect(ana.locator("[data-presence]")).to_be_hidden()
+        [renewed] = desk.bulletin.api.get(f"/blogs/{slug}/editing").json()["items"]
+        assert renewed["editor"]["expires_at"] > taken["editor"]["expires_at"]
+        assert renewed["editor"]["name"] == "Ana Reyes"
+
+
 def test_a_held_publish_undone_sends_nothing_and_comes_back_to_the_composer_as_a_draft(
     browser: Browser, desk: Desk
 ) -> None:
