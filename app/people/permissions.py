@@ -24,8 +24,10 @@ from app.people.roles import Principal, Role, at_least
 # a scheduled one (a held or scheduled publish) is private until it goes out.
 PRIVATE_STATES = ("draft", "submitted", "returned", "scheduled")
 # Changing these is ending or reopening coverage (an editor's); any other field of a blog
-# is a setting (an owner's).
+# is a setting (an owner's), except the editorial policy that editors keep (EDITORS_FIELDS).
 COVERAGE_FIELDS = frozenset({"status", "coverage_end"})
+# An editor may require alt text on the blog's images: a rule of the desk, not of the blog.
+EDITORS_FIELDS = COVERAGE_FIELDS | {"require_alt_text"}
 
 
 def require_admin(principal: Principal, what: str = "This") -> None:
@@ -139,9 +141,12 @@ def check_entry_delete(principal: Principal, blog: Blog, entry: Entry) -> None:
 
 
 def check_blog_change(principal: Principal, blog: Blog, fields: Collection[str]) -> None:
-    """Ending or reopening coverage is an editor's; any other change of a blog an owner's."""
-    settings = sorted(set(fields) - COVERAGE_FIELDS)
+    """Ending or reopening coverage and requiring alt text are an editor's; any other change
+    of a blog an owner's."""
+    settings = sorted(set(fields) - EDITORS_FIELDS)
     if settings:
         require_role(principal, blog, "owner", f"Changing a blog's {', '.join(settings)}")
-    else:
+    elif set(fields) & COVERAGE_FIELDS:
         require_role(principal, blog, "editor", "Ending or reopening coverage")
+    else:
+        require_role(principal, blog, "editor", "Requiring alt text on a blog's images")

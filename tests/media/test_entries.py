@@ -6,10 +6,13 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from html5lib import HTMLParser
 
 from tests.media.photos import phone_jpeg
+from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry, read_log
+from tests.support.people import add_person
 
 MEDIA = f"/api/v1/blogs/{SLUG}/media"
 ENTRIES = f"/api/v1/blogs/{SLUG}/entries"
@@ -261,20 +264,34 @@ async def test_a_draft_may_lack_alt_text_until_it_is_published(client: httpx.Asy
 
 
 async def test_an_editor_turns_the_policy_on_and_off_per_blog(
-    client: httpx.AsyncClient, blog: dict
+    client: httpx.AsyncClient, app: FastAPI, blog: dict
 ) -> None:
+    editor = await add_person(app, "Ines Vidal", role="editor")
+    contributor = await add_person(app, "Cy Dunn", role="contributor")
     photo = await upload(client)
     assert blog["require_alt_text"] is False
     await publish_entry(client, media=[photo_item(photo, alt="")])  # allowed by default
 
-    on = await client.patch(f"/api/v1/blogs/{SLUG}", json={"require_alt_text": True}, headers=ADMIN)
-    assert on.status_code == 200 and on.json()["require_alt_text"] is True
-    refused = await client.post(ENTRIES, json={"media": [photo_item(photo, alt="")]}, headers=ADMIN)
-    assert refused.status_code == 422
-
-    off = await client.patch(
-        f"/api/v1/blogs/{SLUG}", json={"require_alt_text": False}, headers=ADMIN
+    policy = f"/api/v1/blogs/{SLUG}"
+    refused = await client.patch(
+        policy, json={"require_alt_text": True}, headers=contributor.headers
     )
+    assert_error(refused, 403, "forbidden")
+    assert "editor" in refused.json()["error"]["message"]
+    # The policy is the desk's; the blog's other settings stay the owner's.
+    mixed = {"require_alt_text": True, "title": "Renamed"}
+    assert (await client.patch(policy, json=mixed, headers=editor.headers)).status_code == 403
+    assert (await client.get(policy)).json()["require_alt_text"] is False
+
+    on = await client.patch(policy, json={"require_alt_text": True}, headers=editor.headers)
+    assert on.status_code == 200 and on.json()["require_alt_text"] is True
+    refused = await client.post(
+        ENTRIES, json={"media": [photo_item(photo, alt="")]}, headers=editor.headers
+    )
+    assert refused.status_code == 422
+    assert "alt" in refused.json()["error"]["message"].lower()
+
+    off = await client.patch(policy, json={"require_alt_text": False}, headers=editor.headers)
     assert off.json()["require_alt_text"] is False
     assert (
         await client.post(ENTRIES, json={"media": [photo_item(photo, alt="")]}, headers=ADMIN)
