@@ -27,6 +27,9 @@ pillow_heif.register_heif_opener()
 
 # Pillow's names for the formats accepted, and what the API calls them.
 FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heif", "GIF": "gif"}
+# A JPEG with an MPF index and pictures after it (a preview, a depth map: many phones write
+# one) opens as MPO; it is a JPEG, shown as its first picture.
+OPENED_AS = {**FORMATS, "MPO": "jpeg"}
 WIDTHS = (320, 640, 1024, 1600)
 JPEG_QUALITY = 82
 WEBP_QUALITY = 80
@@ -102,7 +105,7 @@ def rendition_widths(width: int) -> list[int]:
 def process_photo(source: IO[bytes], limits: Limits) -> ProcessedPhoto:
     """Validate the upload and make its renditions; raises a refusal for anything else."""
     with _opened(source) as image:
-        source_format = FORMATS[str(image.format)]
+        source_format = OPENED_AS[str(image.format)]
         stored_width, stored_height = image.size
         if stored_width < 1 or stored_height < 1:
             raise CorruptImage("The image has no pixels.")
@@ -175,7 +178,7 @@ def _orientation(image: Image.Image) -> int:
 def _decode(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
     """The upright sRGB picture at the size of the largest rendition, and nothing else."""
     try:
-        if image.format == "JPEG":
+        if image.format in ("JPEG", "MPO"):
             # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly: far less memory and time.
             image.draft(None, needed)
         image.load()

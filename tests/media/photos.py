@@ -1,9 +1,10 @@
 """Photos the media tests upload, made here with Pillow, and what is read back from renditions.
 
 `phone_jpeg` is a photo as a phone takes it: EXIF with GPS coordinates, the camera's make,
-model and serial numbers, a maker note and an orientation, plus XMP, an IPTC block, a
-comment and a colour profile. `metadata_segments` and `webp_chunks` list what a rendition
-carries besides its pixels.
+model and serial numbers, a maker note, an orientation and an embedded thumbnail (IFD1),
+plus XMP, an IPTC block, a comment, a colour profile and a second picture after it (MPF,
+as phones keep a preview or a depth map), itself with EXIF and GPS. `metadata_segments`
+and `webp_chunks` list what a rendition carries besides its pixels.
 """
 
 import io
@@ -22,6 +23,9 @@ XMP = (
 )
 COMMENT = b"Taken at the safe house, 12 Hill Road"
 IPTC_CITY = b"Secret Town"
+# Written into the embedded thumbnail and the second (MPF) picture, to look for afterwards.
+THUMBNAIL_NOTE = b"thumbnail of the safe house"
+SECOND_PICTURE_NOTE = b"depth map of the safe house"
 
 
 def scene(size: tuple[int, int], colour: tuple[int, int, int] = (30, 90, 160)) -> Image.Image:
@@ -63,16 +67,48 @@ def _iptc_segment() -> bytes:
     return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
 
 
+def with_thumbnail(exif: bytes, thumbnail: bytes) -> bytes:
+    """EXIF (as Pillow writes it, IFD0 first) with an IFD1 that holds a JPEG thumbnail, as
+    cameras write it: Pillow reads IFD1 but never writes one."""
+    assert exif[:6] == b"Exif\x00\x00"
+    tiff = bytearray(exif[6:])
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
+    (count,) = struct.unpack_from(order + "H", tiff, ifd0)
+    next_pointer = ifd0 + 2 + 12 * count
+    tiff += b"\x00" * (len(tiff) % 2)
+    ifd1 = len(tiff)
+    thumbnail_at = ifd1 + 2 + 3 * 12 + 4
+    struct.pack_into(order + "I", tiff, next_pointer, ifd1)
+    tiff += struct.pack(order + "H", 3)
+    tiff += struct.pack(order + "HHIHH", 0x0103, 3, 1, 6, 0)  # Compression: JPEG
+    tiff += struct.pack(order + "HHII", 0x0201, 4, 1, thumbnail_at)  # JPEGInterchangeFormat
+    tiff += struct.pack(order + "HHII", 0x0202, 4, 1, len(thumbnail))  # ...Length
+    tiff += struct.pack(order + "I", 0) + thumbnail
+    return b"Exif\x00\x00" + bytes(tiff)
+
+
 def phone_jpeg(
     size: tuple[int, int] = (1200, 900), orientation: int = 1, icc: bytes | None = None
 ) -> bytes:
     """A JPEG with every kind of metadata a phone or an editor leaves in it."""
+    picture = scene(size)
+    thumbnail = picture.copy()
+    thumbnail.thumbnail((160, 160))
+    exif = with_thumbnail(
+        exif_of_a_phone(orientation).tobytes(),
+        encoded(thumbnail, "JPEG", quality=70, comment=THUMBNAIL_NOTE),
+    )
+    second = picture.resize((size[0] // 4, size[1] // 4))
+    second.encoderinfo = {"exif": exif_of_a_phone().tobytes(), "comment": SECOND_PICTURE_NOTE}
     buffer = io.BytesIO()
-    scene(size).save(
+    picture.save(
         buffer,
-        "JPEG",
+        "MPO",  # a JPEG, with an MPF index (APP2) naming the second picture after it
+        save_all=True,
+        append_images=[second],
         quality=90,
-        exif=exif_of_a_phone(orientation),
+        exif=exif,
         xmp=XMP,
         comment=COMMENT,
         icc_profile=icc,

@@ -39,8 +39,12 @@ def truncated_jpeg() -> bytes:
 
 def corrupt_jpeg() -> bytes:
     whole = bytearray(phone_jpeg((1200, 900)))
-    start = whole.index(b"\xff\xc4")  # a Huffman table: the pixels cannot be decoded
-    whole[start + 5 : start + 30] = b"\xff" * 25
+    # The photo's own first Huffman table (the embedded thumbnail has one too, inside EXIF):
+    # walk the segments from the start. Broken, the pixels cannot be decoded.
+    at = 2
+    while whole[at + 1] != 0xC4:
+        at += 2 + int.from_bytes(whole[at + 2 : at + 4], "big")
+    whole[at + 5 : at + 30] = b"\xff" * 25
     return bytes(whole)
 
 

@@ -15,7 +15,9 @@ from tests.media.photos import (
     COMMENT,
     IPTC_CITY,
     LENS_SERIAL,
+    SECOND_PICTURE_NOTE,
     SERIAL,
+    THUMBNAIL_NOTE,
     animated_gif,
     encoded,
     metadata_segments,
@@ -102,6 +104,9 @@ async def test_every_rendition_reads_back_without_location_serials_or_any_other_
     # The photo as taken carries all of it, as the readers below see it.
     tags = exifread.process_file(io.BytesIO(original), details=True)
     assert "GPS GPSLatitude" in tags and str(tags["EXIF BodySerialNumber"]) == SERIAL
+    assert "JPEGThumbnail" in tags and THUMBNAIL_NOTE in original  # the embedded thumbnail
+    assert Image.open(io.BytesIO(original)).n_frames == 2  # the second picture, in MPF
+    assert SECOND_PICTURE_NOTE in original
     assert {marker for marker, _ in metadata_segments(original)} == {0xE1, 0xE2, 0xED, 0xFE}
 
     photo = uploaded(await upload(client, original))
@@ -115,6 +120,8 @@ async def test_every_rendition_reads_back_without_location_serials_or_any_other_
         for secret in (SERIAL, LENS_SERIAL, "GPS", "Acme", "xmpmeta", "Photoshop"):
             assert secret.encode() not in data, (secret, rendition)
         assert COMMENT not in data and IPTC_CITY not in data
+        assert THUMBNAIL_NOTE not in data and SECOND_PICTURE_NOTE not in data
+        assert data.count(b"\xff\xd8\xff") <= 1, rendition  # one picture, nothing after it
         assert "icc_profile" not in picture.info and "xmp" not in picture.info
         if rendition["format"] == "jpeg":
             # No APP1 (EXIF, XMP, thumbnails), APP2 (ICC, MPF), APP13 (IPTC) or COM at all.
