@@ -1108,11 +1108,13 @@ function upload(file) {
   request.send(data);
 }
 
-$("[data-photo-file]").addEventListener("change", (event) => {
-  const [file] = event.target.files;
-  if (file) upload(file);
-  event.target.value = "";
-});
+for (const picker of [$("[data-photo-file]"), $("[data-photo-camera]")]) {
+  picker.addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    if (file) upload(file);
+    event.target.value = "";
+  });
+}
 const drop = $("[data-drop]");
 drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.dataset.over = "true"; });
 drop.addEventListener("dragleave", () => { delete drop.dataset.over; });
