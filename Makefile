@@ -81,7 +81,7 @@ contract: install services
 bench: install services
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
 	$(BIN)/python bench/feeds.py $(filter --quick,$(BENCH_ARGS))
-	$(BIN)/python bench/uploads.py $(filter --quick,$(BENCH_ARGS))
+	@bash .ci/browser && $(BIN)/python bench/uploads.py $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python bench/publish.py $(filter --quick,$(BENCH_ARGS))
 	@bash .ci/browser && $(BIN)/python bench/browser.py $(filter --quick,$(BENCH_ARGS)) $(BROWSER_BENCH_ARGS)
 

@@ -1,6 +1,7 @@
-"""Photo uploads benchmark: from POST to every rendition stored and to the entry visible on
-an open reader stream, next to a plain Pillow resize-and-save of the same photo (the peer),
-and the fan-out latency of a live stream while uploads run.
+"""Photo uploads benchmark: from POST to every rendition stored, to the entry on an open
+reader stream, and to the photo shown on an open reader page (Chromium, the page's own
+bulletin.js and the photo loaded), next to a plain Pillow resize-and-save of the same photo
+(the peer), and the fan-out latency of a live stream while uploads run.
 
 One run, one machine: one `bulletin serve` process (SQLite, local media directory) on
 127.0.0.1, a 12-megapixel phone JPEG made here (4000 x 3000, with EXIF and an
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
+from playwright.async_api import async_playwright
 from servers import BENCH_DIR, HOST, VENV_BIN, free_port
 from websockets.asyncio.client import connect
 
@@ -44,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--readers", type=int, default=100)
     parser.add_argument("--messages", type=int, default=40, help="live events per fan-out phase")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--chromium", default=os.environ.get("BULLETIN_TEST_CHROMIUM", "/usr/bin/chromium")
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.readers, args.messages = 3, 20, 10
@@ -124,13 +129,30 @@ def upload_files(photo: bytes) -> dict:
     return {"file": ("photo.jpg", photo, "image/jpeg")}
 
 
-async def upload_to_visible(server: Server, photo: bytes, rounds: int) -> dict[str, list[float]]:
-    """Per round: POST -> 201 (every rendition stored), and POST -> entry on the stream."""
-    stored, visible = [], []
+# True once the entry's photo is on the page, loaded and decoded: what a reader sees.
+PHOTO_SHOWN = """id => {
+  const img = document.querySelector(`#entry-${id} img`);
+  return Boolean(img && img.complete && img.naturalWidth > 0);
+}"""
+
+
+async def upload_to_visible(
+    server: Server, photo: bytes, rounds: int, chromium: str
+) -> dict[str, list[float]]:
+    """Per round: POST -> 201 (every rendition stored), POST -> the entry on an open stream,
+    and POST -> its photo shown on an open reader page."""
+    stored, visible, shown = [], [], []
     async with (
+        async_playwright() as playwright,
         httpx.AsyncClient(base_url=server.http, headers=server.headers, timeout=120) as client,
         connect(f"ws://{HOST}:{server.port}/api/v1/blogs/{SLUG}/ws", open_timeout=30) as ws,
     ):
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{server.http}/blogs/{SLUG}")
+        await page.wait_for_selector('[data-bulletin-state="connected"]', timeout=30_000)
         assert json.loads(await ws.recv())["type"] == "hello"
         for _ in range(rounds):
             started = time.perf_counter()
@@ -140,15 +162,21 @@ async def upload_to_visible(server: Server, photo: bytes, rounds: int) -> dict[s
             media = [{"kind": "image", "media_id": response.json()["id"], "alt": "A bench photo"}]
             entry = await client.post(f"/api/v1/blogs/{SLUG}/entries", json={"media": media})
             entry.raise_for_status()
+            entry_id = entry.json()["id"]
+            on_page = asyncio.create_task(
+                page.wait_for_function(PHOTO_SHOWN, arg=entry_id, polling="raf", timeout=60_000)
+            )
+            on_page.add_done_callback(
+                lambda _done, at=started: shown.append(time.perf_counter() - at)
+            )
             while True:
                 message = json.loads(await ws.recv())
-                if (
-                    message.get("type") == "entry.created"
-                    and message["entry"]["id"] == entry.json()["id"]
-                ):
+                if message.get("type") == "entry.created" and message["entry"]["id"] == entry_id:
                     break
             visible.append(time.perf_counter() - started)
-    return {"stored": stored, "visible": visible}
+            await on_page
+        await browser.close()
+    return {"stored": stored, "visible": visible, "shown": shown}
 
 
 async def fan_out(server: Server, readers: int, messages: int, photo: bytes | None) -> list[float]:
@@ -231,7 +259,8 @@ def render(results: dict, context: list[str]) -> str:
     peer_median = statistics.median(results["peer"])
     rows = [
         ("POST → every rendition stored (201)", results["stored"]),
-        ("POST → entry visible on an open reader stream", results["visible"]),
+        ("POST → entry on an open reader stream", results["visible"]),
+        ("POST → photo shown on an open reader page (Chromium)", results["shown"]),
         ("peer: plain Pillow resize-and-save of the same photo", results["peer"]),
     ]
     lines = [
@@ -269,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             ).raise_for_status()
             results: dict = {"readers": args.readers, "messages": args.messages}
             results["peer"] = [peer_resize_and_save(photo, workdir) for _ in range(args.rounds)]
-            results |= asyncio.run(upload_to_visible(server, photo, args.rounds))
+            results |= asyncio.run(upload_to_visible(server, photo, args.rounds, args.chromium))
             results["quiet"] = asyncio.run(fan_out(server, args.readers, args.messages, None))
             results["busy"] = asyncio.run(fan_out(server, args.readers, args.messages, photo))
         finally:
