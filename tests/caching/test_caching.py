@@ -215,6 +215,8 @@ async def test_last_modified_is_sent_and_if_modified_since_is_answered_with_304(
         "not a date",
         email.utils.format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True),
     ],
+    # Named, not by value: the tests each xdist process collects must be the same.
+    ids=["malformed", "tomorrow"],
 )
 async def test_an_if_modified_since_that_is_malformed_or_in_the_future_is_ignored(
     app: FastAPI, client: httpx.AsyncClient, entry: dict, if_modified_since: str
