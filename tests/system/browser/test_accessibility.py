@@ -292,3 +292,101 @@ def test_axe_finds_no_violations(
     results = audit(sized_page, axe_script)
     assert results["passes"], "axe-core checked nothing"
     assert not results["violations"], f"{name}:\n{described(results['violations'])}"
+
+
+def open_live(browser: Browser, url: str, **options) -> Page:
+    page = browser.new_context(viewport=VIEWPORTS["desktop"], **options).new_page()
+    page.goto(url)
+    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible()
+    return page
+
+
+def test_each_new_entry_is_announced_by_its_headline_without_moving_focus(
+    browser: Browser, bulletin: Bulletin
+) -> None:
+    slug = f"a11y-live-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug, title="Storm warning, live")
+    bulletin.publish(slug, headline="Wind picks up on the coast")
+    page = open_live(browser, f"{bulletin.url}/blogs/{slug}")
+    # The region is in the page from the start, empty, and the entries are not a region.
+    region = page.locator("[data-bulletin-announce]")
+    expect(region).to_have_attribute("aria-live", "polite")
+    expect(region).to_have_text("")
+    live_regions = page.locator("[aria-live], [role=status]")
+    expect(live_regions).to_have_count(2)  # it and the connection's status
+    assert page.locator("[data-bulletin-entries]").get_attribute("aria-live") is None
+    page.focus(".entry__share")
+    page.evaluate("window.focusedBefore = document.activeElement")
+
+    first = bulletin.publish(
+        slug,
+        headline="Ferries stop for the night",
+        body="<p>" + "The last crossing left at six; the port will say more at dawn. " * 5 + "</p>",
+    )
+    expect(page.locator(f"#entry-{first['id']}")).to_be_visible()
+    expect(region).to_have_text("New update: Ferries stop for the night")
+
+    # An entry without a headline is announced by the start of its text, cut at a word.
+    second = bulletin.publish(
+        slug,
+        body="<p>Schools in the north will open late tomorrow, the council says, "
+        "and buses will run to the winter timetable until further notice.</p>",
+    )
+    expect(page.locator(f"#entry-{second['id']}")).to_be_visible()
+    expect(region).to_have_text(
+        "New update: Schools in the north will open late tomorrow, the council says, "
+        "and buses will…"
+    )
+    # An edit is applied in place, not announced.
+    bulletin.edit(slug, first["id"], headline="Ferries stop until dawn")
+    expect(page.locator(f"#entry-{first['id']} .entry__headline")).to_have_text(
+        "Ferries stop until dawn"
+    )
+    expect(region).to_contain_text("Schools in the north")
+    assert page.evaluate("document.activeElement === window.focusedBefore")
+    assert page.evaluate("document.activeElement.matches('.entry__share')")
+    page.context.close()
+
+
+@pytest.mark.parametrize("motion", ["reduce", "no-preference"])
+def test_a_reader_who_asked_for_reduced_motion_sees_nothing_move(
+    browser: Browser, bulletin: Bulletin, motion: str
+) -> None:
+    slug = f"a11y-motion-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug, title="Marathon, live")
+    long_text = "<p>" + "Still running. " * 80 + "</p>"
+    for n in range(3):
+        bulletin.publish(slug, headline=f"Warm-up {n + 1}", body=long_text)
+    start = bulletin.publish(slug, headline="Runners set off", key_event=True)
+    for n in range(8):
+        bulletin.publish(slug, headline=f"Mile {n + 1}", body=long_text)
+    page = open_live(browser, f"{bulletin.url}/blogs/{slug}", reduced_motion=motion)
+
+    arrived = bulletin.publish(slug, headline="Leaders reach halfway")
+    new_entry = page.locator(f"#entry-{arrived['id']}.entry--new")
+    expect(new_entry).to_be_visible()
+    style = new_entry.evaluate(
+        """el => { const s = getComputedStyle(el);
+          return { animation: s.animationName, durations: [s.animationDuration,
+            ...s.transitionDuration.split(", ")] }; }"""
+    )
+    # A key-event link scrolls to its entry: at once, or smoothly over the next frames.
+    scrolled = page.evaluate(
+        """(id) => {
+          const before = window.scrollY;
+          document.querySelector(`[data-bulletin-key-events] li[data-entry-id="${id}"] a`).click();
+          return { before, after: window.scrollY,
+                   top: document.getElementById(`entry-${id}`).getBoundingClientRect().top,
+                   behavior: getComputedStyle(document.documentElement).scrollBehavior };
+        }""",
+        start["id"],
+    )
+    if motion == "reduce":
+        assert style == {"animation": "none", "durations": ["0s", "0s"]}, style
+        assert abs(scrolled["top"]) < 2, scrolled  # there already, in the same task
+        assert scrolled["behavior"] == "auto"
+    else:  # the same checks see the motion when it is allowed
+        assert style["animation"] == "entry-arrives" and style["durations"][0] != "0s", style
+        assert scrolled["after"] == scrolled["before"] and scrolled["top"] > 800, scrolled
+        expect(page.locator(f"#entry-{start['id']}")).to_be_in_viewport()
+    page.context.close()
