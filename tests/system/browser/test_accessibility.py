@@ -294,6 +294,65 @@ def test_axe_finds_no_violations(
     assert not results["violations"], f"{name}:\n{described(results['violations'])}"
 
 
+def reader_in_every_state(page: Page, site: Site) -> None:
+    """A returning reader's page: the catch-up note, all key events unfolded, and the reader
+    scrolled down when more arrive (the "new updates" button)."""
+    slug = f"a11y-states-{secrets.token_hex(4)}"
+    bulletin = site.bulletin
+    bulletin.create_blog(slug, title="Flood watch, live")
+    for n in range(7):
+        text = "<p>" + "The river is still rising at the old mill. " * 12 + "</p>"
+        bulletin.publish(slug, headline=f"Gauge reading {n + 1}", body=text, key_event=n < 6)
+    bulletin.publish(slug, headline="Sandbags handed out", key_event=True)
+    # This browser last showed the blog an hour ago, before the newest entry (seq 8).
+    page.add_init_script(
+        f"localStorage.setItem('bulletin.seen.{slug}',"
+        " JSON.stringify({ seq: 7, at: Date.now() - 3600000 }))"
+    )
+    page.goto(f"{site.url}/blogs/{slug}")
+    expect(page.locator("[data-bulletin-catch-up]")).to_contain_text("1 update since")
+    expect(page.locator('[data-bulletin-state="connected"]')).to_be_visible()
+    page.click("[data-bulletin-key-toggle]")
+    expect(page.locator("[data-bulletin-key-toggle]")).to_have_text("Show fewer")
+    page.locator("article").last.scroll_into_view_if_needed()
+    bulletin.publish(slug, headline="Road to the bridge closed")
+    expect(page.locator("[data-bulletin-new]")).to_have_text("1 new update")
+
+
+def newsroom_editing(page: Page, site: Site) -> None:
+    """The composer editing a published entry, with its photo panel and schedule open. (The
+    reader page preview stays closed: it is the reader page, audited on its own.)"""
+    signed_in(page, site, site.coverage.slug)
+    page.locator("[data-entries] li", has_text="Toll-free until Sunday").get_by_role(
+        "button", name="Edit"
+    ).click()
+    expect(page.locator("[data-cancel]")).to_be_visible()
+    expect(page.locator("[data-change-kind]")).to_be_visible()
+    page.click("[data-photo-panel] summary")
+    expect(page.locator("#photo-alt")).to_be_visible()
+
+
+STATES: dict[str, Callable[[Page, Site], None]] = {
+    "reader page, returning and scrolled": reader_in_every_state,
+    "newsroom, editing": newsroom_editing,
+}
+
+
+@pytest.mark.parametrize("name", list(STATES))
+def test_axe_finds_no_violations_in_the_pages_other_states(
+    name: str,
+    sized_page: Page,
+    bulletin: Bulletin,
+    coverage: Coverage,
+    axe_script: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    STATES[name](sized_page, Site(bulletin, coverage, request))
+    results = audit(sized_page, axe_script)
+    assert results["passes"], "axe-core checked nothing"
+    assert not results["violations"], f"{name}:\n{described(results['violations'])}"
+
+
 def open_live(browser: Browser, url: str, **options) -> Page:
     page = browser.new_context(viewport=VIEWPORTS["desktop"], **options).new_page()
     page.goto(url)
