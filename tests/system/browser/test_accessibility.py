@@ -75,6 +75,7 @@ class Coverage:
     slug: str
     ended_slug: str
     corrected_id: int
+    deleted_id: int
     login: str
 
 
@@ -142,6 +143,8 @@ def coverage(bulletin: Bulletin) -> Coverage:
         pinned=True,
     )
     bulletin.publish(slug, body="<p>A short update without a headline.</p>")
+    deleted = bulletin.publish(slug, headline="Posted by mistake")
+    bulletin.delete(slug, deleted["id"])
 
     ended_slug = f"a11y-ended-{secrets.token_hex(4)}"
     bulletin.create_blog(ended_slug, title="Bridge repairs, week one")
@@ -160,7 +163,7 @@ def coverage(bulletin: Bulletin) -> Coverage:
             f"/blogs/{blog}/members/{user.json()['id']}", json={"role": "editor"}
         )
         assert member.status_code == 201, member.text
-    return Coverage(slug, ended_slug, corrected["id"], login)
+    return Coverage(slug, ended_slug, corrected["id"], deleted["id"], login)
 
 
 @pytest.fixture(params=list(VIEWPORTS))
@@ -239,6 +242,16 @@ def open_permalink(page: Page, site: Site) -> None:
     expect(page.locator(f"#entry-{entry}.entry--linked")).to_be_visible()
 
 
+def open_deleted(page: Page, site: Site) -> None:
+    answer = page.goto(f"{site.url}/blogs/{site.coverage.slug}/entries/{site.coverage.deleted_id}")
+    assert answer is not None and answer.status == 410
+
+
+def open_index(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/")
+    expect(page.locator(f"#blog-{site.coverage.slug}")).to_be_visible()
+
+
 def open_ended(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/blogs/{site.coverage.ended_slug}")
     expect(page.locator("[data-bulletin-status]")).to_have_text("Coverage ended")
@@ -272,7 +285,9 @@ def open_sign_in(page: Page, site: Site) -> None:
 PAGES: dict[str, Callable[[Page, Site], None]] = {
     "reader page": open_reader,
     "permalink page": open_permalink,
+    "deleted entry's permalink (410)": open_deleted,
     "ended blog": open_ended,
+    "index of blogs": open_index,
     "embed on a partner page": open_embed,
     "newsroom, signed in": open_newsroom,
     "sign-in page": open_sign_in,
