@@ -201,10 +201,14 @@ def described(violations: list[dict]) -> str:
     """Each violation and where it is, one line per element, for the failure message."""
     lines = []
     for violation in violations:
-        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        lines.append(
+            f"{violation['id']} ({violation['impact']}): {violation['help']}"
+            f" <{violation['helpUrl']}>"
+        )
         for node in violation["nodes"]:
             summary = " ".join(node["failureSummary"].split())
             lines.append(f"    {' '.join(map(str, node['target']))}: {summary}")
+            lines.append(f"      {node['html'][:160]}")
     return "\n".join(lines)
 
 
