@@ -178,8 +178,8 @@
   }
 
   /* Each new entry, as it arrives: screen readers hear "New update: {headline}" (or the start of
-   * its text) from the page's polite live region, not the whole entry, and focus stays where
-   * the reader left it. The entry is marked as new (bulletin.css fades the mark in and out,
+   * its text, or its photo's caption) from the page's polite live region, not the whole entry,
+   * and focus stays where the reader left it. The entry is marked as new (bulletin.css fades the mark in and out,
    * unless the reader asked for reduced motion). Edits and deletions are not announced. */
   const SPOKEN_TEXT = 80;
 
@@ -188,6 +188,8 @@
     const body = document.createElement("template"); // inert: its images do not load
     body.innerHTML = entry.body || "";
     const text = body.content.textContent.replace(/\s+/g, " ").trim();
+    const media = (entry.media || [])[0];
+    if (!text && media) return media.caption || media.alt || "";
     if (text.length <= SPOKEN_TEXT) return text;
     return text.slice(0, text.lastIndexOf(" ", SPOKEN_TEXT) + 1 || SPOKEN_TEXT).trim() + "…";
   }

@@ -415,12 +415,27 @@ def test_each_new_entry_is_announced_by_its_headline_without_moving_focus(
         "New update: Schools in the north will open late tomorrow, the council says, "
         "and buses will…"
     )
+    # A photo without words is announced by its caption.
+    photo = bulletin.publish(
+        slug,
+        body="",
+        media=[
+            {
+                "kind": "image",
+                "url": "/static/demo/harbour.svg",
+                "alt": "Boats tied up in the harbour",
+                "caption": "The harbour at dusk, every boat tied up",
+            }
+        ],
+    )
+    expect(page.locator(f"#entry-{photo['id']}")).to_be_visible()
+    expect(region).to_have_text("New update: The harbour at dusk, every boat tied up")
     # An edit is applied in place, not announced.
     bulletin.edit(slug, first["id"], headline="Ferries stop until dawn")
     expect(page.locator(f"#entry-{first['id']} .entry__headline")).to_have_text(
         "Ferries stop until dawn"
     )
-    expect(region).to_contain_text("Schools in the north")
+    expect(region).to_contain_text("The harbour at dusk")
     assert page.evaluate("document.activeElement === window.focusedBefore")
     assert page.evaluate("document.activeElement.matches('.entry__share')")
     page.context.close()
