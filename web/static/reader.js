@@ -177,13 +177,47 @@
     label();
   }
 
+  /* Each new entry, as it arrives: screen readers hear "New update: {headline}" (or the start of
+   * its text, or its photo's caption) from the page's polite live region, not the whole entry,
+   * and focus stays where the reader left it. The entry is marked as new (bulletin.css fades the mark in and out,
+   * unless the reader asked for reduced motion). Edits and deletions are not announced. */
+  const SPOKEN_TEXT = 80;
+
+  function spoken(entry) {
+    if (entry.headline) return entry.headline;
+    const body = document.createElement("template"); // inert: its images do not load
+    body.innerHTML = entry.body || "";
+    const text = body.content.textContent.replace(/\s+/g, " ").trim();
+    const media = (entry.media || [])[0];
+    if (!text && media) return media.caption || media.alt || "";
+    if (text.length <= SPOKEN_TEXT) return text;
+    return text.slice(0, text.lastIndexOf(" ", SPOKEN_TEXT) + 1 || SPOKEN_TEXT).trim() + "…";
+  }
+
+  function announceUpdates(root) {
+    const region = root.querySelector("[data-bulletin-announce]");
+    const live = window.bulletinPage;
+    if (!region || !live) return;
+    live.addEventListener("event", (e) => {
+      const event = e.detail;
+      if (event.type !== "entry.created" || !event.entry || event.entry.status === "deleted") return;
+      const article = findEntry(root, event.entry.id); // none while the reader is scrolled down
+      if (article) article.classList.add("entry--new");
+      const said = spoken(event.entry);
+      region.textContent = said ? "New update: " + said : "New update";
+    });
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
     wireLinks(root);
     foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
-    if (!root.hasAttribute("data-bulletin-archive")) catchUp(root);
+    if (!root.hasAttribute("data-bulletin-archive")) {
+      catchUp(root);
+      announceUpdates(root);
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

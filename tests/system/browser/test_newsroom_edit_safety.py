@@ -182,7 +182,9 @@ def test_when_the_undo_window_ends_readers_get_the_entry(browser: Browser, desk:
         expect(editor.locator("[data-holds] [data-countdown]")).to_contain_text(
             "Results in the south"
         )
-        expect(reader.get_by_text("Results in the south")).to_be_visible(timeout=OUT_MS)
+        expect(reader.get_by_role("heading", name="Results in the south")).to_be_visible(
+            timeout=OUT_MS
+        )
         expect(editor.locator("[data-holds]")).to_be_hidden()
         expect(editor.locator('[data-feedback="entry"]')).to_have_text(
             "Published: Results in the south."
@@ -232,7 +234,9 @@ def test_a_scheduled_entry_goes_out_at_its_time_and_refused_times_are_explained(
         assert datetime.fromisoformat(waiting["publish_at"]) == due
         assert listed.locator("time").get_attribute("datetime") == waiting["publish_at"]
 
-        expect(reader.get_by_text("Count resumes at dawn")).to_be_visible(timeout=OUT_MS)
+        expect(reader.get_by_role("heading", name="Count resumes at dawn")).to_be_visible(
+            timeout=OUT_MS
+        )
         expect(editor.locator("[data-scheduled]")).to_be_hidden()
         [published] = entries(desk, slug)
         assert datetime.fromisoformat(published["published_at"]) >= due

@@ -31,7 +31,7 @@ def test_the_desk_sees_readers_now_and_each_entrys_receipt(desk: Desk, browser: 
         expect(readers).to_have_text("1 reading now (peak 1 today)", timeout=WAIT_MS)
 
         entry = desk.bulletin.publish(slug, headline="Polls close at 10pm")
-        expect(reader.get_by_text("Polls close at 10pm")).to_be_visible()
+        expect(reader.get_by_role("heading", name="Polls close at 10pm")).to_be_visible()
         item = editor.locator(f'[data-entries] [data-entry-id="{entry["id"]}"]')
         expect(item.locator("[data-receipt]")).to_have_text(
             "Published on 1 of 1 open pages", timeout=WAIT_MS
