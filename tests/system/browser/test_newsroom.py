@@ -421,6 +421,14 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         editor.fill("#photo-caption", "Voters in Leith")
         editor.fill("#photo-credit", "Photo: Ana Reyes")
         editor.fill("#headline", "Queues in Leith")
+        editor.locator("#photo-alt").focus()
+        # A focused field is scrolled clear of the action bar that stays at the bottom.
+        field, bar = (
+            editor.locator(selector).bounding_box()
+            for selector in ("#photo-alt", ".composer__actions")
+        )
+        assert field is not None and bar is not None
+        assert field["y"] + field["height"] <= bar["y"], (field, bar)
         screenshot(editor, "newsroom-photo-desktop")
         editor.click("[data-primary]")
         expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
