@@ -430,6 +430,19 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         assert field is not None and bar is not None
         assert field["y"] + field["height"] <= bar["y"], (field, bar)
         screenshot(editor, "newsroom-photo-desktop")
+        editor.set_viewport_size(PHONE)
+        editor.locator("#headline").focus()
+        editor.locator("#photo-alt").focus()
+        field, bar = (
+            editor.locator(selector).bounding_box()
+            for selector in ("#photo-alt", ".composer__actions")
+        )
+        assert field is not None and bar is not None
+        assert field["y"] + field["height"] <= bar["y"], (field, bar)
+        measured = editor.evaluate(OVERFLOWING)
+        assert measured["scroll"] <= PHONE["width"] and measured["wide"] == [], measured
+        screenshot(editor, "newsroom-photo-phone")
+        editor.set_viewport_size(DESKTOP)
         editor.click("[data-primary]")
         expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
         [entry] = entries(desk, slug)
