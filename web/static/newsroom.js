@@ -14,7 +14,8 @@ const KEYS = {
   // Per person: a desk computer is shared, and one reporter's byline is not the next one's.
   byline: (who) => "bulletin.newsroom.byline." + who,
   hold: "bulletin.newsroom.hold_seconds",
-  unsent: (slug) => "bulletin.newsroom.unsent." + slug,
+  // Per person and blog: one reporter's unsent text is never the next one's to send.
+  unsent: (who, slug) => "bulletin.newsroom.unsent." + who + "." + slug,
 };
 const EDITOR_ROLES = new Set(["editor", "owner"]);
 const RANK = { contributor: 1, editor: 2, owner: 3 };
@@ -390,22 +391,27 @@ function isBlank(text) {
   return !text.headline.trim() && !text.body && !text.photo;
 }
 
+/** Where this person's unsent text for this blog is kept. */
+function unsentKey() {
+  return KEYS.unsent(personKey(), state.blog.slug);
+}
+
 function keepUnsent() {
-  if (!state.blog) return;
+  if (!state.blog || !personKey()) return;
   const text = composed();
-  const key = KEYS.unsent(state.blog.slug);
+  const key = unsentKey();
   if (isBlank(text) && !state.editing) localStorage.removeItem(key);
   else localStorage.setItem(key, JSON.stringify(text));
   state.unsentKept = !isBlank(text);
 }
 
 function forgetUnsent() {
-  if (state.blog) localStorage.removeItem(KEYS.unsent(state.blog.slug));
+  if (state.blog && personKey()) localStorage.removeItem(unsentKey());
   state.unsentKept = false;
 }
 
 function restoreUnsent() {
-  const saved = state.blog && localStorage.getItem(KEYS.unsent(state.blog.slug));
+  const saved = state.blog && personKey() && localStorage.getItem(unsentKey());
   let text = null;
   try { text = saved ? JSON.parse(saved) : null; } catch (error) { text = null; }
   fillComposer(text || {});
@@ -419,8 +425,10 @@ function restoreUnsent() {
 for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "pinned"]) {
   form[field].addEventListener("input", () => { keepUnsent(); typing(); });
 }
-/** Whose byline this is: the signed-in user, or the token used without one. */
-function bylineOwner() {
+
+/** Who is at the desk, for what is kept per person (byline, unsent text): the signed-in
+ * user, or the token used without one. */
+function personKey() {
   const me = state.me;
   if (!me) return null;
   return me.user ? "user-" + me.user.id : me.token ? "token-" + me.token.id : null;
@@ -428,7 +436,7 @@ function bylineOwner() {
 
 for (const field of ["byline", "byline_role"]) {
   form[field].addEventListener("input", () => {
-    const who = bylineOwner();
+    const who = personKey();
     if (!who) return;
     localStorage.setItem(KEYS.byline(who), JSON.stringify({ name: form.byline.value, role: form.byline_role.value }));
   });
@@ -436,7 +444,7 @@ for (const field of ["byline", "byline_role"]) {
 
 /** The byline as this person last left it; by default their name, and no role. */
 function showByline() {
-  const who = bylineOwner();
+  const who = personKey();
   const saved = who ? JSON.parse(localStorage.getItem(KEYS.byline(who)) || "null") : null;
   const me = state.me;
   form.byline.value = saved && saved.name ? saved.name : me && me.user ? me.user.name : "";

@@ -549,7 +549,8 @@ def test_unsent_text_survives_a_reload_and_ctrl_enter_publishes(
         [entry] = entries(desk, slug)
         assert entry["body"] == "<p>The returning officer <i>has just</i> ordered a recount.</p>"
         assert entry["authors"][0]["name"] == "Ana Reyes"
-        assert editor.evaluate(f"localStorage.getItem('bulletin.newsroom.unsent.{slug}')") is None
+        kept = f"bulletin.newsroom.unsent.user-{desk.editor.user_id}.{slug}"
+        assert editor.evaluate("key => localStorage.getItem(key)", kept) is None
         expect(editor.locator("#headline")).to_have_value("")
 
 

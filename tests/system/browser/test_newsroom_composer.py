@@ -35,7 +35,7 @@ def entry_item(page: Page, entry_id: int):
     return page.locator(f'[data-entries] [data-entry-id="{entry_id}"]')
 
 
-def test_the_byline_is_the_writers_own_and_stays_with_them_not_with_the_desk(
+def test_the_byline_and_unsent_text_are_the_writers_own_not_the_shared_desks(
     browser: Browser, desk: Desk
 ) -> None:
     slug = new_blog(desk)
@@ -65,15 +65,21 @@ def test_the_byline_is_the_writers_own_and_stays_with_them_not_with_the_desk(
         expect(page.locator("[data-live]")).to_have_text("Live")
         expect(page.locator("#byline-role")).to_have_value("Political editor")
 
-        # The next reporter at the same desk starts from their own name.
+        # The next reporter at the same desk starts from their own name, with none of the
+        # text the last one left unsent: it waits for its writer.
+        write(page, "Recount in Leith", "Not yet confirmed.")
         page.click("[data-sign-out]")
         expect(page.locator("[data-sign-in]")).to_be_visible()
         sign_in(page, desk, desk.second_editor, slug)
         expect(page.locator("#byline")).to_have_value("Ben Ortiz")
         expect(page.locator("#byline-role")).to_have_value("")
+        expect(page.locator("#headline")).to_have_value("")
+        expect(page.locator("[data-editor]")).not_to_contain_text("Not yet confirmed")
         page.click("[data-sign-out]")
         sign_in(page, desk, desk.editor, slug)
         expect(page.locator("#byline-role")).to_have_value("Political editor")
+        expect(page.locator("#headline")).to_have_value("Recount in Leith")
+        expect(page.locator('[data-feedback="entry"]')).to_have_text("Your unsent text is back.")
 
 
 def select_back(page: Page, characters: int) -> None:
