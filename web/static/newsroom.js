@@ -675,6 +675,8 @@ $("[data-save-draft]").addEventListener("click", () => {
   const status = entry ? (entry.status === "returned" ? "draft" : null) : "draft";
   send(status, "Not saved", state.editing ? DONE_EDIT : DONE_NEW);
 });
+// Both work everywhere; the hint names the one on this keyboard.
+if (/^Mac/.test(navigator.platform)) $("[data-shortcut-key]").textContent = "Cmd";
 document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form.contains(event.target)) {
     event.preventDefault();

@@ -31,6 +31,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         yield served
 
 
+def sign_out(page: Page) -> None:
+    """Sign out, and wait for the page to load again signed out."""
+    with page.expect_navigation():
+        page.click("[data-sign-out]")
+    expect(page.locator("[data-sign-in]")).to_be_visible()
+
+
 def entry_item(page: Page, entry_id: int):
     return page.locator(f'[data-entries] [data-entry-id="{entry_id}"]')
 
@@ -68,14 +75,13 @@ def test_the_byline_and_unsent_text_are_the_writers_own_not_the_shared_desks(
         # The next reporter at the same desk starts from their own name, with none of the
         # text the last one left unsent: it waits for its writer.
         write(page, "Recount in Leith", "Not yet confirmed.")
-        page.click("[data-sign-out]")
-        expect(page.locator("[data-sign-in]")).to_be_visible()
+        sign_out(page)
         sign_in(page, desk, desk.second_editor, slug)
         expect(page.locator("#byline")).to_have_value("Ben Ortiz")
         expect(page.locator("#byline-role")).to_have_value("")
         expect(page.locator("#headline")).to_have_value("")
         expect(page.locator("[data-editor]")).not_to_contain_text("Not yet confirmed")
-        page.click("[data-sign-out]")
+        sign_out(page)
         sign_in(page, desk, desk.editor, slug)
         expect(page.locator("#byline-role")).to_have_value("Political editor")
         expect(page.locator("#headline")).to_have_value("Recount in Leith")
@@ -140,11 +146,20 @@ def test_a_link_a_numbered_list_and_a_quote_from_the_buttons_reach_readers_as_sa
         expect(body.locator("blockquote")).to_contain_text("It is too close to call.")
 
 
-def test_cmd_enter_publishes_as_ctrl_enter_does(browser: Browser, desk: Desk) -> None:
+MAC = "Object.defineProperty(Navigator.prototype, 'platform', {get: () => 'MacIntel'})"
+
+
+def test_cmd_enter_publishes_as_ctrl_enter_does_and_a_mac_is_told_so(
+    browser: Browser, desk: Desk
+) -> None:
     slug = new_blog(desk)
     with browser_page(browser) as editor:
         sign_in(editor, desk, desk.editor, slug)
-        expect(editor.locator("[data-shortcut-action]")).to_have_text("publishes")
+        expect(editor.locator(".shortcut")).to_have_text("Ctrl+Enter publishes")
+        editor.context.add_init_script(MAC)  # what a Mac's browser says it runs on
+        editor.reload()
+        expect(editor.locator("[data-live]")).to_have_text("Live")
+        expect(editor.locator(".shortcut")).to_have_text("Cmd+Enter publishes")
         write(editor, "Recount in the east", "Requested by two candidates.")
         editor.keyboard.press("Meta+Enter")  # Cmd+Enter on a Mac, from inside the text
         expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
