@@ -107,6 +107,31 @@ async def test_a_review_is_recorded_with_each_actor_its_token_and_address(
     assert items[0]["at"] >= items[-1]["at"]
 
 
+async def test_a_direct_publish_and_an_unpin_are_recorded_with_actor_token_and_address(
+    app: FastAPI, client: httpx.AsyncClient, remote: httpx.AsyncClient, blog: dict
+) -> None:
+    eddie = await add_person(app, "Eddie Grant", role="editor")
+    entry = await publish_entry(remote, headers=eddie.headers, headline="Polls close", pinned=True)
+    path = f"{ENTRIES}/{entry['id']}"
+    unpinned = await remote.patch(path, json={"pinned": False}, headers=eddie.headers)
+    assert unpinned.status_code == 200, unpinned.text
+
+    items = await records(client)
+    assert actions(items)[-2:] == ["entry.published", "entry.unpinned"]
+    published, unpin = items[1], items[0]
+    for record in (published, unpin):
+        assert (record["actor_user_id"], record["actor_token_id"]) == (
+            eddie.user_id, eddie.token_id,
+        )  # fmt: skip
+        assert (record["address"], record["via"]) == (ADDRESS, "token")
+        assert (record["blog"], record["entry_id"]) == ("vote-night", entry["id"])
+    # Each points at the change-log event readers received for it.
+    assert (published["seq"], unpin["seq"]) == (1, 2)
+    assert published["details"] == {"status": "published", "pinned": True}
+    log = (await client.get(f"{BLOG}/events?since=0")).json()["items"]
+    assert [event["type"] for event in log] == ["entry.created", "entry.unpinned"]
+
+
 async def test_members_webhooks_tokens_users_and_blog_changes_are_recorded(
     app: FastAPI, client: httpx.AsyncClient, blog: dict
 ) -> None:

@@ -11,9 +11,11 @@ const API = "/api/v1";
 const KEYS = {
   token: "bulletin.token",
   blog: "bulletin.newsroom.blog",
-  byline: "bulletin.newsroom.byline",
+  // Per person: a desk computer is shared, and one reporter's byline is not the next one's.
+  byline: (who) => "bulletin.newsroom.byline." + who,
   hold: "bulletin.newsroom.hold_seconds",
-  unsent: (slug) => "bulletin.newsroom.unsent." + slug,
+  // Per person and blog: one reporter's unsent text is never the next one's to send.
+  unsent: (who, slug) => "bulletin.newsroom.unsent." + who + "." + slug,
 };
 const EDITOR_ROLES = new Set(["editor", "owner"]);
 const RANK = { contributor: 1, editor: 2, owner: 3 };
@@ -331,13 +333,27 @@ editor.addEventListener("input", () => { keepUnsent(); typing(); });
 const linkForm = $("[data-link-form]");
 function openLinkForm() {
   linkForm.hidden = false;
+  say("link", "");
   $("#link-url").value = "";
   $("#link-url").focus();
 }
+/** The address as typed ("www.example.org/x" means https://), or null for one no link may
+ * have (javascript:, data:, …): the sanitiser would drop it anyway. */
+function linkAddress(typed) {
+  if (/^(https?:\/\/|mailto:)/i.test(typed)) return typed;
+  if (/^[^\s:/]+\.[^\s:]+$/.test(typed)) return "https://" + typed;
+  return null;
+}
 function applyLink() {
-  const url = $("#link-url").value.trim();
+  const typed = $("#link-url").value.trim();
+  if (!typed) { linkForm.hidden = true; editor.focus(); return; }
+  const url = linkAddress(typed);
+  if (!url) {
+    say("link", "Not linked: a link address starts with https:// (or mailto:).", "error");
+    $("#link-url").focus();
+    return;
+  }
   linkForm.hidden = true;
-  if (!/^(https?:\/\/|mailto:)/i.test(url)) { editor.focus(); return; }
   editor.focus();
   editor.makeLink(url);
   keepUnsent();
@@ -375,22 +391,27 @@ function isBlank(text) {
   return !text.headline.trim() && !text.body && !text.photo;
 }
 
+/** Where this person's unsent text for this blog is kept. */
+function unsentKey() {
+  return KEYS.unsent(personKey(), state.blog.slug);
+}
+
 function keepUnsent() {
-  if (!state.blog) return;
+  if (!state.blog || !personKey()) return;
   const text = composed();
-  const key = KEYS.unsent(state.blog.slug);
+  const key = unsentKey();
   if (isBlank(text) && !state.editing) localStorage.removeItem(key);
   else localStorage.setItem(key, JSON.stringify(text));
   state.unsentKept = !isBlank(text);
 }
 
 function forgetUnsent() {
-  if (state.blog) localStorage.removeItem(KEYS.unsent(state.blog.slug));
+  if (state.blog && personKey()) localStorage.removeItem(unsentKey());
   state.unsentKept = false;
 }
 
 function restoreUnsent() {
-  const saved = state.blog && localStorage.getItem(KEYS.unsent(state.blog.slug));
+  const saved = state.blog && personKey() && localStorage.getItem(unsentKey());
   let text = null;
   try { text = saved ? JSON.parse(saved) : null; } catch (error) { text = null; }
   fillComposer(text || {});
@@ -404,10 +425,30 @@ function restoreUnsent() {
 for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "pinned"]) {
   form[field].addEventListener("input", () => { keepUnsent(); typing(); });
 }
+
+/** Who is at the desk, for what is kept per person (byline, unsent text): the signed-in
+ * user, or the token used without one. */
+function personKey() {
+  const me = state.me;
+  if (!me) return null;
+  return me.user ? "user-" + me.user.id : me.token ? "token-" + me.token.id : null;
+}
+
 for (const field of ["byline", "byline_role"]) {
   form[field].addEventListener("input", () => {
-    localStorage.setItem(KEYS.byline, JSON.stringify({ name: form.byline.value, role: form.byline_role.value }));
+    const who = personKey();
+    if (!who) return;
+    localStorage.setItem(KEYS.byline(who), JSON.stringify({ name: form.byline.value, role: form.byline_role.value }));
   });
+}
+
+/** The byline as this person last left it; by default their name, and no role. */
+function showByline() {
+  const who = personKey();
+  const saved = who ? JSON.parse(localStorage.getItem(KEYS.byline(who)) || "null") : null;
+  const me = state.me;
+  form.byline.value = saved && saved.name ? saved.name : me && me.user ? me.user.name : "";
+  form.byline_role.value = saved && saved.name ? saved.role || "" : "";
 }
 
 function fillComposer(text) {
@@ -634,6 +675,8 @@ $("[data-save-draft]").addEventListener("click", () => {
   const status = entry ? (entry.status === "returned" ? "draft" : null) : "draft";
   send(status, "Not saved", state.editing ? DONE_EDIT : DONE_NEW);
 });
+// Both work everywhere; the hint names the one on this keyboard.
+if (/^Mac/.test(navigator.platform)) $("[data-shortcut-key]").textContent = "Cmd";
 document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form.contains(event.target)) {
     event.preventDefault();
@@ -649,6 +692,8 @@ function resetComposer({ saved } = {}) {
   state.lostFlag = null;
   state.idempotencyKey = null;
   fillComposer({});
+  // An entry edited had its own byline; the next one is this person's again.
+  showByline();
   resetChangeKind();
   forgetUnsent();
   linkForm.hidden = true;
@@ -1157,7 +1202,7 @@ function clock(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   const today = new Date().toDateString() === date.toDateString();
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
   return today ? time : date.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
 }
 
@@ -1707,9 +1752,7 @@ async function signedIn(me) {
   $("[data-sign-in]").hidden = true;
   const name = me.user ? me.user.name : "token " + (me.token ? me.token.name : "");
   $("[data-user-name]").textContent = name;
-  const saved = JSON.parse(localStorage.getItem(KEYS.byline) || "null");
-  form.byline.value = saved && saved.name ? saved.name : me.user ? me.user.name : "";
-  form.byline_role.value = saved && saved.name ? saved.role || "" : "";
+  showByline();
   blogSelect.replaceChildren(...state.blogs.map((blog) => {
     const option = document.createElement("option");
     option.value = blog.slug;

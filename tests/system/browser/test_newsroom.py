@@ -421,7 +421,28 @@ def test_a_photo_chosen_in_the_file_input_reaches_the_public_page(
         editor.fill("#photo-caption", "Voters in Leith")
         editor.fill("#photo-credit", "Photo: Ana Reyes")
         editor.fill("#headline", "Queues in Leith")
+        editor.locator("#photo-alt").focus()
+        # A focused field is scrolled clear of the action bar that stays at the bottom.
+        field, bar = (
+            editor.locator(selector).bounding_box()
+            for selector in ("#photo-alt", ".composer__actions")
+        )
+        assert field is not None and bar is not None
+        assert field["y"] + field["height"] <= bar["y"], (field, bar)
         screenshot(editor, "newsroom-photo-desktop")
+        editor.set_viewport_size(PHONE)
+        editor.locator("#headline").focus()
+        editor.locator("#photo-alt").focus()
+        field, bar = (
+            editor.locator(selector).bounding_box()
+            for selector in ("#photo-alt", ".composer__actions")
+        )
+        assert field is not None and bar is not None
+        assert field["y"] + field["height"] <= bar["y"], (field, bar)
+        measured = editor.evaluate(OVERFLOWING)
+        assert measured["scroll"] <= PHONE["width"] and measured["wide"] == [], measured
+        screenshot(editor, "newsroom-photo-phone")
+        editor.set_viewport_size(DESKTOP)
         editor.click("[data-primary]")
         expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
         [entry] = entries(desk, slug)
@@ -528,7 +549,8 @@ def test_unsent_text_survives_a_reload_and_ctrl_enter_publishes(
         [entry] = entries(desk, slug)
         assert entry["body"] == "<p>The returning officer <i>has just</i> ordered a recount.</p>"
         assert entry["authors"][0]["name"] == "Ana Reyes"
-        assert editor.evaluate(f"localStorage.getItem('bulletin.newsroom.unsent.{slug}')") is None
+        kept = f"bulletin.newsroom.unsent.user-{desk.editor.user_id}.{slug}"
+        assert editor.evaluate("key => localStorage.getItem(key)", kept) is None
         expect(editor.locator("#headline")).to_have_value("")
 
 
