@@ -1,4 +1,4 @@
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from app.api.deps import (
 )
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
-from app.errors import BulletinError, Unauthorised
+from app.errors import BulletinError, InvalidInput, Unauthorised
 from app.models import Blog
 from app.people.permissions import private_view, require_role
 from app.preconditions import entry_tag, parse_if_match
@@ -22,13 +22,16 @@ from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
     ASCII_DIGITS,
     IDEMPOTENCY_KEY_PATTERN,
+    MAX_TAG_CHARS,
     OPTIONAL_TOKEN,
     RATE_LIMITED,
+    TAG_PATTERN,
     EntriesPublic,
     EntryCreate,
     EntryPublic,
     EntryUpdate,
     error_responses,
+    normalise_tag,
 )
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"], responses=RATE_LIMITED)
@@ -94,7 +97,27 @@ async def read_entries(
             json_schema_extra={"pattern": ENTRY_CURSOR_PATTERN},
         ),
     ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="With `order=oldest`: `next_cursor` of the previous page",
+            json_schema_extra={"pattern": ENTRY_CURSOR_PATTERN},
+        ),
+    ] = None,
     key_events: Annotated[bool, Query(description="Only key events")] = False,
+    tag: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_TAG_CHARS,
+            pattern=TAG_PATTERN,
+            description="Only entries with this tag (any spelling of it: `Supreme Court`, "
+            "`supreme-court`)",
+        ),
+    ] = None,
+    order: Annotated[
+        Literal["newest", "oldest"],
+        Query(description="`oldest`: oldest first, paged with `after` instead of `before`"),
+    ] = "newest",
     entry_status: Annotated[
         str,
         Query(
@@ -106,7 +129,18 @@ async def read_entries(
         ),
     ] = "published",
 ) -> Response:
-    """Entries newest first, a page at a time."""
+    """Entries newest first (or oldest first), a page at a time."""
+    oldest_first = order == "oldest"
+    if before is not None and oldest_first:
+        raise InvalidInput(
+            "Oldest first, the next page starts `after` a cursor.",
+            fields={"before": "use after with order=oldest"},
+        )
+    if after is not None and not oldest_first:
+        raise InvalidInput(
+            "Newest first, the next page starts `before` a cursor.",
+            fields={"after": "only with order=oldest"},
+        )
     private = entry_status != "published"
     if private and principal is None:
         raise Unauthorised("Entries that are not published are visible only with a token.")
@@ -119,9 +153,14 @@ async def read_entries(
                 require_role(principal, blog, "contributor", "Reading unpublished entries")
             writer_id = view.writer_id if view else None
         entry_filter = EntryFilter(
-            key_events_only=key_events, status=entry_status, writer_id=writer_id
+            key_events_only=key_events,
+            status=entry_status,
+            writer_id=writer_id,
+            tag=normalise_tag(tag) if tag is not None else None,
+            oldest_first=oldest_first,
         )
-        page = await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
+        cursor = after if oldest_first else before
+        page = await list_entries(session, blog, limit=limit, before=cursor, filter=entry_filter)
         return Representation(page.model_dump_json().encode(), "application/json")
 
     return await caching.respond(
