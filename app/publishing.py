@@ -298,9 +298,9 @@ class Publisher:
         """Store a new entry; returns it and whether this was a replay of an earlier request.
 
         An entry written by a user without `authors` gets the user's name as its byline."""
-        # A request without a hold has the fingerprint it had before holds existed.
-        unheld = {"hold_seconds"} if not data.hold_seconds else None
-        fingerprint = hashlib.sha256(data.model_dump_json(exclude=unheld).encode()).hexdigest()
+        # A request without a hold or tags has the fingerprint it had before they existed.
+        unused = {name for name in ("hold_seconds", "tags") if not getattr(data, name)}
+        fingerprint = hashlib.sha256(data.model_dump_json(exclude=unused).encode()).hexdigest()
         committed: list[Announcement] = []
 
         def may_write(blog: Blog) -> None:
