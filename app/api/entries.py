@@ -14,7 +14,7 @@ from app.api.deps import (
 )
 from app.caching import Representation
 from app.cursors import ENTRY_CURSOR_PATTERN
-from app.errors import BulletinError, InvalidInput, Unauthorised
+from app.errors import BulletinError, Unauthorised
 from app.models import Blog
 from app.people.permissions import private_view, require_role
 from app.preconditions import entry_tag, parse_if_match
@@ -97,13 +97,6 @@ async def read_entries(
             json_schema_extra={"pattern": ENTRY_CURSOR_PATTERN},
         ),
     ] = None,
-    after: Annotated[
-        str | None,
-        Query(
-            description="With `order=oldest`: `next_cursor` of the previous page",
-            json_schema_extra={"pattern": ENTRY_CURSOR_PATTERN},
-        ),
-    ] = None,
     key_events: Annotated[bool, Query(description="Only key events")] = False,
     tag: Annotated[
         str | None,
@@ -116,7 +109,10 @@ async def read_entries(
     ] = None,
     order: Annotated[
         Literal["newest", "oldest"],
-        Query(description="`oldest`: oldest first, paged with `after` instead of `before`"),
+        Query(
+            description="`oldest`: oldest first; `before` then takes the `next_cursor` of the "
+            "previous page all the same (the next page holds later entries)"
+        ),
     ] = "newest",
     entry_status: Annotated[
         str,
@@ -131,16 +127,6 @@ async def read_entries(
 ) -> Response:
     """Entries newest first (or oldest first), a page at a time."""
     oldest_first = order == "oldest"
-    if before is not None and oldest_first:
-        raise InvalidInput(
-            "Oldest first, the next page starts `after` a cursor.",
-            fields={"before": "use after with order=oldest"},
-        )
-    if after is not None and not oldest_first:
-        raise InvalidInput(
-            "Newest first, the next page starts `before` a cursor.",
-            fields={"after": "only with order=oldest"},
-        )
     private = entry_status != "published"
     if private and principal is None:
         raise Unauthorised("Entries that are not published are visible only with a token.")
@@ -159,8 +145,7 @@ async def read_entries(
             tag=normalise_tag(tag) if tag is not None else None,
             oldest_first=oldest_first,
         )
-        cursor = after if oldest_first else before
-        page = await list_entries(session, blog, limit=limit, before=cursor, filter=entry_filter)
+        page = await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
         return Representation(page.model_dump_json().encode(), "application/json")
 
     return await caching.respond(

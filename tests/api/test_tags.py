@@ -141,13 +141,13 @@ async def test_an_entry_edited_out_of_a_tag_leaves_its_filter_and_a_restore_brin
     ]
 
 
-async def test_oldest_first_pages_forward_with_after_and_refuses_before(
+async def test_oldest_first_pages_forward_with_the_same_cursor_parameter(
     client: httpx.AsyncClient, blog: dict, publish_headers: dict[str, str]
 ) -> None:
     ids = [(await publish_at(client, publish_headers, n, body="<p>Q</p>"))["id"] for n in range(5)]
     seen, cursor = [], None
     while True:
-        query = "?order=oldest&limit=2" + (f"&after={cursor}" if cursor else "")
+        query = "?order=oldest&limit=2" + (f"&before={cursor}" if cursor else "")
         page = (await client.get(ENTRIES + query)).json()
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
@@ -162,12 +162,8 @@ async def test_oldest_first_pages_forward_with_after_and_refuses_before(
     )
     assert current.status_code == 304
 
-    assert_error(
-        await client.get(f"{ENTRIES}?order=oldest&before=1_1"), 422, "invalid_input", {"before"}
-    )
-    assert_error(await client.get(f"{ENTRIES}?after=1_1"), 422, "invalid_input", {"after"})
-    assert (await client.get(f"{ENTRIES}?order=sideways")).status_code == 422
-    assert (await client.get(f"{ENTRIES}?tag=no_such;tag")).status_code == 422
+    for refused in ("order=sideways", "tag=no_such;tag", "tag=" + "x" * 31):
+        assert_error(await client.get(f"{ENTRIES}?{refused}"), 422, "invalid_input", UNCHECKED)
 
 
 async def test_both_feeds_carry_the_tags(
