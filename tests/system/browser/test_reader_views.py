@@ -11,6 +11,7 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 from websockets.sync.client import connect
 
+from app.pages import PAGE_SIZE
 from tests.support.waiting import eventually_blocking
 from tests.system.browser.conftest import Bulletin, screenshot
 from tests.system.browser.test_embed import partner_site  # noqa: F401 (a fixture)
@@ -39,6 +40,24 @@ def test_oldest_first_a_new_entry_joins_the_end_and_edits_stay_in_place(
     expect(page.locator(f"#entry-{second['id']}")).to_have_count(0)
     assert flow_ids(page) == [first["id"], third["id"]]
     expect(page.locator("[data-bulletin-new]")).to_be_hidden()
+
+
+def test_oldest_first_on_an_earlier_page_new_entries_are_counted_and_lead_to_the_newest(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    early = [bulletin.publish(slug, headline=f"Answer {n}") for n in range(PAGE_SIZE + 1)]
+    open_live(page, f"{bulletin.url}/blogs/{slug}?order=oldest")
+    assert flow_ids(page) == [entry["id"] for entry in early[:PAGE_SIZE]]
+    expect(page.locator("[data-bulletin-older]")).to_have_text("Later updates")
+
+    newest = bulletin.publish(slug, headline="Answer, just in")
+    button = page.locator("[data-bulletin-new]")
+    expect(button).to_have_text("1 new update")
+    assert flow_ids(page) == [entry["id"] for entry in early[:PAGE_SIZE]]
+    button.click()
+    expect(page).to_have_url(f"{bulletin.url}/blogs/{slug}?")
+    assert flow_ids(page)[0] == newest["id"]
 
 
 def test_under_a_tag_only_its_entries_arrive_and_one_edited_out_of_it_leaves(
