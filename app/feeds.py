@@ -102,6 +102,8 @@ class FeedEntry:
     updated: str
     authors: list[dict[str, str]]
     key_event: bool
+    # The newsroom's tags of the entry (normalised).
+    tags: list[str]
     pinned: bool
     version: int
     enclosures: list[Attachment]
@@ -193,6 +195,7 @@ def _feed_entry(
             for author in entry.authors
         ],
         key_event=entry.key_event,
+        tags=entry.tags or [],
         pinned=entry.pinned,
         version=entry.version,
         enclosures=[item for item in media if item.kind in {"image", "video"}],
@@ -294,8 +297,9 @@ def _json_item(entry: FeedEntry) -> dict[str, Any]:
     item["date_modified"] = entry.updated
     if entry.authors:
         item["authors"] = entry.authors
-    if entry.key_event:
-        item["tags"] = ["key-event"]
+    tags = (["key-event"] if entry.key_event else []) + entry.tags
+    if tags:
+        item["tags"] = list(dict.fromkeys(tags))
     attachments = entry.enclosures + entry.related
     if attachments:
         item["attachments"] = [_json_attachment(attachment) for attachment in attachments]
@@ -303,6 +307,7 @@ def _json_item(entry: FeedEntry) -> dict[str, Any]:
         "entry_id": entry.entry_id,
         "version": entry.version,
         "key_event": entry.key_event,
+        "tags": entry.tags,
         "pinned": entry.pinned,
     }
     return item

@@ -78,6 +78,10 @@ class Blog(Base):
     require_alt_text: Mapped[bool] = mapped_column(Boolean, default=False)
     # Kept out of search engines: a robots meta on its pages, left out of both sitemaps.
     noindex: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its reader page shows "N reading now", rounded (public only when this is on).
+    show_readers_count: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.
@@ -146,6 +150,22 @@ class Entry(Base):
     # The process that publishes it when due holds this lease (like a webhook's).
     schedule_lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     schedule_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The newsroom's tags, normalised, in the order given; also one EntryTag row each, so
+    # a page filtered by a tag is an indexed query.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+
+class EntryTag(Base):
+    """One tag of one entry: what the reader page's filter by tag reads."""
+
+    __tablename__ = "entry_tags"
+    __table_args__ = (Index("ix_entry_tags_blog_tag", "blog_id", "tag", "entry_id"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    blog_id: Mapped[int] = mapped_column(Integer)
 
 
 class Event(Base):
@@ -277,6 +297,7 @@ class EntryRevision(Base):
     # The public correction note this version added, or whether it was marked a minor fix.
     correction: Mapped[str | None] = mapped_column(String(280), nullable=True)
     minor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class SignInSession(Base):

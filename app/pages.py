@@ -8,13 +8,13 @@ replayed to the client (which applies events idempotently) rather than lost.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,14 +29,24 @@ from app.queries import (
     BlogListed,
     EntryFilter,
     blogs_version,
+    count_published,
+    find_blog,
     find_entry,
     list_blogs_by_change,
     list_entries,
+    tag_counts,
     to_blog_public,
     to_entry_public,
 )
 from app.rendering import Renderer, absolute_url, plain_text, utc_iso
-from app.schemas import BlogPublic, EntryPublic, MediaPublic
+from app.schemas import (
+    MAX_TAG_CHARS,
+    TAG_RE,
+    BlogPublic,
+    EntryPublic,
+    MediaPublic,
+    normalise_tag,
+)
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -47,6 +57,12 @@ KEY_EVENTS_FOLDED = 5
 # A live page open all day keeps this many entries; older ones stay a link away.
 ENTRIES_KEPT = 200
 DESCRIPTION_CHARS = 300
+# The filter bar offers the blog's most used tags.
+TAGS_SHOWN = 12
+# The live card: the newest few headlines.
+CARD_ENTRIES = 5
+# "N reading now" changes by the second; a cache may share one count this long.
+READING_NOW_CACHE_CONTROL = "public, max-age=10"
 # A deleted entry stays deleted (restoring one is refused): caches may keep its 410 a while.
 GONE_CACHE_CONTROL = "public, max-age=300"
 
@@ -55,6 +71,51 @@ GONE_CACHE_CONTROL = "public, max-age=300"
 class KeyEventLink:
     entry: EntryPublic
     href: str
+
+
+@dataclass(frozen=True)
+class PageView:
+    """How a reader asked to see the blog: newest first (the default) or oldest first, all
+    entries or those of one tag. Each view is its own URL, with its own ETag and pages."""
+
+    oldest_first: bool = False
+    tag: str | None = None
+
+    def query(self, cursor: str | None = None) -> str:
+        """The query string of this view at the page that starts past `cursor`: "" or
+        "?order=oldest&tag=...&after=..."."""
+        params: dict[str, str] = {}
+        if self.oldest_first:
+            params["order"] = "oldest"
+        if self.tag:
+            params["tag"] = self.tag
+        if cursor is not None:
+            params["after" if self.oldest_first else "before"] = cursor
+        return f"?{urlencode(params)}" if params else ""
+
+    def with_tag(self, tag: str | None) -> "PageView":
+        return PageView(oldest_first=self.oldest_first, tag=tag)
+
+    def toggled(self) -> "PageView":
+        return PageView(oldest_first=not self.oldest_first, tag=self.tag)
+
+
+class InvalidView(BulletinError):
+    code = "invalid_view"
+
+
+def page_view(
+    order: str | None, tag: str | None, before: str | None, after: str | None
+) -> PageView:
+    """The view a reader page's query names; InvalidView for one no link of ours makes."""
+    if order not in (None, "newest", "oldest"):
+        raise InvalidView("Updates are shown newest or oldest first.")
+    oldest_first = order == "oldest"
+    if (before is not None and oldest_first) or (after is not None and not oldest_first):
+        raise InvalidView("That page link is not valid.")
+    if tag is not None and (len(tag) > MAX_TAG_CHARS or not TAG_RE.match(tag)):
+        raise InvalidView("That is not a tag.")
+    return PageView(oldest_first, normalise_tag(tag) if tag is not None else None)
 
 
 @dataclass
@@ -66,23 +127,41 @@ class PageContent:
     older_cursor: str | None
     key_events: list[KeyEventLink]
     is_latest: bool
+    view: PageView = PageView()
+    # (tag, published entries with it), most used first, and all published entries.
+    tags: list[tuple[str, int]] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def is_live(self) -> bool:
+        """Whether bulletin.js keeps the page live: newest first only the latest page is (an
+        older one is an archive); oldest first every page is (new entries join the last)."""
+        return self.is_latest or self.view.oldest_first
 
 
 async def load_page(
-    session: AsyncSession, blog: Blog, before: str | None, renderer: Renderer
+    session: AsyncSession,
+    blog: Blog,
+    before: str | None,
+    renderer: Renderer,
+    view: PageView = PageView(),
 ) -> PageContent:
-    """Everything one reader page shows; the head first (see the module docstring)."""
+    """Everything one reader page shows; the head first (see the module docstring).
+    `before` is the page's cursor: where it starts past, in the order of its `view`."""
     head_seq = blog.head_seq
     public = await to_blog_public(session, blog)
-    page = await list_entries(session, blog, limit=PAGE_SIZE, before=before, filter=EntryFilter())
+    shown = EntryFilter(tag=view.tag, oldest_first=view.oldest_first)
+    page = await list_entries(session, blog, limit=PAGE_SIZE, before=before, filter=shown)
     pinned = None
     if public.pinned_entry_id is not None and before is None:
         pinned = next((e for e in page.items if e.id == public.pinned_entry_id), None)
         if pinned is None:  # pinned long ago: it still leads the page
             entry = await find_entry(session, blog, public.pinned_entry_id, include_drafts=False)
             pinned = to_entry_public(entry, blog.slug)
+            if view.tag is not None and view.tag not in (pinned.tags or []):
+                pinned = None  # a filtered page leads with its own tag's pinned entry only
     key_page = await list_entries(
-        session, blog, limit=KEY_EVENTS_SHOWN, before=None, filter=EntryFilter(True)
+        session, blog, limit=KEY_EVENTS_SHOWN, before=None, filter=EntryFilter(True, tag=view.tag)
     )
     # Every key event links to its permalink; bulletin.js scrolls instead when it is here.
     key_events = [
@@ -97,6 +176,9 @@ async def load_page(
         older_cursor=page.next_cursor,
         key_events=key_events,
         is_latest=before is None,
+        view=view,
+        tags=await tag_counts(session, blog, TAGS_SHOWN),
+        total=await count_published(session, blog),
     )
 
 
@@ -232,20 +314,33 @@ async def read_page(
     services: ServicesDep,
     slug: str,
     before: Annotated[str | None, Query()] = None,
+    after: Annotated[str | None, Query()] = None,
+    order: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """The reader page: complete without JavaScript, kept live by bulletin.js."""
+    """The reader page: complete without JavaScript, kept live by bulletin.js. `order=oldest`
+    shows it oldest first (paged with `after`), `tag=` only the entries of one tag."""
     renderer, settings = services.renderer, services.settings
     base_url = settings.public_base_url.rstrip("/")
     page_url = f"{base_url}/blogs/{slug}"
+    try:
+        view = page_view(order, tag, before, after)
+    except InvalidView as error:
+        return _html_error(renderer, 400, "Page not found", error.message)
+    cursor = after if view.oldest_first else before
 
     async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
-        content = await load_page(session, blog, before, renderer)
+        content = await load_page(session, blog, cursor, renderer, view)
         return _page(settings, renderer, content, page_url)
 
     try:
         # Pages of a live blog are shared by every reader: 304s and kept bodies from memory.
         return await caching.respond(
-            request, slug, build, variant=f"page?before={before}", keep_body=True
+            request,
+            slug,
+            build,
+            variant=f"page?before={before}" if view == PageView() else f"page{view.query(cursor)}",
+            keep_body=True,
         )
     except InvalidCursor:
         return _html_error(renderer, 400, "Page not found", "That page link is not valid.")
@@ -350,6 +445,64 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
         return PlainTextResponse(
             "There is no such live blog.", 404, headers={"Cache-Control": "no-store"}
         )
+
+
+@router.get("/blogs/{slug}/card", response_class=HTMLResponse)
+async def read_card(request: Request, services: ServicesDep, slug: str) -> Response:
+    """The live card for front pages and partners' articles: an HTML fragment of the newest
+    few headlines with their times, each linking to its permalink; bulletin.js keeps it live
+    (`data-bulletin-mode="card"`)."""
+    renderer, settings = services.renderer, services.settings
+    base_url = settings.public_base_url.rstrip("/")
+
+    async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
+        head_seq = blog.head_seq  # before the entries, as the page (module docstring)
+        public = await to_blog_public(session, blog)
+        newest = await list_entries(
+            session, blog, limit=CARD_ENTRIES, before=None, filter=EntryFilter()
+        )
+        return _html(
+            renderer.environment.get_template("card.html").render(
+                blog=public,
+                head_seq=head_seq,
+                entries=newest.items,
+                page_url=f"{base_url}/blogs/{slug}",
+                heartbeat_seconds=settings.heartbeat_seconds,
+                max_lines=CARD_ENTRIES,
+                render_line=renderer.render_key_event,
+            )
+        )
+
+    try:
+        return await caching.respond(request, slug, build, variant="card", keep_body=True)
+    except BulletinError:
+        return PlainTextResponse(
+            "There is no such live blog.", 404, headers={"Cache-Control": "no-store"}
+        )
+
+
+def rounded_readers(count: int) -> int | None:
+    """What readers are told of how many read with them: two significant digits (1,234 is
+    1,200), and nothing below ten (a handful is no crowd, and would name too few)."""
+    if count < 10:
+        return None
+    scale = int("1" + "0" * (len(str(count)) - 2))
+    return (count + scale // 2) // scale * scale
+
+
+@router.get("/blogs/{slug}/reading-now")
+async def read_reading_now(services: ServicesDep, slug: str) -> Response:
+    """ "N reading now" of a blog whose newsroom chose to show it, rounded; shared by every
+    reader (a short max-age). 404 for a blog that does not show it."""
+    async with services.database.read_session() as session:
+        blog = await find_blog(session, slug)
+    if not blog.show_readers_count:
+        raise NotFound(f"Blog '{slug}' does not show its readers count.")
+    now = services.audience.readers(blog.slug, blog.id, blog.timezone).now
+    return JSONResponse(
+        {"reading_now": rounded_readers(now)},
+        headers={"Cache-Control": READING_NOW_CACHE_CONTROL},
+    )
 
 
 @router.get("/newsroom", response_class=HTMLResponse)

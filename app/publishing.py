@@ -35,7 +35,7 @@ from app.db import Database
 from app.embeds.resolver import EmbedResolver
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
-from app.models import Blog, EditingFlag, Entry, Event, User, utc_now
+from app.models import Blog, EditingFlag, Entry, EntryTag, Event, User, utc_now
 from app.people import permissions
 from app.people.principals import for_user
 from app.people.roles import SYSTEM, Principal, at_least
@@ -119,6 +119,7 @@ AUDITED_ENTRY_FIELDS = (
     "authors",
     "media",
     "key_event",
+    "tags",
     "pinned",
     "status",
     "published_at",
@@ -181,6 +182,7 @@ class Publisher:
                     previous_blog_id=await _previous_blog_id(session, data.previous_slug),
                     require_alt_text=data.require_alt_text,
                     noindex=data.noindex,
+                    show_readers_count=data.show_readers_count,
                     head_seq=0,
                     created_at=now,
                     updated_at=now,
@@ -302,9 +304,9 @@ class Publisher:
         """Store a new entry; returns it and whether this was a replay of an earlier request.
 
         An entry written by a user without `authors` gets the user's name as its byline."""
-        # A request without a hold has the fingerprint it had before holds existed.
-        unheld = {"hold_seconds"} if not data.hold_seconds else None
-        fingerprint = hashlib.sha256(data.model_dump_json(exclude=unheld).encode()).hexdigest()
+        # A request without a hold or tags has the fingerprint it had before they existed.
+        unused = {name for name in ("hold_seconds", "tags") if not getattr(data, name)}
+        fingerprint = hashlib.sha256(data.model_dump_json(exclude=unused).encode()).hexdigest()
         committed: list[Announcement] = []
 
         def may_write(blog: Blog) -> None:
@@ -354,6 +356,7 @@ class Publisher:
                 authors=authors,
                 media=media,
                 key_event=data.key_event,
+                tags=data.tags,
                 pinned=data.pinned,
                 status="scheduled" if due else data.status,
                 published_at=published_at,
@@ -368,6 +371,7 @@ class Publisher:
                 _schedule(entry, due, "draft", actor)
             session.add(entry)
             await session.flush()
+            await _index_tags(session, entry)
             revisions.keep(session, entry, actor)
             if entry.status == "published":
                 committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
@@ -483,6 +487,8 @@ class Publisher:
                 _refuse_future(changed["published_at"], now)
             for name, value in changed.items():
                 setattr(entry, name, value)
+            if "tags" in changed:
+                await _index_tags(session, entry)
             if not (entry.headline or NOT_BLANK.search(entry.body_html) or entry.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
             goes_out = entry.status in ("published", "scheduled")
@@ -843,6 +849,7 @@ class Publisher:
             "key_event_html": self.renderer.render_key_event(public, blog.timezone)
             if public.key_event
             else None,
+            "headline_html": self.renderer.render_key_event(public, blog.timezone),
         }
 
     # --- events ------------------------------------------------------------
@@ -883,6 +890,7 @@ class Publisher:
             key_event_html=self.renderer.render_key_event(public, blog.timezone)
             if public.key_event
             else None,
+            headline_html=self.renderer.render_key_event(public, blog.timezone),
         )
         return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 
@@ -919,12 +927,13 @@ def _tombstone_forms(blog: Blog, entry: Entry) -> dict[str, Any]:
         "entry": EntryTombstone(id=entry.id, blog=blog.slug, deleted_at=deleted_at),
         "html": None,
         "key_event_html": None,
+        "headline_html": None,
     }
 
 
 def _wire_bytes(event: EventPublic) -> bytes:
     """An event's wire form: its fields, less the optional ones it does not carry."""
-    optional = ("entry", "html", "key_event_html", "details", "redacted_seqs")
+    optional = ("entry", "html", "key_event_html", "headline_html", "details", "redacted_seqs")
     absent = {name for name in optional if getattr(event, name) is None}
     return event.model_dump_json(exclude=absent).encode()
 
@@ -1106,6 +1115,12 @@ def to_blog_settings(blog: Blog) -> BlogSettingsPublic:
     return BlogSettingsPublic(
         blog=blog.slug, contributors_may_publish=blog.contributors_may_publish
     )
+
+
+async def _index_tags(session: AsyncSession, entry: Entry) -> None:
+    """One entry_tags row per tag the entry now has (what a page filtered by tag reads)."""
+    await session.execute(delete(EntryTag).where(EntryTag.entry_id == entry.id))
+    session.add_all(EntryTag(entry_id=entry.id, blog_id=entry.blog_id, tag=t) for t in entry.tags)
 
 
 def _entry_values(changes: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from app.cursors import (
     entry_cursor,
 )
 from app.errors import NotFound
-from app.models import MAX_INT, Blog, Entry, Event, Webhook
+from app.models import MAX_INT, Blog, Entry, EntryTag, Event, Webhook
 from app.people.permissions import PRIVATE_STATES
 from app.schemas import (
     AuthorPublic,
@@ -43,6 +43,7 @@ def to_entry_public(entry: Entry, blog_slug: str) -> EntryPublic:
         authors=[AuthorPublic(**author) for author in entry.authors],
         media=[MediaPublic(**item) for item in entry.media],
         key_event=entry.key_event,
+        tags=entry.tags or None,
         pinned=entry.pinned,
         status=cast(EntryState, entry.status),
         published_at=entry.published_at,
@@ -91,6 +92,7 @@ async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
         version=blog.version,
         require_alt_text=blog.require_alt_text,
         noindex=blog.noindex,
+        show_readers_count=blog.show_readers_count,
         created_at=blog.created_at,
         updated_at=blog.updated_at,
     )
@@ -114,30 +116,52 @@ class EntryFilter:
     status: str = "published"
     # Private entries of this writer only (a contributor's own); None: anyone's.
     writer_id: int | None = None
+    # Only entries with this (normalised) tag.
+    tag: str | None = None
+    # Oldest first (archives, Q&A, recaps); the cursor then names where a newer page starts.
+    oldest_first: bool = False
 
 
 async def list_entries(
     session: AsyncSession, blog: Blog, *, limit: int, before: str | None, filter: EntryFilter
 ) -> EntriesPublic:
-    """Entries newest first (by published time, then id), one page at a time."""
+    """Entries newest first (by published time, then id), one page at a time; oldest first
+    with `filter.oldest_first`, `before` then naming the entry the page starts after."""
+    if filter.oldest_first:
+        order = (Entry.published_at.asc(), Entry.id.asc())
+    else:
+        order = (Entry.published_at.desc(), Entry.id.desc())
     query = (
         select(Entry)
         .where(Entry.blog_id == blog.id, Entry.status == filter.status)
-        .order_by(Entry.published_at.desc(), Entry.id.desc())
+        .order_by(*order)
         .limit(limit + 1)
     )
     if filter.key_events_only:
         query = query.where(Entry.key_event.is_(True))
     if filter.writer_id is not None and filter.status in PRIVATE_STATES:
         query = query.where(Entry.created_by == filter.writer_id)
+    if filter.tag is not None:
+        tagged = select(EntryTag.entry_id).where(
+            EntryTag.blog_id == blog.id, EntryTag.tag == filter.tag
+        )
+        query = query.where(Entry.id.in_(tagged))
     if before is not None:
         published_at, entry_id = decode_entry_cursor(before)
-        query = query.where(
-            or_(
-                Entry.published_at < published_at,
-                and_(Entry.published_at == published_at, Entry.id < entry_id),
+        if filter.oldest_first:
+            query = query.where(
+                or_(
+                    Entry.published_at > published_at,
+                    and_(Entry.published_at == published_at, Entry.id > entry_id),
+                )
             )
-        )
+        else:
+            query = query.where(
+                or_(
+                    Entry.published_at < published_at,
+                    and_(Entry.published_at == published_at, Entry.id < entry_id),
+                )
+            )
     entries = list(await session.scalars(query))
     next_cursor = None
     if len(entries) > limit:
@@ -147,6 +171,28 @@ async def list_entries(
         items=[to_entry_public(entry, blog.slug) for entry in entries[:limit]],
         next_cursor=next_cursor,
     )
+
+
+async def count_published(session: AsyncSession, blog: Blog) -> int:
+    """How many entries of the blog are public now."""
+    number = await session.scalar(
+        select(func.count(Entry.id)).where(Entry.blog_id == blog.id, Entry.status == "published")
+    )
+    return number or 0
+
+
+async def tag_counts(session: AsyncSession, blog: Blog, limit: int) -> list[tuple[str, int]]:
+    """(tag, published entries with it) of the blog's most used tags, most used first."""
+    count = func.count(EntryTag.entry_id)
+    rows = await session.execute(
+        select(EntryTag.tag, count)
+        .join(Entry, Entry.id == EntryTag.entry_id)
+        .where(EntryTag.blog_id == blog.id, Entry.status == "published")
+        .group_by(EntryTag.tag)
+        .order_by(count.desc(), EntryTag.tag)
+        .limit(limit)
+    )
+    return [(tag, number) for tag, number in rows]
 
 
 async def find_in_blog(

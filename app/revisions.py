@@ -18,7 +18,7 @@ from app.rendering import plain_text
 from app.schemas import AuthorPublic, EntryState, MediaPublic, RevisionPublic, RevisionsDiff
 
 # What a revision keeps, and a restore brings back: the entry's content and flags.
-CONTENT_FIELDS = ("headline", "body_html", "authors", "media", "key_event")
+CONTENT_FIELDS = ("headline", "body_html", "authors", "media", "key_event", "tags")
 KEPT_FIELDS = (*CONTENT_FIELDS, "pinned", "status", "published_at")
 
 
@@ -103,6 +103,7 @@ def to_public(revision: EntryRevision) -> RevisionPublic:
         authors=[AuthorPublic(**author) for author in revision.authors],
         media=[MediaPublic(**item) for item in revision.media],
         key_event=revision.key_event,
+        tags=revision.tags,
         pinned=revision.pinned,
         status=cast(EntryState, revision.status),
         published_at=revision.published_at,

@@ -143,6 +143,35 @@ Topic = Annotated[
         strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK_PATTERN
     ),
 ]
+# A tag the newsroom gives an entry: words of letters and digits, joined by single spaces
+# or hyphens; stored lower-case with hyphens ("Supreme Court" is "supreme-court").
+TAG_PATTERN = r"^[^\W_]+(?:[ -][^\W_]+)*$"
+TAG_RE = re.compile(TAG_PATTERN)
+MAX_TAG_CHARS = 30
+MAX_TAGS = 10
+
+
+def normalise_tag(value: str) -> str:
+    """The stored form of a tag: lower-case, words joined by hyphens."""
+    return value.lower().replace(" ", "-")
+
+
+def _unique_tags(values: list[str]) -> list[str]:
+    # Two spellings of one tag ("Courts", "courts") are one tag, kept where first given.
+    return list(dict.fromkeys(normalise_tag(value) for value in values))
+
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_CHARS, pattern=TAG_PATTERN)]
+Tags = Annotated[
+    list[Tag],
+    Field(
+        max_length=MAX_TAGS,
+        description=f"Up to {MAX_TAGS} short labels (letters and digits, words joined by a "
+        f"space or a hyphen, up to {MAX_TAG_CHARS} characters); stored lower-case with "
+        "hyphens, duplicates dropped. Readers filter the page by them.",
+    ),
+    AfterValidator(_unique_tags),
+]
 Name = Annotated[
     str,
     StringConstraints(
@@ -406,6 +435,7 @@ class EntryCreate(RequestModel):
     authors: Authors = []
     media: MediaList = []
     key_event: StrictBool = False
+    tags: Tags = []
     pinned: StrictBool = Field(False, description="Pin on top of the blog; unpins any other entry.")
     status: EntryStatus = Field(
         "published",
@@ -452,6 +482,7 @@ class EntryUpdate(RequestModel):
     authors: Authors | MISSING = MISSING
     media: MediaList | MISSING = MISSING
     key_event: StrictBool | MISSING = MISSING
+    tags: Tags | MISSING = MISSING
     pinned: StrictBool | MISSING = MISSING
     status: EntryTransition | MISSING = MISSING
     review_note: ReviewNote | MISSING = Field(
@@ -629,6 +660,9 @@ class EntryPublic(BaseModel):
     authors: list[AuthorPublic]
     media: list[MediaPublic]
     key_event: bool
+    tags: list[str] | None = Field(
+        None, description="The newsroom's tags, normalised; absent if none.", exclude_if=_absent
+    )
     pinned: bool
     status: EntryState
     published_at: UtcDatetime
@@ -673,6 +707,7 @@ class RevisionPublic(BaseModel):
     authors: list[AuthorPublic]
     media: list[MediaPublic]
     key_event: bool
+    tags: list[str] = []
     pinned: bool
     status: EntryState
     published_at: UtcDatetime
@@ -734,6 +769,9 @@ class BlogCreate(RequestModel):
     noindex: StrictBool = Field(
         False, description="Keep the blog out of search engines (robots meta, sitemaps)."
     )
+    show_readers_count: StrictBool = Field(
+        False, description='Show readers "N reading now" (rounded) on the reader page.'
+    )
 
 
 class BlogUpdate(RequestModel):
@@ -749,6 +787,7 @@ class BlogUpdate(RequestModel):
     previous_slug: Slug | None = None
     require_alt_text: StrictBool | MISSING = MISSING
     noindex: StrictBool | MISSING = MISSING
+    show_readers_count: StrictBool | MISSING = MISSING
 
 
 class BlogPublic(BaseModel):
@@ -765,6 +804,9 @@ class BlogPublic(BaseModel):
     head_seq: int = Field(description="The newest seq in this blog's change log.")
     require_alt_text: bool = Field(False, description="Images need alt text to be published.")
     noindex: bool = Field(False, description="Kept out of search engines.")
+    show_readers_count: bool = Field(
+        False, description='Its reader page shows "N reading now", rounded.'
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = Field(
@@ -799,6 +841,11 @@ class EventPublic(BaseModel):
     html: str | None = Field(None, description="The entry rendered as on the reader page.")
     key_event_html: str | None = Field(
         None, description="On entry.* events of a key event: its line in the key-events list."
+    )
+    headline_html: str | None = Field(
+        None,
+        description="On entry.* events of a published entry: its headline and time as one "
+        "line linking to its permalink (a line of the live card, `/blogs/{slug}/card`).",
     )
     details: BlogPublic | None = Field(None, description="On blog.* events: the blog as now.")
     redacted_seqs: list[int] | None = Field(

@@ -44,6 +44,7 @@ APP_TABLES = {
     "entry_revisions",
     "sign_in_sessions",
     "editing_flags",
+    "entry_tags",
 }
 
 

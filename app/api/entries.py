@@ -1,4 +1,4 @@
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,13 +22,16 @@ from app.queries import EntryFilter, find_entry, list_entries, to_entry_public
 from app.schemas import (
     ASCII_DIGITS,
     IDEMPOTENCY_KEY_PATTERN,
+    MAX_TAG_CHARS,
     OPTIONAL_TOKEN,
     RATE_LIMITED,
+    TAG_PATTERN,
     EntriesPublic,
     EntryCreate,
     EntryPublic,
     EntryUpdate,
     error_responses,
+    normalise_tag,
 )
 
 router = APIRouter(prefix="/api/v1/blogs/{slug}/entries", tags=["entries"], responses=RATE_LIMITED)
@@ -95,6 +98,22 @@ async def read_entries(
         ),
     ] = None,
     key_events: Annotated[bool, Query(description="Only key events")] = False,
+    tag: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_TAG_CHARS,
+            pattern=TAG_PATTERN,
+            description="Only entries with this tag (any spelling of it: `Supreme Court`, "
+            "`supreme-court`)",
+        ),
+    ] = None,
+    order: Annotated[
+        Literal["newest", "oldest"],
+        Query(
+            description="`oldest`: oldest first; `before` then takes the `next_cursor` of the "
+            "previous page all the same (the next page holds later entries)"
+        ),
+    ] = "newest",
     entry_status: Annotated[
         str,
         Query(
@@ -106,7 +125,8 @@ async def read_entries(
         ),
     ] = "published",
 ) -> Response:
-    """Entries newest first, a page at a time."""
+    """Entries newest first (or oldest first), a page at a time."""
+    oldest_first = order == "oldest"
     private = entry_status != "published"
     if private and principal is None:
         raise Unauthorised("Entries that are not published are visible only with a token.")
@@ -119,7 +139,11 @@ async def read_entries(
                 require_role(principal, blog, "contributor", "Reading unpublished entries")
             writer_id = view.writer_id if view else None
         entry_filter = EntryFilter(
-            key_events_only=key_events, status=entry_status, writer_id=writer_id
+            key_events_only=key_events,
+            status=entry_status,
+            writer_id=writer_id,
+            tag=normalise_tag(tag) if tag is not None else None,
+            oldest_first=oldest_first,
         )
         page = await list_entries(session, blog, limit=limit, before=before, filter=entry_filter)
         return Representation(page.model_dump_json().encode(), "application/json")

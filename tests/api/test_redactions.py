@@ -66,6 +66,7 @@ async def test_an_entry_taken_out_of_public_view_leaves_nothing_of_itself_in_the
     for earlier in log[: len(before)]:
         assert earlier["entry"] == {**earlier["entry"], "id": entry["id"], "status": "deleted"}
         assert "html" not in earlier and "key_event_html" not in earlier
+        assert "headline_html" not in earlier
     assert log[-1]["redacted_seqs"] == [e["seq"] for e in before]
 
 
@@ -89,6 +90,7 @@ async def test_an_edit_with_redact_rewrites_earlier_versions_to_the_new_one(
         assert earlier["entry"] == current
         assert "A local resident" in earlier["html"]
         assert "A local resident" in earlier["key_event_html"]
+        assert "A local resident" in earlier["headline_html"]
     assert log[3]["redacted_seqs"] == [1, 2]
 
 

@@ -1,11 +1,11 @@
-/*! Bulletin live-blog client. No dependencies, no build step.
+/*! Bulletin live-blog client.
  *
  *   <div data-bulletin-blog="SLUG"></div>
  *   <script src="https://HOST/static/bulletin.js" async></script>
- * fills the div with the blog (from HOST/blogs/SLUG/embed) and keeps it live; optional
- * attributes: data-bulletin-url (the server, when the script is loaded as a module),
- * data-bulletin-max-entries (entries kept in the page; as many as the server's page keeps by
- * default). On Bulletin's own reader page the server-rendered blog is enhanced in place.
+ * fills the div with the blog (HOST/blogs/SLUG/embed) and keeps it live. Optional attributes:
+ * data-bulletin-mode="card" (the newest 5 headlines: HOST/blogs/SLUG/card), data-bulletin-url
+ * (the server, for the module), data-bulletin-max-entries (entries kept; default: as many as
+ * the server's page). Bulletin's own page is enhanced in place.
  *
  *   const live = Bulletin.connect({ url, blog, container, since, onEvent, onState, maxEntries,
  *     transports: ["websocket", "sse"], WebSocket, EventSource, fetch });  // last three: tests
@@ -14,9 +14,9 @@
  *   live.addEventListener("state", e => e.detail) // {oldState, newState, code, reason, transport}
  *   live.addEventListener("connecting", e => e.detail) // {code, reason, delay}: next try, in ms
  *   live.addEventListener("event", e => e.detail)  // each change-log event, once, in seq order
- * code and reason say why: the server's close code and reason, 1006 for a lost connection, or
- * 0 and the client's own ("no heartbeat", "missed events"). "disconnected" is for good: after
- * close() (1000) or a refusal (Bulletin.CODES, 4500-4999). transport: on "connected" only.
+ * code, reason: the server's close code and reason, 1006 for a lost connection, or 0 and ours
+ * ("no heartbeat", "missed events"). "disconnected" is for good: after close() (1000) or a
+ * refusal (Bulletin.CODES, 4500-4999).
  * As an ES module: import { Bulletin } from "https://HOST/static/bulletin.mjs".
  */
 (function (global) {
@@ -104,6 +104,7 @@
       this.max = options.maxEntries || Number(root.dataset.bulletinMaxEntries) || Infinity;
       this.maxKeyEvents = Number(root.dataset.bulletinMaxKeyEvents) || Infinity;
       this.isDocument = options.isDocument;
+      this.card = root.hasAttribute("data-bulletin-card");
       const find = (name) => root.querySelector("[data-bulletin-" + name + "]");
       this.flow = find("entries");
       this.pinned = find("pinned");
@@ -184,6 +185,8 @@
         this.syncKeyEvent(id);
         return this.showCount();
       }
+      // A card shows each entry's line only, newest first.
+      if (this.card) return this.syncKeyEvent(id, event.headline_html);
       const existing = this.find(id) || this.pending.get(id);
       if (existing && Number(existing.dataset.version) > event.entry.version) return;
       const article = html(event.html);
@@ -304,12 +307,7 @@
       for (const title of this.scope.querySelectorAll("[data-bulletin-title]")) {
         title.textContent = blog.title;
       }
-      if (this.isDocument) {
-        this.baseTitle = blog.title;
-        const summary = doc.querySelector("[data-bulletin-summary]");
-        if (summary) summary.innerHTML = blog.summary; // sanitised by the server
-        this.showCount();
-      }
+      // The reader page's own title and summary: reader.js.
     }
   }
 
@@ -510,7 +508,8 @@
   function embed(container, step, fresh) {
     const base = (container.dataset.bulletinUrl || scriptOrigin || global.location.origin)
       .replace(/\/$/, "");
-    const url = base + "/blogs/" + encodeURIComponent(container.dataset.bulletinBlog) + "/embed";
+    const url = base + "/blogs/" + encodeURIComponent(container.dataset.bulletinBlog) + "/" +
+      (container.dataset.bulletinMode || "embed");
     const again = () => setTimeout(() => embed(container, (step || 0) + 1, fresh),
       backoff((step || 0) + 1, 1000, 30000));
     return fetch(url, fresh ? { cache: "reload" } : {}).then((response) => {

@@ -381,6 +381,7 @@ function composed() {
     photo_caption: form.photo_caption.value,
     photo_credit: form.photo_credit.value,
     key_event: form.key_event.checked,
+    tags: form.tags.value,
     pinned: form.pinned.checked,
     editing: state.editing,
     idempotencyKey: state.idempotencyKey,
@@ -422,7 +423,7 @@ function restoreUnsent() {
   if (state.unsentKept) say("entry", "Your unsent text is back.", "info");
 }
 
-for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "pinned"]) {
+for (const field of ["headline", "photo_alt", "photo_caption", "photo_credit", "key_event", "tags", "pinned"]) {
   form[field].addEventListener("input", () => { keepUnsent(); typing(); });
 }
 
@@ -458,8 +459,19 @@ function fillComposer(text) {
   form.photo_caption.value = text.photo_caption || "";
   form.photo_credit.value = text.photo_credit || "";
   form.key_event.checked = Boolean(text.key_event);
+  form.tags.value = text.tags || "";
   form.pinned.checked = Boolean(text.pinned);
   showPhoto(text.photo || null);
+}
+
+/** The tags field as the API takes them; the server normalises and checks each. */
+function tagsFromForm() {
+  return form.tags.value.split(",").map((tag) => tag.trim()).filter(Boolean);
+}
+
+function sameTags(sent, stored) { // compared as the server stores them: lower-case, hyphens
+  const storedForm = (tag) => tag.toLowerCase().replace(/ /g, "-");
+  return JSON.stringify([...new Set(sent.map(storedForm))]) === JSON.stringify(stored);
 }
 
 // --- composing: the buttons' meaning depends on the role and the entry ---------------
@@ -534,6 +546,7 @@ function changes(entry) {
   const body = editorHtml();
   if (normalise(body) !== normalise(entry.body)) patch.body = body;
   if (form.key_event.checked !== entry.key_event) patch.key_event = form.key_event.checked;
+  if (!sameTags(tagsFromForm(), entry.tags || [])) patch.tags = tagsFromForm();
   if (isEditor() && form.pinned.checked !== entry.pinned) patch.pinned = form.pinned.checked;
   const media = mediaAsSent(entry);
   const index = media.findIndex((item) => item.kind === "image");
@@ -617,6 +630,7 @@ async function sendNew(status, done, when = {}) {
     authors: byline(),
     media: mediaFromForm(),
     key_event: form.key_event.checked,
+    tags: tagsFromForm(),
     pinned: isEditor() && status === "published" && form.pinned.checked,
     status,
     ...when,
@@ -745,6 +759,7 @@ function openInComposer(fresh, etag) {
   const photo = fresh.media.find((item) => item.kind === "image");
   fillComposer({
     headline: fresh.headline || "", body: fresh.body, key_event: fresh.key_event, pinned: fresh.pinned,
+    tags: (fresh.tags || []).join(", "),
     photo: photo ? (photo.media_id ? { media_id: photo.media_id, url: photo.url } : { url: photo.url }) : null,
     photo_alt: photo ? photo.alt : "", photo_caption: photo ? photo.caption : "",
     photo_credit: photo ? photo.credit : "",

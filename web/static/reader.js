@@ -1,8 +1,9 @@
 /*
  * Bulletin's reader page, beyond the live core in bulletin.js (which partners' embeds load
  * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
- * `#entry-ID` anchors that find theirs, and what is new since this browser's last visit. No
- * dependencies; loaded with `defer`, after bulletin.js.
+ * `#entry-ID` anchors that find theirs, what is new since this browser's last visit, the
+ * page's title and summary kept live, a filtered or oldest-first view kept live, and "N
+ * reading now". No dependencies; loaded with `defer`, after bulletin.js.
  */
 (function () {
   "use strict";
@@ -208,12 +209,82 @@
     });
   }
 
+  /** The page's own title and summary follow the blog's changes (the embed has neither). */
+  function followBlog(live) {
+    live.addEventListener("event", (e) => {
+      const blog = e.detail.details;
+      if (!blog || !e.detail.type.startsWith("blog.")) return;
+      live.page.baseTitle = blog.title;
+      const summary = document.querySelector("[data-bulletin-summary]");
+      if (summary) summary.innerHTML = blog.summary; // sanitised by the server
+      live.page.showCount();
+    });
+  }
+
+  /* A view of the page (app/pages.py PageView) stays what it is while events arrive. Under a
+   * tag (`?tag=`), only that tag's entries come in, and an entry edited out of the tag leaves
+   * as if deleted. Oldest first (`?order=oldest`), a new entry joins the end of the last page;
+   * on an earlier page it is counted in "N new updates", which leads to the newest ones. */
+  function keepView(root, live) {
+    const page = live.page;
+    const tag = root.dataset.bulletinTag;
+    const apply = page.apply.bind(page);
+    if (tag) {
+      page.apply = (event) => {
+        const entry = event.entry;
+        const gone = event.type === "entry.deleted" || !entry || entry.status === "deleted";
+        if (gone || (entry.tags || []).includes(tag)) return apply(event);
+        if (findEntry(root, entry.id) || page.pending.has(entry.id)) {
+          return apply({ type: "entry.deleted", seq: event.seq, entry: { id: entry.id } });
+        }
+        page.syncKeyEvent(entry.id); // its key-events line goes too, if it had one
+      };
+    }
+    if (root.dataset.bulletinOrder !== "oldest") return;
+    const flow = root.querySelector("[data-bulletin-entries]");
+    const later = root.querySelector("[data-bulletin-older]");
+    page.atTop = () => true; // adding at the end moves nothing the reader is looking at
+    page.insert = (article) => {
+      if (!later.hidden) return page.hold(Number(article.dataset.entryId), article);
+      const empty = root.querySelector("[data-bulletin-empty]");
+      if (empty) empty.remove();
+      flow.append(article);
+    };
+    page.reveal = (asked) => { // the newest are at the top of the newest-first page
+      if (asked) window.location.href = tag ? "?tag=" + encodeURIComponent(tag) : "?";
+    };
+  }
+
+  /* "N reading now", rounded, for a blog whose newsroom shows it: one shared, cached read
+   * (app/pages.py) now and every half minute while the page is open. */
+  const READING_EVERY_MS = 30000;
+
+  function showReaders(root) {
+    const label = root.querySelector("[data-bulletin-reading]");
+    if (!label) return;
+    const read = () => fetch(label.dataset.bulletinReading)
+      .then((response) => (response.ok ? response.json() : null))
+      .then((counted) => {
+        const count = counted && counted.reading_now;
+        label.hidden = !count;
+        if (count) label.textContent = count.toLocaleString("en") + " reading now";
+      }, () => {});
+    read();
+    setInterval(read, READING_EVERY_MS);
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
     wireLinks(root);
     foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
+    showReaders(root);
+    const live = window.bulletinPage;
+    if (live) {
+      followBlog(live);
+      keepView(root, live);
+    }
     if (!root.hasAttribute("data-bulletin-archive")) {
       catchUp(root);
       announceUpdates(root);

@@ -774,3 +774,26 @@ def near(page: Page, action: str, feedback: str) -> None:
     said = page.locator(feedback).bounding_box()
     assert button is not None and said is not None
     assert abs(said["y"] - (button["y"] + button["height"])) < 60, (button, said)
+
+
+def test_tags_typed_in_the_composer_are_published_and_edited(browser: Browser, desk: Desk) -> None:
+    slug = new_blog(desk)
+    with browser_page(browser) as editor:
+        sign_in(editor, desk, desk.editor, slug)
+        write(editor, "The court rules", "The judges have decided.")
+        editor.fill("#tags", "Supreme Court, results")
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Published.")
+        [entry] = entries(desk, slug)
+        assert entry["tags"] == ["supreme-court", "results"]
+        expect(editor.locator("#tags")).to_have_value("")
+
+        editor.locator(
+            f'[data-entries] [data-entry-id="{entry["id"]}"] button:has-text("Edit")'
+        ).click()
+        expect(editor.locator("#tags")).to_have_value("supreme-court, results")
+        editor.fill("#tags", "supreme-court")
+        editor.click("[data-primary]")
+        expect(editor.locator('[data-feedback="entry"]')).to_have_text("Saved; readers see it now.")
+        [edited] = entries(desk, slug)
+        assert edited["tags"] == ["supreme-court"]
