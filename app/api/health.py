@@ -80,4 +80,4 @@ async def read_readiness(
 async def read_metrics(services: ServicesDep) -> Response:
     """Prometheus metrics of this process: readers, channels, deliveries, slow readers."""
     metrics = services.metrics
-    return Response(metrics.render(), media_type=metrics.content_type)
+    return Response(await metrics.scrape(), media_type=metrics.content_type)

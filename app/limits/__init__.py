@@ -55,12 +55,18 @@ STREAM_CAP_RETRY_SECONDS = 10
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
+# The refusals metric's name for each counted limit (the storage keys keep the short one).
+REFUSAL_KINDS = {"read": "read", "stream": "stream_connect"}
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request was refused, and after how many seconds to try again."""
+    """Why a request was refused, and after how many seconds to try again; `kind` names the
+    limit for the refusals metric (read, stream_connect, open_streams)."""
 
     message: str
     retry_after: int
+    kind: str = "read"
 
     def error(self) -> RateLimited:
         return RateLimited(self.message, retry_after=self.retry_after)
@@ -211,6 +217,7 @@ class RateLimits:
             return Refusal(
                 f"At most {self.slots.cap} open streams per address; close one first.",
                 STREAM_CAP_RETRY_SECONDS,
+                kind="open_streams",
             )
         admitted = StreamPass(self.slots, key)
         refusal = await self._count(self.stream_connects, "stream", key)
@@ -241,6 +248,7 @@ class RateLimits:
                         f"Too many requests from your address (limit {item}); "
                         f"retry after {retry_after} s.",
                         retry_after,
+                        kind=REFUSAL_KINDS[purpose],
                     )
         except StorageError:
             # Fail open: a storage outage must not take every reader down with it.
