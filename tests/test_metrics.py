@@ -1,0 +1,315 @@
+"""/metrics as an operator's Prometheus scrapes it: readers per blog, lag, publishes,
+delivery latency, webhooks, refusals, broker reconnects and the database pool, on a served
+app with real readers, a real webhook receiver and a real Redis; and the whole exposition
+passes `promtool check metrics` (Debian's prometheus package, installed by .ci/promtool)."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from sqlalchemy import text
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.config import Settings
+from app.metrics import OTHER, top_with_other
+from tests.support.clients import asgi_client, next_message, read_metrics
+from tests.support.factories import ADMIN, SECRET_KEY, create_blog, publish_entry
+from tests.support.servers import RedisProcess, live_server, running_app
+from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Receiver, new_signing_secret
+
+WAIT_SECONDS = 10
+
+
+def promtool() -> str:
+    """The promtool executable; the test fails without it where services are required."""
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(
+                "promtool is required (BULLETIN_TEST_REQUIRE_SERVICES=1) but not installed: "
+                "run `bash .ci/promtool` (`make services` does), which installs Debian's "
+                "prometheus package"
+            )
+        pytest.skip("promtool is not installed (bash .ci/promtool installs it)")
+    return found
+
+
+def with_webhooks(settings: Settings, **overrides: object) -> Settings:
+    """`settings` with webhook delivery on, quick retries, and local receivers allowed."""
+    values = {
+        **settings.model_dump(),
+        "secret_key": SECRET_KEY,
+        "webhook_allow_private_targets": True,
+        "webhook_retry_base_seconds": 0.05,
+        "webhook_retry_cap_seconds": 0.2,
+        "webhook_poll_seconds": 0.2,
+        "webhook_disable_after_failures": 1000,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def readers(base: str, path: str, count: int) -> AsyncIterator[list[ClientConnection]]:
+    """`count` WebSocket readers of `path`, each past its first message (hello or replay)."""
+    async with AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(f"{base}{path}")) for _ in range(count)]
+        for ws in sockets:
+            await next_message(ws)
+        yield sockets
+
+
+# One signing secret for every receiver of this file.
+SECRET = new_signing_secret()
+
+
+async def register_webhook(client: httpx.AsyncClient, slug: str, receiver: Receiver) -> int:
+    response = await client.post(
+        f"/api/v1/blogs/{slug}/webhooks",
+        json={"url": receiver.url, "secret": SECRET},
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    webhook_id: int = response.json()["id"]
+    return webhook_id
+
+
+def running_receiver(answer: dict[int, int] | None = None) -> Receiver:
+    """A webhook receiver answering 200, or `answer[n]` to its nth request."""
+    table = answer or {}
+    return Receiver(SECRET, lambda n: table.get(n, 200)).start()
+
+
+async def metric(client: httpx.AsyncClient, sample: str) -> float:
+    return (await read_metrics(client)).get(sample, float("nan"))
+
+
+# --- the exposition -------------------------------------------------------------------
+
+
+async def test_the_exposition_after_traffic_of_every_kind_passes_promtool(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    checker = promtool()
+    receiver = running_receiver({1: 503})
+    try:
+        async with live_server(with_webhooks(stack_settings)) as server:
+            client = server.client
+            await create_blog(client, "vote-night")
+            await register_webhook(client, "vote-night", receiver)
+            async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets:
+                await publish_entry(client, "vote-night", headline="Polls close")
+                for ws in sockets:
+                    assert (await next_message(ws))["seq"] == 1
+                async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
+                    await asyncio.to_thread(receiver.wait_for_accepted, 1)
+                    exposition = (await client.get("/metrics")).text
+    finally:
+        receiver.stop()
+    (tmp_path / "metrics.txt").write_text(exposition)
+    checked = subprocess.run(
+        [checker, "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == "" and checked.stderr.strip() == ""
+    # Every family the dashboard and the README name was in it, with a help text.
+    for family in (
+        "bulletin_blog_readers",
+        "bulletin_reader_lag_events",
+        "bulletin_events_published",
+        "bulletin_delivery_latency_seconds",
+        "bulletin_gap_fills",
+        "bulletin_webhook_backlog_events",
+        "bulletin_webhook_consecutive_failures",
+        "bulletin_webhook_attempts",
+        "bulletin_rate_limit_refusals",
+        "bulletin_broker_reconnects",
+        "bulletin_db_pool_checked_out",
+        "bulletin_db_pool_size",
+    ):
+        assert f"# HELP {family}" in exposition, family
+
+
+# --- what each number says ----------------------------------------------------------------
+
+
+def test_labels_stay_bounded_the_most_read_by_name_and_the_rest_summed() -> None:
+    counts = [(f"blog-{n}", n) for n in range(1, 31)]
+    shown = top_with_other(counts, top=3)
+    assert shown == [("blog-30", 30), ("blog-29", 29), ("blog-28", 28), (OTHER, sum(range(1, 28)))]
+    assert top_with_other([]) == [(OTHER, 0)]
+
+
+async def test_readers_are_counted_per_blog(stack_settings: Settings) -> None:
+    async with live_server(stack_settings) as server:
+        await create_blog(server.client, "vote-night")
+        await create_blog(server.client, "count-night")
+        async with (
+            readers(server.ws, "/api/v1/blogs/vote-night/ws", 3),
+            readers(server.ws, "/api/v1/blogs/count-night/ws", 1),
+        ):
+            samples = await read_metrics(server.client)
+            assert samples['bulletin_blog_readers{blog="vote-night"}'] == 3
+            assert samples['bulletin_blog_readers{blog="count-night"}'] == 1
+            assert samples[f'bulletin_blog_readers{{blog="{OTHER}"}}'] == 0
+        # Gone with its readers (the stream's end is seen by the server a moment later).
+        await eventually(
+            lambda: metric(server.client, 'bulletin_blog_readers{blog="vote-night"}'),
+            WAIT_SECONDS,
+            "the readers to be gone",
+            holds=lambda value: value == 0,
+        )
+
+
+async def test_a_publish_is_counted_by_type_and_timed_from_commit_to_its_readers(
+    stack_settings: Settings,
+) -> None:
+    async with live_server(stack_settings) as server:
+        client = server.client
+        await create_blog(client, "vote-night")
+        before = await read_metrics(client)
+        assert before["bulletin_delivery_latency_seconds_count"] == 0
+        async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets:
+            entry = await publish_entry(client, "vote-night", headline="Turnout at 64%")
+            await client.patch(
+                f"/api/v1/blogs/vote-night/entries/{entry['id']}",
+                json={"headline": "Turnout at 66%"},
+                headers=ADMIN,
+            )
+            for ws in sockets:
+                assert [(await next_message(ws))["seq"] for _ in range(2)] == [1, 2]
+            samples = await read_metrics(client)
+    assert samples['bulletin_events_published_total{type="entry.created"}'] == 1
+    assert samples['bulletin_events_published_total{type="entry.updated"}'] == 1
+    # Once per event (not per reader), each well under the slowest bucket.
+    assert samples["bulletin_delivery_latency_seconds_count"] == 2
+    assert samples['bulletin_delivery_latency_seconds_bucket{le="10.0"}'] == 2
+    assert samples["bulletin_delivery_latency_seconds_sum"] > 0
+
+
+async def test_a_reader_is_counted_by_how_many_events_it_was_behind_when_it_connected(
+    stack_settings: Settings,
+) -> None:
+    async with live_server(stack_settings) as server:
+        client = server.client
+        await create_blog(client, "vote-night")
+        for headline in ("Polls open", "First results", "Recount asked", "Recount refused"):
+            await publish_entry(client, "vote-night", headline=headline)
+        async with (
+            readers(server.ws, "/api/v1/blogs/vote-night/ws", 1),
+            readers(server.ws, "/api/v1/blogs/vote-night/ws?since=3", 1),
+            readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1),
+        ):
+            samples = await read_metrics(client)
+    lag = "bulletin_reader_lag_events_bucket"
+    assert samples["bulletin_reader_lag_events_count"] == 3
+    assert samples[f'{lag}{{le="0.0"}}'] == 1  # at the head
+    assert samples[f'{lag}{{le="1.0"}}'] == 2  # one event behind
+    assert samples[f'{lag}{{le="2.0"}}'] == 2
+    assert samples[f'{lag}{{le="5.0"}}'] == 3  # four behind
+    assert samples["bulletin_reader_lag_events_sum"] == 5
+
+
+async def test_webhook_backlog_and_failures_in_a_row_are_shown_per_webhook(
+    stack_settings: Settings,
+) -> None:
+    failing = Receiver(SECRET, lambda _n: 500).start()
+    healthy = running_receiver()
+    try:
+        async with live_server(with_webhooks(stack_settings)) as server:
+            client = server.client
+            await create_blog(client, "vote-night")
+            stuck = await register_webhook(client, "vote-night", failing)
+            keeping_up = await register_webhook(client, "vote-night", healthy)
+            await publish_entry(client, "vote-night", headline="Polls close")
+            await publish_entry(client, "vote-night", headline="Exit poll")
+            await asyncio.to_thread(healthy.wait_for_accepted, 2)
+            await asyncio.to_thread(failing.wait_for, lambda r: len(r.arrivals) >= 2)
+            samples = await eventually(
+                lambda: read_metrics(client),
+                WAIT_SECONDS,
+                "two failures in a row",
+                holds=lambda s: (
+                    s[f'bulletin_webhook_consecutive_failures{{webhook="{stuck}"}}'] >= 2
+                ),
+            )
+    finally:
+        failing.stop()
+        healthy.stop()
+    assert samples[f'bulletin_webhook_backlog_events{{webhook="{stuck}"}}'] == 2
+    assert samples[f'bulletin_webhook_backlog_events{{webhook="{keeping_up}"}}'] == 0
+    assert samples[f'bulletin_webhook_consecutive_failures{{webhook="{keeping_up}"}}'] == 0
+    assert samples['bulletin_webhook_attempts_total{outcome="failed"}'] >= 2
+    assert samples['bulletin_webhook_attempts_total{outcome="delivered"}'] == 2
+
+
+async def test_requests_refused_by_the_rate_limits_are_counted_by_kind(
+    settings: Settings,
+) -> None:
+    limited = Settings(
+        **{**settings.model_dump(), "rate_limit_enabled": True, "rate_limit_reads": "2/minute"}
+    )
+    async with running_app(limited) as app, asgi_client(app, host="203.0.113.7") as client:
+        await create_blog(client, "vote-night")
+        answers = [(await client.get("/api/v1/blogs/vote-night")).status_code for _ in range(4)]
+        assert answers == [200, 200, 429, 429]
+        samples = await read_metrics(client)  # /metrics itself is never limited
+    assert samples['bulletin_rate_limit_refusals_total{kind="read"}'] == 2
+    assert samples['bulletin_rate_limit_refusals_total{kind="stream_connect"}'] == 0
+    assert samples['bulletin_rate_limit_refusals_total{kind="open_streams"}'] == 0
+
+
+async def test_the_pool_gauges_show_connections_checked_out_of_the_pool(
+    settings: Settings,
+) -> None:
+    async with running_app(settings) as app, asgi_client(app) as client:
+        database = app.state.services.database
+        async with database.read_session() as session:
+            await session.execute(text("SELECT 1"))
+            held = await read_metrics(client)
+    assert held["bulletin_db_pool_checked_out"] >= 1
+    assert held["bulletin_db_pool_size"] == (5 if database.is_sqlite else 10)
+
+
+async def test_a_subscription_lost_and_made_again_counts_one_broker_reconnect(
+    settings: Settings, tmp_path: Path
+) -> None:
+    redis_server = RedisProcess(tmp_path)
+    redis_server.start()
+    try:
+        on_redis = Settings(**{**settings.model_dump(), "broker_url": redis_server.url})
+        async with running_app(on_redis) as app, asgi_client(app) as client:
+            reconnects = "bulletin_broker_reconnects_total"
+            channel = app.state.services.hub.broker.channel
+            async with redis.Redis.from_url(redis_server.url) as watcher:
+                await eventually(
+                    lambda: watcher.pubsub_numsub(channel),
+                    WAIT_SECONDS,
+                    "the hub to subscribe the first time",
+                    holds=lambda answer: answer == [(channel.encode(), 1)],
+                )
+            assert await metric(client, reconnects) == 0
+            redis_server.kill()
+            await eventually(
+                lambda: metric(client, "bulletin_broker_failures_total"),
+                WAIT_SECONDS,
+                "the broker's loss to be noticed",
+                holds=lambda value: value >= 1,
+            )
+            redis_server.start()
+            await eventually(
+                lambda: metric(client, reconnects),
+                WAIT_SECONDS,
+                "the subscription to be made again",
+                holds=lambda value: value == 1,
+            )
+    finally:
+        redis_server.kill()
