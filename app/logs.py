@@ -93,12 +93,14 @@ class RequestIdFilter(logging.Filter):
         for name, value in vars(record).items():
             if SECRET_FIELD_RE.search(name) and value is not None:
                 setattr(record, name, REDACTED)
-        # Masked piece by piece: formatters that read the arguments (uvicorn's access
-        # lines) still find them where they expect.
-        if isinstance(record.msg, str):
-            record.msg = mask_secrets(record.msg)
+        # The arguments first, one by one: formatters that read them (uvicorn's access
+        # lines) still find them where they expect; then whatever is left in the message.
         if isinstance(record.args, tuple):
             record.args = tuple(_masked_argument(argument) for argument in record.args)
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
         return True
 
 
