@@ -17,6 +17,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,8 +31,9 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 REDACTED = "[redacted]"
 # Fields whose values are credentials, whatever a caller passes in `extra`.
 SECRET_FIELD_RE = re.compile(r"authorization|cookie|password|secret|token|api_?key", re.I)
-# Bearer credentials and Bulletin's tokens (app/tokens.py), wherever they appear in a message.
-SECRET_TEXT_RE = re.compile(r"(?i:bearer)\s+\S+|bltn_[A-Za-z0-9_-]+")
+# Bearer credentials, Bulletin's tokens (app/tokens.py) and the password of a URL (a
+# database's, a broker's), wherever they appear in a message.
+SECRET_TEXT_RE = re.compile(r"(?i:bearer)\s+\S+|bltn_[A-Za-z0-9_-]+|(?<=://)[^:/@\s]+:[^@\s]+(?=@)")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 request_id: ContextVar[str] = ContextVar("bulletin_request_id", default="")
@@ -122,6 +124,8 @@ class JsonLines(JsonFormatter):
             rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
             timestamp="time",
             json_ensure_ascii=False,
+            # uvicorn's copy of the message with terminal colours is for terminals only.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
 
     def formatException(self, ei: Any) -> str:

@@ -82,15 +82,22 @@ def test_secrets_never_reach_a_line(json_lines: Lines) -> None:
         "desk",
         extra={"token": ADMIN_TOKEN, "webhook_secret": "whsec_c2VjcmV0", "password": "hunter22"},
     )
+    json_lines.logger.warning(
+        "cannot reach %s", "postgresql+asyncpg://bulletin:hunter2-db@db.internal:5432/bulletin"
+    )
     try:
         raise ValueError(f"bad token {ADMIN_TOKEN}")
     except ValueError:
         json_lines.logger.exception("could not check")
     text = json_lines.text()
-    assert ADMIN_TOKEN not in text and "c2VjcmV0" not in text and "hunter22" not in text
-    refused, failed = json_lines.json()
+    for secret in (ADMIN_TOKEN, "c2VjcmV0", "hunter22", "hunter2-db"):
+        assert secret not in text
+    refused, unreachable, failed = json_lines.json()
     assert refused["message"] == "refused Authorization: [redacted] for desk"
     assert refused["token"] == refused["webhook_secret"] == refused["password"] == "[redacted]"
+    assert unreachable["message"] == (
+        "cannot reach postgresql+asyncpg://[redacted]@db.internal:5432/bulletin"
+    )
     assert "ValueError: bad token [redacted]" in failed["exception"]
 
 

@@ -4,92 +4,30 @@ app with real readers, a real webhook receiver and a real Redis; and the whole e
 passes `promtool check metrics` (Debian's prometheus package, installed by .ci/promtool)."""
 
 import asyncio
-import os
-import shutil
 import subprocess
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import httpx
-import pytest
 import redis.asyncio as redis
 from sqlalchemy import text
-from websockets.asyncio.client import ClientConnection, connect
 
 from app.config import Settings
 from app.metrics import OTHER, top_with_other
 from tests.support.clients import asgi_client, next_message, read_metrics
-from tests.support.factories import ADMIN, SECRET_KEY, create_blog, publish_entry
+from tests.support.factories import ADMIN, create_blog, publish_entry
+from tests.support.metrics import (
+    SECRET,
+    metric,
+    promtool,
+    readers,
+    register_webhook,
+    running_receiver,
+    with_webhooks,
+)
 from tests.support.servers import RedisProcess, live_server, running_app
 from tests.support.waiting import eventually
-from tests.support.webhook_receiver import Receiver, new_signing_secret
+from tests.support.webhook_receiver import Receiver
 
 WAIT_SECONDS = 10
-
-
-def promtool() -> str:
-    """The promtool executable; the test fails without it where services are required."""
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("BULLETIN_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail(
-                "promtool is required (BULLETIN_TEST_REQUIRE_SERVICES=1) but not installed: "
-                "run `bash .ci/promtool` (`make services` does), which installs Debian's "
-                "prometheus package"
-            )
-        pytest.skip("promtool is not installed (bash .ci/promtool installs it)")
-    return found
-
-
-def with_webhooks(settings: Settings, **overrides: object) -> Settings:
-    """`settings` with webhook delivery on, quick retries, and local receivers allowed."""
-    values = {
-        **settings.model_dump(),
-        "secret_key": SECRET_KEY,
-        "webhook_allow_private_targets": True,
-        "webhook_retry_base_seconds": 0.05,
-        "webhook_retry_cap_seconds": 0.2,
-        "webhook_poll_seconds": 0.2,
-        "webhook_disable_after_failures": 1000,
-        **overrides,
-    }
-    return Settings(**values)
-
-
-@asynccontextmanager
-async def readers(base: str, path: str, count: int) -> AsyncIterator[list[ClientConnection]]:
-    """`count` WebSocket readers of `path`, each past its first message (hello or replay)."""
-    async with AsyncExitStack() as stack:
-        sockets = [await stack.enter_async_context(connect(f"{base}{path}")) for _ in range(count)]
-        for ws in sockets:
-            await next_message(ws)
-        yield sockets
-
-
-# One signing secret for every receiver of this file.
-SECRET = new_signing_secret()
-
-
-async def register_webhook(client: httpx.AsyncClient, slug: str, receiver: Receiver) -> int:
-    response = await client.post(
-        f"/api/v1/blogs/{slug}/webhooks",
-        json={"url": receiver.url, "secret": SECRET},
-        headers=ADMIN,
-    )
-    assert response.status_code == 201, response.text
-    webhook_id: int = response.json()["id"]
-    return webhook_id
-
-
-def running_receiver(answer: dict[int, int] | None = None) -> Receiver:
-    """A webhook receiver answering 200, or `answer[n]` to its nth request."""
-    table = answer or {}
-    return Receiver(SECRET, lambda n: table.get(n, 200)).start()
-
-
-async def metric(client: httpx.AsyncClient, sample: str) -> float:
-    return (await read_metrics(client)).get(sample, float("nan"))
 
 
 # --- the exposition -------------------------------------------------------------------
