@@ -4,9 +4,11 @@ app with real readers, a real webhook receiver and a real Redis; and the whole e
 passes `promtool check metrics` (Debian's prometheus package, installed by .ci/promtool)."""
 
 import asyncio
+import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import redis.asyncio as redis
 from sqlalchemy import text
 
@@ -16,13 +18,16 @@ from tests.support.clients import asgi_client, next_message, read_metrics
 from tests.support.factories import ADMIN, create_blog, publish_entry
 from tests.support.metrics import (
     SECRET,
+    families,
     metric,
     promtool,
     readers,
     register_webhook,
     running_receiver,
+    scrape_after_traffic,
     with_webhooks,
 )
+from tests.support.proxies import README
 from tests.support.servers import RedisProcess, live_server, running_app
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Receiver
@@ -34,46 +39,27 @@ WAIT_SECONDS = 10
 
 
 async def test_the_exposition_after_traffic_of_every_kind_passes_promtool(
-    stack_settings: Settings, tmp_path: Path
+    stack_settings: Settings,
 ) -> None:
     checker = promtool()
-    receiver = running_receiver({1: 503})
-    try:
-        async with live_server(with_webhooks(stack_settings)) as server:
-            client = server.client
-            await create_blog(client, "vote-night")
-            await register_webhook(client, "vote-night", receiver)
-            async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets:
-                await publish_entry(client, "vote-night", headline="Polls close")
-                for ws in sockets:
-                    assert (await next_message(ws))["seq"] == 1
-                async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
-                    await asyncio.to_thread(receiver.wait_for_accepted, 1)
-                    exposition = (await client.get("/metrics")).text
-    finally:
-        receiver.stop()
-    (tmp_path / "metrics.txt").write_text(exposition)
+    exposition = await scrape_after_traffic(stack_settings)
     checked = subprocess.run(
         [checker, "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=30
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "" and checked.stderr.strip() == ""
-    # Every family the dashboard and the README name was in it, with a help text.
-    for family in (
-        "bulletin_blog_readers",
-        "bulletin_reader_lag_events",
-        "bulletin_events_published",
-        "bulletin_delivery_latency_seconds",
-        "bulletin_gap_fills",
-        "bulletin_webhook_backlog_events",
-        "bulletin_webhook_consecutive_failures",
-        "bulletin_webhook_attempts",
-        "bulletin_rate_limit_refusals",
-        "bulletin_broker_reconnects",
-        "bulletin_db_pool_checked_out",
-        "bulletin_db_pool_size",
-    ):
-        assert f"# HELP {family}" in exposition, family
+
+
+@pytest.mark.parametrize("stack", ["postgresql-redis"], indirect=True)
+async def test_the_readme_table_names_every_metric_exposed_and_no_other(
+    stack_settings: Settings,
+) -> None:
+    exposed = families(await scrape_after_traffic(stack_settings))
+    # The client's `_created` companions (a counter's start time) are not Bulletin's metrics.
+    queried = {name for name in exposed if not name.endswith("_created")}
+    section = README.read_text().split("### Metrics\n", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"^\| `(bulletin_[a-z_]+)(?:\{[a-z_]+\})?` \|", section, re.M))
+    assert documented == queried
 
 
 # --- what each number says ----------------------------------------------------------------
@@ -127,9 +113,8 @@ async def test_a_publish_is_counted_by_type_and_timed_from_commit_to_its_readers
             samples = await read_metrics(client)
     assert samples['bulletin_events_published_total{type="entry.created"}'] == 1
     assert samples['bulletin_events_published_total{type="entry.updated"}'] == 1
-    # Once per event (not per reader), each well under the slowest bucket.
+    # Once per event, not per reader.
     assert samples["bulletin_delivery_latency_seconds_count"] == 2
-    assert samples['bulletin_delivery_latency_seconds_bucket{le="10.0"}'] == 2
     assert samples["bulletin_delivery_latency_seconds_sum"] > 0
 
 

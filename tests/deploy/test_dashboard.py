@@ -12,17 +12,8 @@ import pytest
 import yaml
 
 from app.config import Settings
-from tests.support.clients import next_message
 from tests.support.dockerfiles import ROOT
-from tests.support.factories import create_blog, publish_entry
-from tests.support.metrics import (
-    promtool,
-    readers,
-    register_webhook,
-    running_receiver,
-    with_webhooks,
-)
-from tests.support.servers import live_server
+from tests.support.metrics import promtool, scrape_after_traffic
 
 DASHBOARD = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
 PANEL_TYPES = {"row", "timeseries", "stat"}
@@ -112,19 +103,7 @@ def test_every_query_is_promql_that_promtool_accepts(tmp_path: Path) -> None:
 async def test_every_metric_the_dashboard_uses_is_exposed_after_traffic(
     stack_settings: Settings,
 ) -> None:
-    receiver = running_receiver({1: 500})
-    try:
-        async with live_server(with_webhooks(stack_settings)) as server:
-            client = server.client
-            await create_blog(client, "vote-night")
-            await register_webhook(client, "vote-night", receiver)
-            async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 1) as (ws,):
-                await publish_entry(client, "vote-night", headline="Polls close")
-                assert (await next_message(ws))["seq"] == 1
-                async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
-                    exposition = (await client.get("/metrics")).text
-    finally:
-        receiver.stop()
+    exposition = await scrape_after_traffic(stack_settings)
     exposed = {
         re.split(r"[{ ]", line, maxsplit=1)[0]
         for line in exposition.splitlines()

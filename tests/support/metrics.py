@@ -1,6 +1,7 @@
 """Helpers for the tests of /metrics and of the dashboard built on it: promtool, a served
-app with webhooks on, WebSocket readers, webhook receivers, one sample of a scrape."""
+app with webhooks on, WebSocket readers, webhook receivers, scrapes after traffic."""
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -12,7 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.config import Settings
 from tests.support.clients import next_message, read_metrics
-from tests.support.factories import ADMIN, SECRET_KEY
+from tests.support.factories import ADMIN, SECRET_KEY, create_blog, publish_entry
+from tests.support.servers import live_server
 from tests.support.webhook_receiver import Receiver, new_signing_secret
 
 
@@ -78,3 +80,39 @@ def running_receiver(answer: dict[int, int] | None = None) -> Receiver:
 
 async def metric(client: httpx.AsyncClient, sample: str) -> float:
     return (await read_metrics(client)).get(sample, float("nan"))
+
+
+async def scrape_after_traffic(settings: Settings) -> str:
+    """The /metrics text of a served app (webhooks on) after traffic of every kind: two
+    blogs' readers, a publish they receive, a resume from the start, a webhook that fails
+    once and then takes the event."""
+    receiver = running_receiver({1: 503})
+    try:
+        async with live_server(with_webhooks(settings)) as server:
+            client = server.client
+            await create_blog(client, "vote-night")
+            await create_blog(client, "count-night")
+            await register_webhook(client, "vote-night", receiver)
+            async with (
+                readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets,
+                readers(server.ws, "/api/v1/blogs/count-night/ws", 1),
+            ):
+                await publish_entry(client, "vote-night", headline="Polls close")
+                for ws in sockets:
+                    assert (await next_message(ws))["seq"] == 1
+                async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
+                    await asyncio.to_thread(receiver.wait_for_accepted, 1)
+                    exposition: str = (await client.get("/metrics")).text
+                    return exposition
+    finally:
+        receiver.stop()
+
+
+def families(exposition: str) -> dict[str, str]:
+    """Every metric family of an exposition, by name, with its type."""
+    found = {}
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            _hash, _type, name, kind = line.split(" ")
+            found[name] = kind
+    return found
