@@ -1,29 +1,50 @@
 """deploy/grafana-dashboard.json: a Grafana dashboard an operator imports as it is. Its
 panels are laid out on Grafana's 24-column grid and query the Prometheus data source the
-importer picks; every query is PromQL that promtool accepts, and every metric name a query
-uses is one a real /metrics exposes after traffic."""
+importer picks; every query is PromQL that promtool accepts, every metric name a query
+uses is one a real /metrics exposes after traffic, and every query answers with series from
+a real Prometheus (Debian's) scraping a served Bulletin."""
 
+import asyncio
 import json
 import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from app.config import Settings
+from tests.support.clients import next_message
 from tests.support.dockerfiles import ROOT
-from tests.support.metrics import promtool, scrape_after_traffic
+from tests.support.factories import create_blog, publish_entry
+from tests.support.metrics import (
+    promtool,
+    readers,
+    register_webhook,
+    running_receiver,
+    scrape_after_traffic,
+    with_webhooks,
+)
+from tests.support.prometheus import PrometheusProcess
+from tests.support.servers import live_server
+from tests.support.waiting import eventually
 
 DASHBOARD = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
 PANEL_TYPES = {"row", "timeseries", "stat"}
 METRIC_NAME = re.compile(r"\bbulletin_[a-z0-9_]+\b")
 # Grafana's own variables, as it would fill them in for a query.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$instance": ".*"}
+WAIT_SECONDS = 20
 
 
 def panels() -> list[dict]:
     return [panel for panel in DASHBOARD["panels"] if panel["type"] != "row"]
+
+
+def panel(title: str) -> dict:
+    (found,) = [panel for panel in panels() if panel["title"] == title]
+    return found
 
 
 def queries() -> list[str]:
@@ -125,3 +146,40 @@ async def test_every_metric_the_dashboard_uses_is_exposed_after_traffic(
         "bulletin_db_pool_size",
     ):
         assert family in used, family
+
+
+@pytest.mark.parametrize("stack", ["postgresql-redis"], indirect=True)
+async def test_every_query_answers_with_series_from_a_real_prometheus_scraping_bulletin(
+    stack_settings: Settings, tmp_path: Path
+) -> None:
+    receiver = running_receiver({1: 500})
+    try:
+        async with live_server(with_webhooks(stack_settings)) as server:
+            client = server.client
+            await create_blog(client, "vote-night")
+            await register_webhook(client, "vote-night", receiver)
+            with PrometheusProcess(tmp_path / "prometheus", [f"127.0.0.1:{server.port}"]) as prom:
+                async with (
+                    readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets,
+                    httpx.AsyncClient(timeout=10) as asking,
+                ):
+                    await publish_entry(client, "vote-night", headline="Polls close")
+                    for ws in sockets:
+                        assert (await next_message(ws))["seq"] == 1
+                    async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
+                        await asyncio.to_thread(receiver.wait_for_accepted, 1)
+                        for expr in queries():
+                            # Rates need two scrapes after a series first appears.
+                            await eventually(
+                                lambda e=expr: prom.query(asking, as_prometheus_sees_it(e)),
+                                WAIT_SECONDS,
+                                f"series for {expr}",
+                            )
+                        (readers_per_blog,) = panel("Readers per blog")["targets"]
+                        by_blog = await prom.query(
+                            asking, as_prometheus_sees_it(readers_per_blog["expr"])
+                        )
+    finally:
+        receiver.stop()
+    # The readers-per-blog panel shows the blog with its three readers.
+    assert {s["metric"]["blog"]: float(s["value"][1]) for s in by_blog}["vote-night"] == 3
