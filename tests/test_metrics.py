@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import pytest
 import redis.asyncio as redis
 from sqlalchemy import text
@@ -236,3 +237,30 @@ async def test_a_subscription_lost_and_made_again_counts_one_broker_reconnect(
             )
     finally:
         redis_server.kill()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_scrape_answers_when_the_webhooks_numbers_are_held_up_in_the_database(
+    settings: Settings,
+) -> None:
+    receiver = running_receiver()
+    try:
+        async with running_app(with_webhooks(settings)) as app, asgi_client(app) as client:
+            await create_blog(client, "vote-night")
+            hook = await register_webhook(client, "vote-night", receiver)
+            backlog = f'bulletin_webhook_backlog_events{{webhook="{hook}"}}'
+            assert await metric(client, backlog) == 0
+            # Another session holds the webhooks table: the backlog query waits on its lock.
+            holder = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
+            try:
+                async with holder.transaction():
+                    await holder.execute("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE")
+                    held_up = await asyncio.wait_for(client.get("/metrics"), WAIT_SECONDS)
+            finally:
+                await holder.close()
+    finally:
+        receiver.stop()
+    assert held_up.status_code == 200
+    # The last numbers read stand, beside everything this process knows by itself.
+    assert f"{backlog} 0.0" in held_up.text
+    assert "bulletin_db_pool_size " in held_up.text
