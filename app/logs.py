@@ -11,6 +11,7 @@ Secrets never reach a line: fields named like a credential are replaced, and any
 that looks like a bearer token or one of Bulletin's tokens is masked in messages.
 """
 
+import functools
 import logging
 import re
 import uuid
@@ -80,6 +81,15 @@ class RequestIds:
             request_id.reset(token)
 
 
+# What every record has: only the fields a caller added (`extra=`) can hold a credential.
+RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_field(name: str) -> bool:
+    return SECRET_FIELD_RE.search(name) is not None
+
+
 def mask_secrets(text: str) -> str:
     """`text` with bearer credentials and Bulletin tokens replaced."""
     return SECRET_TEXT_RE.sub(REDACTED, text)
@@ -93,7 +103,7 @@ class RequestIdFilter(logging.Filter):
         if not getattr(record, "request_id", ""):
             record.request_id = current_request_id()
         for name, value in vars(record).items():
-            if SECRET_FIELD_RE.search(name) and value is not None:
+            if name not in RECORD_ATTRIBUTES and _is_secret_field(name) and value is not None:
                 setattr(record, name, REDACTED)
         # The arguments first, one by one: formatters that read them (uvicorn's access
         # lines) still find them where they expect; then whatever is left in the message.
