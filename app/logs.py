@@ -35,6 +35,9 @@ SECRET_FIELD_RE = re.compile(r"authorization|cookie|password|secret|token|api_?k
 # Bearer credentials, Bulletin's tokens (app/tokens.py) and the password of a URL (a
 # database's, a broker's), wherever they appear in a message.
 SECRET_TEXT_RE = re.compile(r"(?i:bearer)\s+\S+|bltn_[A-Za-z0-9_-]+|(?<=://)[^:/@\s]+:[^@\s]+(?=@)")
+SECRET_QUERY_RE = re.compile(
+    r"([?&;](?:access_token|token|api_?key|key|secret|password|signature)=)[^&;#\s]+", re.I
+)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 request_id: ContextVar[str] = ContextVar("bulletin_request_id", default="")
@@ -91,8 +94,9 @@ def _is_secret_field(name: str) -> bool:
 
 
 def mask_secrets(text: str) -> str:
-    """`text` with bearer credentials and Bulletin tokens replaced."""
-    return SECRET_TEXT_RE.sub(REDACTED, text)
+    """`text` with bearer credentials, Bulletin tokens, URL passwords and credentials in
+    query strings (Meta's oEmbed takes an `access_token=`) replaced."""
+    return SECRET_QUERY_RE.sub(rf"\1{REDACTED}", SECRET_TEXT_RE.sub(REDACTED, text))
 
 
 class RequestIdFilter(logging.Filter):

@@ -85,19 +85,23 @@ def test_secrets_never_reach_a_line(json_lines: Lines) -> None:
     json_lines.logger.warning(
         "cannot reach %s", "postgresql+asyncpg://bulletin:hunter2-db@db.internal:5432/bulletin"
     )
+    json_lines.logger.info(
+        "look-up failed: GET https://graph.example/oembed?url=x&access_token=EAAB0meta1 timed out"
+    )
     try:
         raise ValueError(f"bad token {ADMIN_TOKEN}")
     except ValueError:
         json_lines.logger.exception("could not check")
     text = json_lines.text()
-    for secret in (ADMIN_TOKEN, "c2VjcmV0", "hunter22", "hunter2-db"):
+    for secret in (ADMIN_TOKEN, "c2VjcmV0", "hunter22", "hunter2-db", "EAAB0meta1"):
         assert secret not in text
-    refused, unreachable, failed = json_lines.json()
+    refused, unreachable, looked_up, failed = json_lines.json()
     assert refused["message"] == "refused Authorization: [redacted] for desk"
     assert refused["token"] == refused["webhook_secret"] == refused["password"] == "[redacted]"
     assert unreachable["message"] == (
         "cannot reach postgresql+asyncpg://[redacted]@db.internal:5432/bulletin"
     )
+    assert looked_up["message"].endswith("?url=x&access_token=[redacted] timed out")
     assert "ValueError: bad token [redacted]" in failed["exception"]
 
 
