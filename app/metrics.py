@@ -209,6 +209,9 @@ class Metrics:
             registry=self.registry,
         )
 
+    def count_refusal(self, kind: str) -> None:
+        self.rate_limit_refusals.labels(kind=kind).inc()
+
     def before_scrape(self, read: Callable[[], Awaitable[None]]) -> None:
         """Run `read` before each scrape is rendered (for numbers only the database has)."""
         self._before_scrape.append(read)

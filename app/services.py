@@ -79,7 +79,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     metrics = Metrics()
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
-    rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    rate_limits = (
+        RateLimits(settings, refused=metrics.count_refusal) if settings.rate_limit_enabled else None
+    )
     read_cache = ReadCache()
     metrics.writers_waiting.set_function(lambda: database.writers_waiting)
     metrics.db_pool_checked_out.set_function(database.pool_checked_out)

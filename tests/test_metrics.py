@@ -12,6 +12,8 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 from sqlalchemy import text
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
 from app.metrics import OTHER, top_with_other
@@ -189,6 +191,40 @@ async def test_requests_refused_by_the_rate_limits_are_counted_by_kind(
     assert samples['bulletin_rate_limit_refusals_total{kind="read"}'] == 2
     assert samples['bulletin_rate_limit_refusals_total{kind="stream_connect"}'] == 0
     assert samples['bulletin_rate_limit_refusals_total{kind="open_streams"}'] == 0
+
+
+async def test_streams_refused_at_the_cap_or_over_the_rate_are_counted_by_kind(
+    stack_settings: Settings,
+) -> None:
+    limited = Settings(
+        **{
+            **stack_settings.model_dump(),
+            "rate_limit_enabled": True,
+            "max_streams_per_ip": 1,
+            "rate_limit_stream_connects": "2/hour",
+        }
+    )
+    path = "/api/v1/blogs/vote-night/ws"
+    async with live_server(limited) as server:
+        await create_blog(server.client, "vote-night")
+        async with readers(server.ws, path, 1):
+            with pytest.raises(InvalidStatus) as at_cap:
+                await connect(f"{server.ws}{path}")
+        await eventually(
+            lambda: server.app.state.services.rate_limits.slots.open,
+            WAIT_SECONDS,
+            "the stream's slot to be given back",
+            holds=lambda open_now: open_now == {},
+        )
+        async with readers(server.ws, path, 1):
+            pass
+        with pytest.raises(InvalidStatus) as over_rate:
+            await connect(f"{server.ws}{path}")
+        samples = await read_metrics(server.client)
+    assert at_cap.value.response.status_code == over_rate.value.response.status_code == 429
+    assert samples['bulletin_rate_limit_refusals_total{kind="open_streams"}'] == 1
+    assert samples['bulletin_rate_limit_refusals_total{kind="stream_connect"}'] == 1
+    assert samples['bulletin_rate_limit_refusals_total{kind="read"}'] == 0
 
 
 async def test_the_pool_gauges_show_connections_checked_out_of_the_pool(

@@ -77,7 +77,6 @@ class RateLimitGuard:
         await self.app(scope, receive, send)
 
     async def _refuse(self, refusal: Refusal, scope: Scope, receive: Receive, send: Send) -> None:
-        services_of(scope).metrics.rate_limit_refusals.labels(kind=refusal.kind).inc()
         if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
             "extensions", {}
         ):
