@@ -7,8 +7,9 @@ the request is handled carries it, and the hub stamps it on the announcement of 
 event the request committed: the broker carries it to the other processes, whose
 delivery lines carry it too (app/realtime/broker/, app/realtime/hub.py).
 
-Secrets never reach a line: fields named like a credential are replaced, and anything
-that looks like a bearer token or one of Bulletin's tokens is masked in messages.
+Secrets never reach a line: fields named like a credential are replaced, and bearer
+credentials, Bulletin's tokens, URL passwords and credentials in query strings are masked
+in messages and tracebacks.
 """
 
 import functools
