@@ -60,15 +60,19 @@ class _BlogReaders(Collector):
 
     def __init__(self) -> None:
         self.source: Callable[[], Iterable[tuple[str, int]]] = list
+        # Readers now per blog are for members only (DESIGN, invariant 7): a scrape without
+        # an admin token gets them all summed as OTHER.
+        self.named = False
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "bulletin_blog_readers",
             f"Open streams on this process per blog: the {TOP_LABELS} most read by slug, "
-            f"the rest summed as blog={OTHER!r}.",
+            f"the rest summed as blog={OTHER!r} (every blog, unless the scrape sends an "
+            "admin token).",
             labels=["blog"],
         )
-        for slug, count in top_with_other(self.source()):
+        for slug, count in top_with_other(self.source(), TOP_LABELS if self.named else 0):
             family.add_metric([slug], count)
         yield family
 
@@ -216,11 +220,17 @@ class Metrics:
         """Run `read` before each scrape is rendered (for numbers only the database has)."""
         self._before_scrape.append(read)
 
-    async def scrape(self) -> bytes:
-        """The exposition text, after the readers registered with `before_scrape` ran."""
+    async def scrape(self, *, name_blogs: bool = False) -> bytes:
+        """The exposition text, after the readers registered with `before_scrape` ran; blogs
+        are named only with `name_blogs` (an admin's scrape)."""
         for read in self._before_scrape:
             await read()
-        return self.render()
+        # Nothing awaits between these: no other scrape renders with this one's setting.
+        self.blog_readers.named = name_blogs
+        try:
+            return self.render()
+        finally:
+            self.blog_readers.named = False
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -21,6 +21,7 @@ from tests.support.clients import asgi_client, next_message, read_metrics
 from tests.support.factories import ADMIN, create_blog, publish_entry
 from tests.support.metrics import (
     SECRET,
+    admin_client,
     families,
     metric,
     promtool,
@@ -75,25 +76,39 @@ def test_labels_stay_bounded_the_most_read_by_name_and_the_rest_summed() -> None
     assert top_with_other([]) == [(OTHER, 0)]
 
 
-async def test_readers_are_counted_per_blog(stack_settings: Settings) -> None:
-    async with live_server(stack_settings) as server:
-        await create_blog(server.client, "vote-night")
-        await create_blog(server.client, "count-night")
+async def test_readers_are_counted_per_blog_for_an_admin_s_scrape(
+    stack_settings: Settings,
+) -> None:
+    async with live_server(stack_settings) as server, admin_client(server.http) as admin:
+        await create_blog(admin, "vote-night")
+        await create_blog(admin, "count-night")
         async with (
             readers(server.ws, "/api/v1/blogs/vote-night/ws", 3),
             readers(server.ws, "/api/v1/blogs/count-night/ws", 1),
         ):
-            samples = await read_metrics(server.client)
+            samples = await read_metrics(admin)
             assert samples['bulletin_blog_readers{blog="vote-night"}'] == 3
             assert samples['bulletin_blog_readers{blog="count-night"}'] == 1
             assert samples[f'bulletin_blog_readers{{blog="{OTHER}"}}'] == 0
         # Gone with its readers (the stream's end is seen by the server a moment later).
         await eventually(
-            lambda: metric(server.client, 'bulletin_blog_readers{blog="vote-night"}'),
+            lambda: metric(admin, 'bulletin_blog_readers{blog="vote-night"}'),
             WAIT_SECONDS,
             "the readers to be gone",
             holds=lambda value: value == 0,
         )
+
+
+async def test_an_anonymous_scrape_sees_readers_now_summed_never_per_blog(
+    stack_settings: Settings,
+) -> None:
+    # Readers now of a blog are for its members (DESIGN, invariant 7); /metrics is public.
+    async with live_server(stack_settings) as server:
+        await create_blog(server.client, "vote-night")
+        async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 2):
+            samples = await read_metrics(server.client)
+    per_blog = {name: value for name, value in samples.items() if "bulletin_blog_readers" in name}
+    assert per_blog == {f'bulletin_blog_readers{{blog="{OTHER}"}}': 2}
 
 
 async def test_a_publish_is_counted_by_type_and_timed_from_commit_to_its_readers(

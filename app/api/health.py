@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
-from app.api.deps import DatabaseDep, ServicesDep
+from app.api.deps import DatabaseDep, OptionalPrincipalDep, ServicesDep
 from app.api.errors import error_response
 from app.db import Database
 from app.errors import DatabaseUnavailable
@@ -77,7 +77,8 @@ async def read_readiness(
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def read_metrics(services: ServicesDep) -> Response:
+async def read_metrics(services: ServicesDep, principal: OptionalPrincipalDep) -> Response:
     """Prometheus metrics of this process: readers, channels, deliveries, slow readers."""
     metrics = services.metrics
-    return Response(await metrics.scrape(), media_type=metrics.content_type)
+    admin = principal is not None and principal.is_admin
+    return Response(await metrics.scrape(name_blogs=admin), media_type=metrics.content_type)

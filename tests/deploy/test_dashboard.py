@@ -17,7 +17,7 @@ import yaml
 from app.config import Settings
 from tests.support.clients import next_message
 from tests.support.dockerfiles import ROOT
-from tests.support.factories import create_blog, publish_entry
+from tests.support.factories import ADMIN_TOKEN, create_blog, publish_entry
 from tests.support.metrics import (
     promtool,
     readers,
@@ -158,7 +158,9 @@ async def test_every_query_answers_with_series_from_a_real_prometheus_scraping_b
             client = server.client
             await create_blog(client, "vote-night")
             await register_webhook(client, "vote-night", receiver)
-            with PrometheusProcess(tmp_path / "prometheus", [f"127.0.0.1:{server.port}"]) as prom:
+            with PrometheusProcess(
+                tmp_path / "prometheus", [f"127.0.0.1:{server.port}"], token=ADMIN_TOKEN
+            ) as prom:
                 async with (
                     readers(server.ws, "/api/v1/blogs/vote-night/ws", 2) as sockets,
                     httpx.AsyncClient(timeout=10) as asking,

@@ -78,6 +78,11 @@ def running_receiver(answer: dict[int, int] | None = None) -> Receiver:
     return Receiver(SECRET, lambda n: table.get(n, 200)).start()
 
 
+def admin_client(base: str) -> httpx.AsyncClient:
+    """A client of a served app sending the admin token: its scrapes name blogs."""
+    return httpx.AsyncClient(base_url=base, headers=ADMIN, timeout=10)
+
+
 async def metric(client: httpx.AsyncClient, sample: str) -> float:
     return (await read_metrics(client)).get(sample, float("nan"))
 
@@ -102,7 +107,7 @@ async def scrape_after_traffic(settings: Settings) -> str:
                     assert (await next_message(ws))["seq"] == 1
                 async with readers(server.ws, "/api/v1/blogs/vote-night/ws?since=0", 1):
                     await asyncio.to_thread(receiver.wait_for_accepted, 1)
-                    exposition: str = (await client.get("/metrics")).text
+                    exposition: str = (await client.get("/metrics", headers=ADMIN)).text
                     return exposition
     finally:
         receiver.stop()

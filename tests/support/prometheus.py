@@ -35,9 +35,11 @@ def prometheus_executable() -> str:
 class PrometheusProcess:
     """Prometheus scraping `targets` (host:port) every second, until stopped."""
 
-    def __init__(self, directory: Path, targets: list[str]) -> None:
+    def __init__(self, directory: Path, targets: list[str], token: str | None = None) -> None:
         self.directory = directory
         self.targets = targets
+        # Sent as `Authorization: Bearer` with every scrape, as an operator configures it.
+        self.token = token
         self.port = free_port()
         self.log = directory / "prometheus.log"
         self.process: subprocess.Popen | None = None
@@ -49,11 +51,15 @@ class PrometheusProcess:
     def start(self) -> None:
         executable = prometheus_executable()
         self.directory.mkdir(parents=True, exist_ok=True)
+        job: dict[str, Any] = {
+            "job_name": "bulletin",
+            "static_configs": [{"targets": self.targets}],
+        }
+        if self.token is not None:
+            job["authorization"] = {"type": "Bearer", "credentials": self.token}
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [
-                {"job_name": "bulletin", "static_configs": [{"targets": self.targets}]}
-            ],
+            "scrape_configs": [job],
         }
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config))
         with self.log.open("ab") as log:
