@@ -36,6 +36,7 @@ run: $(SERVE_STAMP)
 
 services:
 	@bash .ci/services
+	@bash .ci/promtool
 
 browser:
 	@bash .ci/browser

@@ -54,12 +54,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     )
     import uvicorn  # only serving needs the server
 
+    from app.logs import log_config
+
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=log_config(settings),
         **uvicorn_options(settings),
     )
     return 0

@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     # Open connections (HTTP and streams) per process; unset: 90% of its open-file limit.
     max_connections: Annotated[int, Field(gt=0)] | None = None
     log_level: str = "info"
+    # `json`: one JSON object a line, with the request id (app/logs.py); `text` for people.
+    log_format: Literal["text", "json"] = "text"
     # Photos (app/media/): an upload's largest size, refused while it streams in.
     media_max_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     # Width x height of an upload; Pillow refuses more than twice 89,478,485 pixels by itself.

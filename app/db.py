@@ -130,6 +130,16 @@ class Database:
         finally:
             self._writer_turn.release()
 
+    def pool_checked_out(self) -> int:
+        """Connections checked out of the pool now (for the pool gauges)."""
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        return int(checked_out()) if checked_out is not None else 0
+
+    def pool_size(self) -> int:
+        """The connections the pool keeps (it may open its overflow beyond them)."""
+        size = getattr(self.engine.pool, "size", None)
+        return int(size()) if size is not None else 0
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.exec_driver_sql("SELECT 1")

@@ -35,6 +35,7 @@ from app.config import Settings
 from app.embeds.providers import Providers
 from app.limits.bodies import RequestGuards
 from app.limits.middleware import RateLimitGuard
+from app.logs import RequestIds
 from app.paths import MEDIA_UPLOAD
 from app.realtime import streams
 from app.rendering import WEB_DIR
@@ -202,6 +203,8 @@ def create_app(settings: Settings) -> FastAPI:
             settings.embed_oembed_endpoints, settings.embed_mastodon_instances
         ).frame_origins(),
     )
+    # Outermost: every answer, refusals included, carries the request's id (app/logs.py).
+    app.add_middleware(RequestIds)
     for module in (
         health,
         blogs,

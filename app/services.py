@@ -79,9 +79,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     metrics = Metrics()
     # Without BULLETIN_SECRET_KEY no signing secret can be stored: webhooks stay off.
     secret_box = SecretBox(settings.secret_key.get_secret_value()) if settings.secret_key else None
-    rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    rate_limits = (
+        RateLimits(settings, refused=metrics.count_refusal) if settings.rate_limit_enabled else None
+    )
     read_cache = ReadCache()
     metrics.writers_waiting.set_function(lambda: database.writers_waiting)
+    metrics.db_pool_checked_out.set_function(database.pool_checked_out)
+    metrics.db_pool_size.set_function(database.pool_size)
     try:
         identity = await load_identity(database)
     except BaseException:
@@ -110,7 +114,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         period=settings.readers_report_seconds,
     )
     sign_in_limits = SignInLimits(settings)
-    webhook_worker = WebhookWorker(database, settings, secret_box) if secret_box else None
+    webhook_worker = (
+        WebhookWorker(database, settings, secret_box, metrics=metrics) if secret_box else None
+    )
     media = MediaLibrary(database, settings, create_store(settings))
     embeds = EmbedResolver(settings, media)
     listeners = [hub.announce] + ([webhook_worker.committed] if webhook_worker else [])

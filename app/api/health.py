@@ -7,11 +7,11 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
-from app.api.deps import DatabaseDep, ServicesDep
+from app.api.deps import DatabaseDep, OptionalPrincipalDep, ServicesDep
 from app.api.errors import error_response
 from app.db import Database
 from app.errors import DatabaseUnavailable
-from app.schemas import ErrorPublic
+from app.schemas import OPTIONAL_TOKEN, ErrorPublic, error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -76,8 +76,14 @@ async def read_readiness(
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def read_metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics of this process: readers, channels, deliveries, slow readers."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401)},
+    openapi_extra=OPTIONAL_TOKEN,
+)
+async def read_metrics(services: ServicesDep, principal: OptionalPrincipalDep) -> Response:
+    """Prometheus metrics of this process (readers per blog named for an admin's token)."""
     metrics = services.metrics
-    return Response(metrics.render(), media_type=metrics.content_type)
+    admin = principal is not None and principal.is_admin
+    return Response(await metrics.scrape(name_blogs=admin), media_type=metrics.content_type)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app import revisions
 from app.api.deps import BlogDep, DatabaseDep, IdPath, IfMatchHeader, PublisherDep, role_on_blog
@@ -27,7 +27,7 @@ router = APIRouter(
     responses=RATE_LIMITED,
 )
 EditorDep = Annotated[Principal, Depends(role_on_blog("editor", "Reading revisions"))]
-VersionPath = Annotated[int, ASCII_DIGITS]
+VersionPath = Annotated[int, Path(ge=0), ASCII_DIGITS]
 READ_ERRORS = error_responses(401, 403, 404, 422)
 
 

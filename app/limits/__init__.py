@@ -55,12 +55,18 @@ STREAM_CAP_RETRY_SECONDS = 10
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
+# The refusals metric's name for each counted limit (the storage keys keep the short one).
+REFUSAL_KINDS = {"read": "read", "stream": "stream_connect"}
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request was refused, and after how many seconds to try again."""
+    """Why a request was refused, and after how many seconds to try again; `kind` names the
+    limit for the refusals metric (read, stream_connect, open_streams)."""
 
     message: str
     retry_after: int
+    kind: str = "read"
 
     def error(self) -> RateLimited:
         return RateLimited(self.message, retry_after=self.retry_after)
@@ -167,8 +173,10 @@ def open_storage(settings: Settings) -> tuple[Storage, redis.ConnectionPool | No
 class RateLimits:
     """The public limits of one app: built with the app, storage opened in the lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, refused: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        # Told the kind of every refusal, whichever edge asked (the refusals metric).
+        self.refused = refused
         self.reads = limits.parse_many(settings.rate_limit_reads)
         self.stream_connects = limits.parse_many(settings.rate_limit_stream_connects)
         self.slots = StreamSlots(settings.max_streams_per_ip)
@@ -198,7 +206,10 @@ class RateLimits:
         """None if this request may go on; a Refusal once its address is over the read limit."""
         if await self.has_valid_token(authorization):
             return None
-        return await self._count(self.reads, "read", client_key(host))
+        refusal = await self._count(self.reads, "read", client_key(host))
+        if refusal is not None:
+            self._tell(refusal)
+        return refusal
 
     async def admit_stream(
         self, host: str | None, authorization: str | None
@@ -208,16 +219,24 @@ class RateLimits:
             return StreamPass()
         key = client_key(host)
         if not self.slots.take(key):
-            return Refusal(
+            at_cap = Refusal(
                 f"At most {self.slots.cap} open streams per address; close one first.",
                 STREAM_CAP_RETRY_SECONDS,
+                kind="open_streams",
             )
+            self._tell(at_cap)
+            return at_cap
         admitted = StreamPass(self.slots, key)
         refusal = await self._count(self.stream_connects, "stream", key)
         if refusal is not None:
             admitted.release()
+            self._tell(refusal)
             return refusal
         return admitted
+
+    def _tell(self, refusal: Refusal) -> None:
+        if self.refused is not None:
+            self.refused(refusal.kind)
 
     async def has_valid_token(self, authorization: str | None) -> bool:
         """Whether the request carries a live token; anything else earns no exemption."""
@@ -241,6 +260,7 @@ class RateLimits:
                         f"Too many requests from your address (limit {item}); "
                         f"retry after {retry_after} s.",
                         retry_after,
+                        kind=REFUSAL_KINDS[purpose],
                     )
         except StorageError:
             # Fail open: a storage outage must not take every reader down with it.

@@ -13,6 +13,8 @@ the blogs' heads catches a lost final message.
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +22,7 @@ from functools import partial
 
 from app.db import Database, is_outage
 from app.errors import NotFound, SinceAheadOfHead, Unavailable
+from app.logs import current_request_id
 from app.metrics import Metrics
 from app.queries import blog_heads, event_payloads_since, find_blog, latest_event_payloads
 from app.realtime.broker import Announcement, Broker
@@ -75,9 +78,14 @@ class Hub:
         for form in Form:
             metrics.readers.labels(form=form.value).set_function(partial(self._reader_count, form))
         metrics.channels.set_function(lambda: len(self._channels))
+        metrics.blog_readers.source = self._blog_reader_counts
+        self._subscribed_before = False
 
     def _reader_count(self, form: Form) -> int:
         return sum(len(channel.readers[form]) for channel in self._channels.values())
+
+    def _blog_reader_counts(self) -> list[tuple[str, int]]:
+        return [(slug, channel.reader_count()) for slug, channel in self._channels.items()]
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -137,7 +145,20 @@ class Hub:
         as soon as the publishing request yields the loop.
         """
         loop = asyncio.get_running_loop()
-        for event in events:
+        committed_at = time.time()
+        request_id = current_request_id()
+        for committed in events:
+            # Stamped for the other processes: their latency metric and their log lines.
+            event = dataclasses.replace(committed, committed_at=committed_at, request_id=request_id)
+            event_type = json.loads(event.payload)["type"] if event.payload else "unknown"
+            self.metrics.events_published.labels(type=event_type).inc()
+            logger.info(
+                "committed %s seq %d (%s)",
+                event.blog,
+                event.seq,
+                event_type,
+                extra={"blog": event.blog, "seq": event.seq, "event_type": event_type},
+            )
             channel = self._channels.get(event.blog)
             if channel is not None:
                 channel.committed = max(channel.committed, event.seq)
@@ -154,6 +175,9 @@ class Hub:
 
     async def _listen(self) -> None:
         async with self.broker.subscribe() as announcements:
+            if self._subscribed_before:
+                self.metrics.broker_reconnects.inc()
+            self._subscribed_before = True
             # Anything published while we were not subscribed is found by a check now.
             self._check_soon()
             async for announcement in announcements:
@@ -168,7 +192,7 @@ class Hub:
         if not announcement.payload:  # a doorbell only: the event is in the log
             self._want(channel, seq)
         elif seq == channel.last_seq + 1:
-            self._deliver(channel, Outgoing.build(seq, announcement.payload))
+            self._deliver(channel, Outgoing.build(seq, announcement.payload), announcement)
             # Later events that arrived first (concurrent writers) follow now.
             while channel.early and channel.last_seq + 1 in channel.early:
                 next_seq = channel.last_seq + 1
@@ -182,7 +206,11 @@ class Hub:
 
     # --- fan-out -------------------------------------------------------------
 
-    def _deliver(self, channel: Channel, event: Outgoing) -> None:
+    def _deliver(
+        self, channel: Channel, event: Outgoing, announced: Announcement | None = None
+    ) -> None:
+        """Write the event to every reader; `announced` (when it came as announced, not
+        from the log) times it from its commit and names the request that published it."""
         channel.last_seq = event.seq
         if event.redacts:
             # The tail may hold what was just taken back: resumes read the rewritten log
@@ -203,6 +231,23 @@ class Hub:
                 receipt.delivered += len(readers) - self._write_all(channel, readers, data)
             else:
                 self._write_all(channel, readers, data, receipt)
+        if announced is not None and announced.committed_at:
+            latency = max(0.0, time.time() - announced.committed_at)
+            self.metrics.delivery_latency.observe(latency)
+            logger.info(
+                "delivered %s seq %d to %d readers",
+                channel.slug,
+                event.seq,
+                channel.reader_count(),
+                extra={
+                    "request_id": announced.request_id,
+                    "blog": channel.slug,
+                    "seq": event.seq,
+                    "event_type": event.event_type,
+                    "readers": channel.reader_count(),
+                    "latency_seconds": round(latency, 6),
+                },
+            )
 
     def _write_all(
         self,
@@ -397,6 +442,7 @@ class Hub:
         Raises NotFound for an unknown blog and SinceAheadOfHead for a seq the log never had.
         """
         channel = await self.check_resume(slug, since)
+        self.metrics.reader_lag.observe(0 if since is None else channel.last_seq - since)
         form = reader.form
         if not getattr(reader, "counted", True):
             channel.uncounted.add(id(reader))

@@ -19,7 +19,8 @@ from functools import partial
 from sqlalchemy import Select, delete, or_, select, update
 
 from app.config import Settings
-from app.db import Database
+from app.db import Database, is_outage
+from app.metrics import Metrics, WebhookStanding
 from app.models import Blog, Webhook, WebhookDelivery, utc_now
 from app.queries import event_payloads_since
 from app.realtime.broker import Announcement
@@ -39,6 +40,8 @@ TURN_SECONDS = 2.0
 # Delivery attempts kept per webhook for `GET .../deliveries`; older ones are pruned.
 KEEP_ATTEMPTS = 500
 LEASE_FLOOR_SECONDS = 60.0
+# The longest a scrape of /metrics waits for the webhooks' numbers from the database.
+MEASURE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +65,12 @@ class WebhookWorker:
         parallel: int = MAX_PARALLEL,
         turn_events: int = TURN_EVENTS,
         turn_seconds: float = TURN_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.before_scrape(self.measure)
         self.settings = settings
         self.box = box
         self.parallel = parallel
@@ -118,6 +125,35 @@ class WebhookWorker:
     def committed(self, _events: Sequence[Announcement]) -> None:
         """The publisher's listener: this process just committed events, so look now."""
         self.wake()
+
+    async def measure(self) -> None:
+        """Read every active webhook's backlog and failures in a row into the metrics (at
+        each scrape: the numbers are the database's, the same from every process)."""
+        if self.metrics is None:
+            return
+        query = (
+            select(
+                Webhook.id,
+                Blog.head_seq - Webhook.delivered_seq,
+                Webhook.consecutive_failures,
+            )
+            .join(Blog, Blog.id == Webhook.blog_id)
+            .where(Webhook.active.is_(True))
+        )
+        try:
+            # A scrape must answer while the database is away: the rest of it says so.
+            async with asyncio.timeout(MEASURE_SECONDS), self.database.read_session() as session:
+                rows = (await session.execute(query)).all()
+        except Exception as error:
+            # The last numbers stay; a database outage has metrics of its own.
+            logger.warning(
+                "reading webhook backlogs failed: %s", error, exc_info=not is_outage(error)
+            )
+            return
+        self.metrics.webhooks.standings = [
+            WebhookStanding(str(webhook_id), max(0, backlog), failures)
+            for webhook_id, backlog, failures in rows
+        ]
 
     # --- claiming --------------------------------------------------------------
 
@@ -211,6 +247,10 @@ class WebhookWorker:
                         outcome = await self.sender.attempt(
                             client, webhook_id, destination, seq, payload
                         )
+                        if self.metrics is not None:
+                            self.metrics.webhook_attempts.labels(
+                                outcome="delivered" if outcome.delivered else "failed"
+                            ).inc()
                         # Read again with every record: a new URL or secret, or a pause, applies
                         # from the next event, not the next batch.
                         following = await self._record(webhook_id, seq, failures + 1, outcome)

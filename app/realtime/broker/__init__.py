@@ -28,6 +28,8 @@ logger = logging.getLogger("bulletin.broker")
 
 MAC_HEX = 32  # 128 bits of HMAC-SHA256
 REFUSAL_LOG_SECONDS = 60.0
+# Marks the form of an announcement that carries its commit time and request id.
+SECOND_FORM = b"~2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,10 @@ class Announcement:
     blog_id: int
     seq: int
     payload: bytes
+    # When the publishing process committed it (Unix time), and the id of the request that
+    # did (app/logs.py): for the delivery latency metric and the other processes' logs.
+    committed_at: float = 0.0
+    request_id: str = ""
 
 
 class Seal:
@@ -53,21 +59,57 @@ class Seal:
         return digest[:MAC_HEX].encode()
 
     def encode(self, announcement: Announcement) -> bytes:
+        """`mac \\n blog \\n blog_id \\n seq \\n payload`; an announcement with a commit time
+        or a request id takes the second form, `mac \\n ~2 \\n blog \\n blog_id \\n seq \\n
+        committed_at \\n request_id \\n payload` (`~` is in no slug or origin, so the forms
+        cannot be confused). Both are decoded; a process older than the second form drops it
+        as unsigned and catches up from the log at its next check of the heads."""
         head = b"%s\n%d\n%d\n" % (
             announcement.blog.encode(),
             announcement.blog_id,
             announcement.seq,
         )
+        if announcement.committed_at or announcement.request_id:
+            request_id = announcement.request_id
+            if not request_id.isascii() or "\n" in request_id:
+                request_id = ""
+            head = b"%s\n%s%.6f\n%s\n" % (
+                SECOND_FORM,
+                head,
+                announcement.committed_at,
+                request_id.encode(),
+            )
         return self._mac(head, announcement.payload) + b"\n" + head + announcement.payload
 
     def decode(self, raw: bytes) -> Announcement | None:
         """The announcement, or None (counted, and logged now and then) if it is not ours."""
         try:
-            mac, blog, blog_id, seq, payload = raw.split(b"\n", 4)
-            head = b"%s\n%s\n%s\n" % (blog, blog_id, seq)
-            if hmac.compare_digest(mac, self._mac(head, payload)):
-                return Announcement(blog.decode(), int(blog_id), int(seq), payload)
-        except ValueError:
+            mac, rest = raw.split(b"\n", 1)
+            if rest.startswith(SECOND_FORM + b"\n"):
+                form, blog, blog_id, seq, committed_at, request_id, payload = rest.split(b"\n", 6)
+                head = b"%s\n%s\n%s\n%s\n%s\n%s\n" % (
+                    form,
+                    blog,
+                    blog_id,
+                    seq,
+                    committed_at,
+                    request_id,
+                )
+                if hmac.compare_digest(mac, self._mac(head, payload)):
+                    return Announcement(
+                        blog.decode(),
+                        int(blog_id),
+                        int(seq),
+                        payload,
+                        committed_at=float(committed_at),
+                        request_id=request_id.decode("ascii"),
+                    )
+            else:
+                blog, blog_id, seq, payload = rest.split(b"\n", 3)
+                head = b"%s\n%s\n%s\n" % (blog, blog_id, seq)
+                if hmac.compare_digest(mac, self._mac(head, payload)):
+                    return Announcement(blog.decode(), int(blog_id), int(seq), payload)
+        except ValueError:  # a missing field, a number that is not one (UnicodeError too)
             pass
         if self._refused is not None:
             self._refused()

@@ -5,6 +5,7 @@ seq alone; each process then reads it from the log, as it does for any gap.
 """
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,7 +51,7 @@ class PostgresBroker:
             raise RuntimeError("the PostgreSQL broker is not connected")
         message = self.seal.encode(announcement)
         if len(message) > MAX_NOTIFY_BYTES:
-            doorbell = Announcement(announcement.blog, announcement.blog_id, announcement.seq, b"")
+            doorbell = dataclasses.replace(announcement, payload=b"")
             message = self.seal.encode(doorbell)
         await self._pool.execute("SELECT pg_notify($1, $2)", self.channel, message.decode())
 
