@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pydantic
 import pytest
+import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.config import Settings
-from app.realtime.lean_edge import LeanStream
-from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE
+from app.main import create_app
+from app.realtime.lean_edge import LeanStream, LeanStreamProtocol
+from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE, uvicorn_options
 from tests.support.clients import StalledReader, next_message, read_metrics, slow_readers_closed
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN, SLUG, create_blog, publish_entry
@@ -397,3 +400,19 @@ async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
         readers = [r for group in channel.readers.values() for r in group.values()]
         assert len(readers) == 31
         assert all(type(reader) is LeanStream for reader in readers)
+
+
+# --- choosing the edge --------------------------------------------------------------
+
+
+def test_bulletin_serve_runs_the_edge_bulletin_stream_edge_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert uvicorn_options(Settings())["ws"] == STREAM_EDGE  # the default, for now
+    monkeypatch.setenv("BULLETIN_STREAM_EDGE", "lean")
+    lean = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    lean.load()
+    assert lean.ws_protocol_class is LeanStreamProtocol
+    monkeypatch.setenv("BULLETIN_STREAM_EDGE", "fast")
+    with pytest.raises(pydantic.ValidationError, match="stream_edge"):
+        Settings()
