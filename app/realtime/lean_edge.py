@@ -301,6 +301,8 @@ class LeanStream(asyncio.Protocol):
                 payload = unmask(buffer[position + head : end], mask)
                 if opcode == 0x9:
                     self.answer_ping(payload)
+                    if self.transport.is_closing():
+                        return
                 else:
                     return self.answer_close(payload)
             position = end
@@ -353,7 +355,8 @@ class LeanStream(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         if self.drained is not None:
-            self.drained.set_result(None)
+            if not self.drained.done():  # its replay may have been cancelled meanwhile
+                self.drained.set_result(None)
             self.drained = None
 
     def connection_lost(self, exc: Exception | None) -> None:
