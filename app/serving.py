@@ -8,6 +8,9 @@ from app.config import Settings
 
 # Stream connections are served by Bulletin's own edge, without an ASGI task each.
 STREAM_EDGE = "app.realtime.uvicorn_edge:StreamProtocol"
+# The same handshake, then each stream costs little more than its socket (BULLETIN_STREAM_EDGE).
+LEAN_STREAM_EDGE = "app.realtime.lean_edge:LeanStreamProtocol"
+STREAM_EDGES = {"websockets": STREAM_EDGE, "lean": LEAN_STREAM_EDGE}
 GUARDED_HTTP = "app.limits.connections:GuardedHttpProtocol"
 # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -40,7 +43,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         # Bounded request heads, head and body deadlines, a connection cap (app/limits).
         "http": GUARDED_HTTP,
-        "ws": STREAM_EDGE,
+        "ws": STREAM_EDGES[settings.stream_edge],
         # Broadcasts are written once to every reader: never compress per connection.
         "ws_per_message_deflate": False,
         "ws_max_size": WS_MAX_BYTES,

@@ -20,6 +20,7 @@ from websockets.server import ServerProtocol
 from app.config import Settings
 from app.limits.connections import GuardedHttpProtocol
 from app.main import create_app
+from app.realtime.lean_edge import LeanStreamProtocol
 from app.realtime.uvicorn_edge import StreamProtocol
 from app.serving import AUDITED, installed_versions, uvicorn_options
 
@@ -84,13 +85,20 @@ def _names_taken_from_the_base(subclass: type) -> set[str]:
     defined |= {
         target.id
         for node in edge.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name)
     }
     init = next(
-        node for node in edge.body if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+        (
+            node
+            for node in edge.body
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+        ),
+        None,
     )
+    if init is None:
+        return used - defined
     # Attributes the edge's own __init__ creates (other than `conn`, which it replaces).
     created = {
         target.attr
@@ -105,6 +113,26 @@ def _names_taken_from_the_base(subclass: type) -> set[str]:
 def test_the_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
     taken = _names_taken_from_the_base(StreamProtocol)
     assert taken == set(INHERITED), f"{RE_AUDIT}: list the names it now takes ({sorted(taken)})"
+
+
+# What the lean edge's handshake protocol adds to the names above (app/realtime/lean_edge.py):
+# it hands the transport to a LeanStream and puts that in the server's connections.
+LEAN_INHERITED = {
+    "config": "ws_ping_interval, ws_ping_timeout and ws_max_size, for the sweep and the parser",
+    "connections": "the server's set of open connections: the stream takes this one's place",
+    "stream_pass": "the admitted stream's pass, handed to the LeanStream",
+    "stream_slug": "set once the connection is a stream",
+}
+
+
+def test_the_lean_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
+    taken = _names_taken_from_the_base(LeanStreamProtocol)
+    listed = set(INHERITED) | set(LEAN_INHERITED)
+    assert taken <= listed, f"{RE_AUDIT}: the lean edge now takes {sorted(taken - listed)}"
+    assert set(LEAN_INHERITED) <= taken, "a LEAN_INHERITED name is no longer used"
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    missing = [name for name in ("config", "connections") if f"self.{name} =" not in source]
+    assert not missing, f"{RE_AUDIT}: uvicorn no longer defines {missing}"
 
 
 def test_every_listed_name_is_still_defined_by_uvicorns_protocol() -> None:
