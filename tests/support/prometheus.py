@@ -4,15 +4,15 @@ directory, on a free port of 127.0.0.1."""
 
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from tests.support.daemons import Daemon
 from tests.support.servers import free_port, log_tail
 from tests.support.waiting import eventually_blocking
 
@@ -32,7 +32,7 @@ def prometheus_executable() -> str:
     return found
 
 
-class PrometheusProcess:
+class PrometheusProcess(Daemon):
     """Prometheus scraping `targets` (host:port) every second, until stopped."""
 
     def __init__(self, directory: Path, targets: list[str], token: str | None = None) -> None:
@@ -93,19 +93,3 @@ class PrometheusProcess:
         assert body["status"] == "success", f"{expr}: {body}"
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc_info: object) -> None:
-        self.stop()

@@ -9,14 +9,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 from pathlib import Path
-from typing import Self
 
 import pytest
 
+from tests.support.daemons import Daemon
 from tests.support.servers import free_port, log_tail
 from tests.support.waiting import eventually_blocking
 
@@ -75,7 +74,7 @@ def wait_listening(port: int, process: subprocess.Popen, log: Path, what: str) -
     eventually_blocking(listening, START_SECONDS, f"{what} to listen on {port}", interval=0.02)
 
 
-class Nginx:
+class Nginx(Daemon):
     """nginx serving `site` (an http-context snippet) in a main configuration of its own."""
 
     def __init__(self, directory: Path, site: str) -> None:
@@ -124,22 +123,6 @@ class Nginx:
         )
         wait_listening(self.port, self.process, self.log, "nginx")
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc_info: object) -> None:
-        self.stop()
-
 
 def nginx_in_front(directory: Path, snippet: str, upstreams: list[str]) -> Nginx:
     """nginx running `snippet` with only its upstreams and listen address replaced."""
@@ -148,7 +131,7 @@ def nginx_in_front(directory: Path, snippet: str, upstreams: list[str]) -> Nginx
     return nginx
 
 
-class Varnish:
+class Varnish(Daemon):
     """varnishd with Varnish's built-in VCL and one backend (`-b`): nothing else configured."""
 
     def __init__(self, directory: Path, backend: str, storage: str = "malloc,64m") -> None:
@@ -204,19 +187,3 @@ class Varnish:
             for name, value in found.items()
             if isinstance(value, dict) and "value" in value
         }
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc_info: object) -> None:
-        self.stop()
