@@ -30,7 +30,7 @@ from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 from app.realtime.hub import Hub
 from app.realtime.streams import attach_websocket_reader
-from app.realtime.uvicorn_edge import StreamProtocol
+from app.realtime.uvicorn_edge import StreamProtocol, write_frame
 
 # Every ping is the same frame (server frames are unmasked): built once for all streams.
 PING = b"\x89\x00"
@@ -198,15 +198,7 @@ class LeanStream(asyncio.Protocol):
 
     def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
         """Write a prebuilt frame now; refuse (and close with RESUME) past the buffer limit."""
-        transport = self.transport
-        if self.close_sent or transport.is_closing():
-            return False
-        if transport.get_write_buffer_size() + len(data) > self.limit_bytes:
-            self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
-            return False
-        # This reader takes Form.WEBSOCKET_FRAME: the hub only ever gives it bytes.
-        transport.write(data)  # type: ignore[arg-type]
-        return True
+        return write_frame(self, data)
 
     def close(self, code: CloseCode, reason: str) -> None:
         """Start the close handshake; the sweep aborts the stream if the peer never answers."""

@@ -17,7 +17,7 @@ every inherited name it uses (every stream test also runs through it).
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 from uvicorn.config import Config
@@ -39,6 +39,30 @@ from app.services import Services
 from app.serving import require_audited_versions
 
 require_audited_versions(__file__)
+
+
+class FrameWriter(Protocol):
+    """A stream connection of either edge, as `write_frame` uses it."""
+
+    transport: asyncio.Transport
+    close_sent: bool
+    limit_bytes: int
+
+    def close(self, code: CloseCode, reason: str) -> None: ...
+
+
+def write_frame(stream: FrameWriter, data: bytes | str) -> bool:
+    """Write a prebuilt frame to the stream now; refuse, closing it with RESUME, when its
+    unsent bytes would pass its limit: a reader that far behind reconnects with its seq."""
+    transport = stream.transport
+    if stream.close_sent or transport.is_closing():
+        return False
+    if transport.get_write_buffer_size() + len(data) > stream.limit_bytes:
+        stream.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
+        return False
+    # These readers take Form.WEBSOCKET_FRAME: the hub only ever gives them bytes.
+    transport.write(data)  # type: ignore[arg-type]
+    return True
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):
@@ -153,15 +177,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
     def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
         """Write a prebuilt frame now (the hub counts its receipt); refuse (and close with
         RESUME) past the buffer limit."""
-        transport = self.transport
-        if self.close_sent or transport.is_closing():
-            return False
-        if transport.get_write_buffer_size() + len(data) > self.limit_bytes:
-            self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
-            return False
-        # This reader takes Form.WEBSOCKET_FRAME: the hub only ever gives it bytes.
-        transport.write(data)  # type: ignore[arg-type]
-        return True
+        return write_frame(self, data)
 
     def close(self, code: CloseCode, reason: str) -> None:
         if self.close_sent or self.transport.is_closing():
