@@ -29,7 +29,8 @@ from tests.support.proxies import README, Nginx, nginx_in_front, readme_block
 from tests.support.servers import RedisProcess, ServerProcess, log_tail, serve_environment
 
 DEPLOY = README.parent / "deploy" / "nginx.conf"
-WAIT_SECONDS = 30
+# As the three-node test: a process restarted on a loaded machine takes seconds to serve.
+WAIT_SECONDS = 60
 # Public reads per client address: small, so that a test reaches it; per hour, so that a
 # window cannot end in the middle of the test.
 READS = 10

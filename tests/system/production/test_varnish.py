@@ -271,10 +271,10 @@ async def test_head_and_get_do_not_poison_each_other(shop: Shop) -> None:
     async with cache_client(shop) as client:
         # A query string the app ignores makes each URL new to the cache.
         for path in (f"/blogs/{slug}/feed.json", f"/blogs/{slug}"):
-            head_first = await client.head(f"{path}?order=head-first")
-            get_after = await client.get(f"{path}?order=head-first")
-            get_first = await client.get(f"{path}?order=get-first")
-            head_after = await client.head(f"{path}?order=get-first")
+            head_first = await client.head(f"{path}?variant=head-first")
+            get_after = await client.get(f"{path}?variant=head-first")
+            get_first = await client.get(f"{path}?variant=get-first")
+            head_after = await client.head(f"{path}?variant=get-first")
 
             assert head_first.status_code == get_after.status_code == 200
             assert head_first.content == b"" and len(get_after.content) > 0
