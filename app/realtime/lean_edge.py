@@ -373,12 +373,7 @@ class LeanStreamProtocol(StreamProtocol):
 
     def open_stream(self, hub: Hub, slug: str, query: str) -> None:
         """Send the handshake response; on 101, hand the connection over to a LeanStream."""
-        self.handshake_complete = True
-        self.conn.send_response(self.response)
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        if self.response.status_code != 101:
-            self.close_sent = True
-            self.transport.close()
+        if not self.answer_handshake():
             return
         services = self.app_state["services"]
         limit_bytes = services.settings.reader_buffer_bytes

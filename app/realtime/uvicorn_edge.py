@@ -151,14 +151,20 @@ class StreamProtocol(WebSocketsSansIOProtocol):
                     return forwarded_host
         return host
 
-    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
-        """Send the handshake response; on 101, register the connection with the hub."""
+    def answer_handshake(self) -> bool:
+        """Send the handshake response; True if it upgraded (101), else the connection ends."""
         self.handshake_complete = True
         self.conn.send_response(self.response)
         self.transport.write(b"".join(self.conn.data_to_send()))
         if self.response.status_code != 101:
             self.close_sent = True
             self.transport.close()
+            return False
+        return True
+
+    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
+        """Send the handshake response; on 101, register the connection with the hub."""
+        if not self.answer_handshake():
             return
         self.limit_bytes = self.app_state["services"].settings.reader_buffer_bytes
         # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.

@@ -118,6 +118,7 @@ def test_the_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
 # What the lean edge's handshake protocol adds to the names above (app/realtime/lean_edge.py):
 # it hands the transport to a LeanStream and puts that in the server's connections.
 LEAN_INHERITED = {
+    "answer_handshake": "the websockets edge's: sends the handshake answer, True on a 101",
     "config": "ws_ping_interval, ws_ping_timeout and ws_max_size, for the sweep and the parser",
     "connections": "the server's set of open connections: the stream takes this one's place",
     "stream_pass": "the admitted stream's pass, handed to the LeanStream",
