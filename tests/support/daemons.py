@@ -4,16 +4,18 @@ SIGTERM to the group, SIGKILL if it has not gone in ten seconds; usable with `wi
 import os
 import signal
 import subprocess
+from abc import ABC, abstractmethod
 from typing import Self
 
 STOP_SECONDS = 10
 
 
-class Daemon:
+class Daemon(ABC):
     process: subprocess.Popen | None = None
 
+    @abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the program, with `process` its group leader, and wait until it serves."""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
