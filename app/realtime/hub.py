@@ -234,20 +234,22 @@ class Hub:
         if announced is not None and announced.committed_at:
             latency = max(0.0, time.time() - announced.committed_at)
             self.metrics.delivery_latency.observe(latency)
-            logger.info(
-                "delivered %s seq %d to %d readers",
-                channel.slug,
-                event.seq,
-                channel.reader_count(),
-                extra={
-                    "request_id": announced.request_id,
-                    "blog": channel.slug,
-                    "seq": event.seq,
-                    "event_type": event.event_type,
-                    "readers": channel.reader_count(),
-                    "latency_seconds": round(latency, 6),
-                },
-            )
+            if logger.isEnabledFor(logging.INFO):  # the line's fields cost a walk of readers
+                open_readers = channel.reader_count()
+                logger.info(
+                    "delivered %s seq %d to %d readers",
+                    channel.slug,
+                    event.seq,
+                    open_readers,
+                    extra={
+                        "request_id": announced.request_id,
+                        "blog": channel.slug,
+                        "seq": event.seq,
+                        "event_type": event.event_type,
+                        "readers": open_readers,
+                        "latency_seconds": round(latency, 6),
+                    },
+                )
 
     def _write_all(
         self,
