@@ -14,7 +14,12 @@ from app.config import Settings
 from app.models import Event
 from tests.support.clients import asgi_client
 from tests.support.errors import assert_error
-from tests.support.factories import ADMIN, ADMIN_TOKEN, SECRET_KEY, create_blog, publish_entry
+from tests.support.factories import (
+    ADMIN,
+    create_blog,
+    publish_entry,
+    webhook_settings,
+)
 from tests.support.people import Person, add_person
 from tests.support.webhook_receiver import new_signing_secret
 
@@ -26,13 +31,7 @@ ADDRESS = "198.51.100.23"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        secret_key=SECRET_KEY,
-        webhook_allow_private_targets=True,
-        rate_limit_enabled=False,
-    )
+    return webhook_settings(database_url)  # webhooks are among the actions
 
 
 @pytest.fixture

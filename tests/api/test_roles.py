@@ -20,7 +20,12 @@ from app.people.roles import Principal
 from app.schemas import EntryCreate
 from tests.support.databases import stored_rows
 from tests.support.errors import assert_error
-from tests.support.factories import ADMIN, ADMIN_TOKEN, SECRET_KEY, create_blog, publish_entry
+from tests.support.factories import (
+    ADMIN,
+    create_blog,
+    publish_entry,
+    webhook_settings,
+)
 from tests.support.people import Person, add_person
 from tests.support.webhook_receiver import new_signing_secret
 
@@ -32,14 +37,7 @@ HOOK_URL = "http://127.0.0.1:9/in"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Webhooks need a key to keep their secrets; a receiver on the loopback is allowed.
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        secret_key=SECRET_KEY,
-        webhook_allow_private_targets=True,
-        rate_limit_enabled=False,
-    )
+    return webhook_settings(database_url)  # webhooks are among the actions
 
 
 @dataclass

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from app.config import Settings
+
 # The admin token every test app and server is configured with.
 ADMIN_TOKEN = "bltn_test-admin-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -90,3 +92,15 @@ class Newsroom:
             if page["next_cursor"] is None:
                 return entries
             cursor = page["next_cursor"]
+
+
+def webhook_settings(database_url: str) -> Settings:
+    """The suite's settings for an app that keeps webhooks: a key for their secrets, and
+    receivers on the loopback allowed (no rate limits, as for every app of the suite)."""
+    return Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        secret_key=SECRET_KEY,
+        webhook_allow_private_targets=True,
+        rate_limit_enabled=False,
+    )

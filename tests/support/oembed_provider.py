@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -202,3 +203,13 @@ def running_provider() -> Iterator[OembedProvider]:
         yield provider
     finally:
         provider.stop()
+
+
+def resolving_environment(provider: OembedProvider, directory: Path) -> dict[str, str]:
+    """What a `bulletin serve` needs to resolve embeds from `provider` (on the loopback) and
+    keep their thumbnails and uploads under `directory`."""
+    return {
+        "BULLETIN_EMBED_ALLOW_PRIVATE_TARGETS": "true",
+        "BULLETIN_EMBED_OEMBED_ENDPOINTS": json.dumps(provider.endpoints),
+        "BULLETIN_MEDIA_DIR": str(directory / "media"),
+    }

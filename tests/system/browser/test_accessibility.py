@@ -8,7 +8,6 @@ Playwright route under the page's own origin, which `script-src 'self'` allows, 
 the page is weakened for the check (an inline script tag would be refused, and
 `bypass_csp` would test a page no reader gets)."""
 
-import json
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.media.photos import phone_jpeg
-from tests.support.oembed_provider import OembedProvider, running_provider
+from tests.support.oembed_provider import OembedProvider, resolving_environment, running_provider
 from tests.system.browser.conftest import NETWORK_NOISE, Bulletin, server_process
 
 # The partner's site of the embed tests: a static server on another origin.
@@ -55,10 +54,7 @@ def bulletin(
     """A server that resolves embeds (from the local oEmbed provider) and keeps uploads."""
     directory = tmp_path_factory.mktemp("accessibility")
     process = server_process(directory)
-    process.env |= {
-        "BULLETIN_EMBED_ALLOW_PRIVATE_TARGETS": "true",
-        "BULLETIN_EMBED_OEMBED_ENDPOINTS": json.dumps(oembed.endpoints),
-        "BULLETIN_MEDIA_DIR": str(directory / "media"),
+    process.env |= resolving_environment(oembed, directory) | {
         "BULLETIN_SIGN_IN_LIMIT_PER_ADDRESS": "1000/15 minutes",
     }
     process.start()

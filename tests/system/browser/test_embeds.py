@@ -6,14 +6,13 @@ provider the reader chose to always load is loaded at once for the rest of the s
 Every request of the browser context is intercepted: Bulletin's own go through, the
 allow-listed frame origins get a stand-in player, anything else is aborted and counted."""
 
-import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
-from tests.support.oembed_provider import OembedProvider, running_provider
+from tests.support.oembed_provider import OembedProvider, resolving_environment, running_provider
 from tests.system.browser.conftest import Bulletin, server_process
 from tests.system.browser.test_csp import Watched
 
@@ -39,11 +38,7 @@ def bulletin(
 ) -> Iterator[Bulletin]:
     directory = tmp_path_factory.mktemp("embeds")
     process = server_process(directory)
-    process.env |= {
-        "BULLETIN_EMBED_ALLOW_PRIVATE_TARGETS": "true",
-        "BULLETIN_EMBED_OEMBED_ENDPOINTS": json.dumps(oembed.endpoints),
-        "BULLETIN_MEDIA_DIR": str(directory / "media"),
-    }
+    process.env |= resolving_environment(oembed, directory)
     process.start()
     served = Bulletin(process)
     yield served
