@@ -214,9 +214,7 @@ class Publisher:
                 last = await audit.last_blog_change(session, blog.id)
                 who, when = last if last is not None else (None, blog.updated_at)
                 raise PreconditionFailed(
-                    f"Blog '{slug}' changed since you read it: it is at version {blog.version}"
-                    + (f", changed by {who}" if who else "")
-                    + f" at {when.strftime('%H:%M:%S')} UTC. Nothing was written.",
+                    _changed_since(f"Blog '{slug}'", blog.version, who, when),
                     current={
                         "etag": blog_tag(blog.version),
                         "version": blog.version,
@@ -1138,6 +1136,15 @@ def _entry_values(changes: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _changed_since(what: str, version: int, who: str | None, when: datetime) -> str:
+    """A 412's message: what changed since the caller read it, to which version, by whom."""
+    by = f", changed by {who}" if who else ""
+    return (
+        f"{what} changed since you read it: it is at version {version}{by}"
+        f" at {when.strftime('%H:%M:%S')} UTC. Nothing was written."
+    )
+
+
 async def _require_entry_unchanged(
     session: AsyncSession, entry: Entry, slug: str, if_match: IfMatch | None
 ) -> None:
@@ -1149,9 +1156,7 @@ async def _require_entry_unchanged(
     who = newest.actor_name if newest is not None else None
     when = newest.created_at if newest is not None else entry.updated_at
     raise PreconditionFailed(
-        f"Entry {entry.id} changed since you read it: it is at version {entry.version}"
-        + (f", changed by {who}" if who else "")
-        + f" at {when.strftime('%H:%M:%S')} UTC. Nothing was written.",
+        _changed_since(f"Entry {entry.id}", entry.version, who, when),
         current={
             "etag": entry_tag(entry.id, entry.version),
             "version": entry.version,
