@@ -39,7 +39,7 @@
 
   function html(markup) {
     const template = doc.createElement("template");
-    template.innerHTML = markup.trim();
+    template.innerHTML = markup; // any space before its first element is no element
     return template.content.firstElementChild;
   }
 
@@ -140,7 +140,7 @@
       live.page = this; // close() stops this page's timers too
       const show = (detail) => {
         const state = detail.newState;
-        if (detail.code === CODES.RESET) return this.restart(live);
+        if (detail.code === CODES.RESET) return this.restart();
         this.showState(state, state === STATE.DISCONNECTED && detail.code >= CODES.TERMINAL_MIN
           ? "Updates stopped; reload the page" : LABELS[state]);
       };
@@ -150,7 +150,7 @@
 
     // The log was reset (a restored database): start afresh, but once a minute at most, or a
     // page cached with the old head would reload for ever.
-    restart(live) {
+    restart() {
       const key = "bulletin.reset." + this.root.dataset.bulletinBlog;
       let due;
       try {
@@ -161,7 +161,6 @@
       }
       if (!due) return this.showState(STATE.DISCONNECTED, "Reload the page");
       if (this.isDocument) return global.location.reload();
-      live.close();
       embed(this.container, 0, true); // bypassing any cached copy
     }
 
@@ -183,6 +182,8 @@
         this.pending.delete(id);
         this.keep(() => { const el = this.find(id); if (el) el.remove(); });
         this.syncKeyEvent(id);
+        // A card keeps its length: the server's card, fetched afresh, has the next line.
+        if (this.card) embed(this.container, 0, true);
         return this.showCount();
       }
       // A card shows each entry's line only, newest first.
@@ -520,6 +521,9 @@
       });
       if (!response.ok) return again(); // busy or restarting: try again later
       return response.text().then((text) => {
+        // The stream of what it replaces (a reset embed, a refilled card) ends here, not
+        // before: the old one stays live until the new one takes over from the fragment's seq.
+        if (container.bulletin) container.bulletin.close();
         container.innerHTML = text;
         const maxEntries = Number(container.dataset.bulletinMaxEntries) || undefined;
         container.bulletin = connect({ url: base, container, maxEntries });

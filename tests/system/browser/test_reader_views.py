@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from websockets.sync.client import connect
 
 from app.pages import PAGE_SIZE
@@ -111,6 +111,13 @@ def test_the_page_shows_a_rounded_count_of_its_readers_when_the_blog_shows_it(
         context.close()
 
 
+def line_ids(card: Locator) -> list[int]:
+    return [
+        int(i)
+        for i in card.locator(CARD_LINES).evaluate_all("ls => ls.map(l => l.dataset.entryId)")
+    ]
+
+
 def test_the_live_card_on_another_site_keeps_the_newest_five_headlines(
     page: Page,
     bulletin: Bulletin,
@@ -145,6 +152,13 @@ def test_the_live_card_on_another_site_keeps_the_newest_five_headlines(
     expect(lines.first).to_contain_text("Breaking: the final result")
     bulletin.delete(slug, newest["id"])
     expect(card.locator(f'li[data-entry-id="{newest["id"]}"]')).to_have_count(0)
+    # The card keeps five: the one the deletion uncovered comes back, and it stays live.
+    expect(lines).to_have_count(5)
+    assert line_ids(card) == [entry["id"] for entry in reversed(entries[1:])]
+    expect(card.locator('[data-bulletin-state="connected"]')).to_be_visible()
+    later = bulletin.publish(slug, headline="After the deletion")
+    expect(lines.first).to_contain_text("After the deletion")
+    assert line_ids(card) == [later["id"], *(entry["id"] for entry in reversed(entries[2:]))]
     assert page.title() == "Front page"
     # Nothing but the lines shows: no entries, no "new updates" button.
     expect(card.locator("article")).to_have_count(0)
