@@ -61,6 +61,8 @@ DESCRIPTION_CHARS = 300
 TAGS_SHOWN = 12
 # The live card: the newest few headlines.
 CARD_ENTRIES = 5
+# The embed's and the card's own styles, for partners' pages that do not load bulletin.css.
+EMBED_STYLESHEET = "/static/embed.css"
 # "N reading now" changes by the second; a cache may share one count this long.
 READING_NOW_CACHE_CONTROL = "public, max-age=10"
 # A deleted entry stays deleted (restoring one is refused): caches may keep its 410 a while.
@@ -434,6 +436,7 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
             renderer.environment.get_template("embed.html").render(
                 content=content,
                 page_url=f"{base_url}/blogs/{slug}",
+                embed_stylesheet=f"{base_url}{EMBED_STYLESHEET}",
                 **_live_part(settings, renderer),
             )
         )
@@ -467,6 +470,7 @@ async def read_card(request: Request, services: ServicesDep, slug: str) -> Respo
                 head_seq=head_seq,
                 entries=newest.items,
                 page_url=f"{base_url}/blogs/{slug}",
+                embed_stylesheet=f"{base_url}{EMBED_STYLESHEET}",
                 heartbeat_seconds=settings.heartbeat_seconds,
                 max_lines=CARD_ENTRIES,
                 render_line=renderer.render_key_event,

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from app.realtime.codes import CloseCode
-from tests.system.browser.conftest import Bulletin
+from tests.system.browser.conftest import Bulletin, screenshot
 
 
 @pytest.fixture
@@ -166,7 +167,8 @@ def test_an_embed_ahead_of_a_restored_log_refetches_once_and_then_stops(
     )
     fetches: list[str] = []
     page.on(
-        "request", lambda request: fetches.append(request.url) if "/embed" in request.url else None
+        "request",
+        lambda request: fetches.append(request.url) if request.url.endswith("/embed") else None,
     )
     # As if every copy of the fragment came from before the database was restored.
     page.add_init_script(
@@ -181,3 +183,48 @@ def test_an_embed_ahead_of_a_restored_log_refetches_once_and_then_stops(
     page.goto(f"{origin}/reset.html")
     expect(page.locator("[data-bulletin-state]")).to_have_text("Reload the page")
     assert len(fetches) == 2
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_on_a_phone_wide_partner_page_without_our_styles_the_embed_fits_with_one_status(
+    page: Page, bulletin: Bulletin, partner_site: tuple[Path, str]
+) -> None:
+    directory, origin = partner_site
+    slug = f"partner-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug)
+    Image.new("RGB", (1200, 800), "steelblue").save(directory / "wide.png")
+    photo = bulletin.publish(
+        slug,
+        headline="The harbour at dawn",
+        media=[{"kind": "image", "url": f"{origin}/wide.png", "alt": "Boats in the harbour"}],
+    )
+    # The partner's own styles, and not bulletin.css: only what the fragments bring.
+    (directory / "story.html").write_text(
+        "<!doctype html><html><head><title>Partner story</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<style>body { margin: 0 12px; font-family: sans-serif; }</style></head><body>"
+        "<h1>Our story</h1>"
+        f'<div data-bulletin-blog="{slug}"></div>'
+        f'<div data-bulletin-blog="{slug}" data-bulletin-mode="card"></div>'
+        f'<script src="{bulletin.url}/static/bulletin.js" async></script>'
+        "</body></html>"
+    )
+    page.set_viewport_size(PHONE)
+    page.goto(f"{origin}/story.html")
+    embed, card = page.locator(".bulletin-embed"), page.locator(".bulletin-card")
+    expect(embed.locator('[data-bulletin-state="connected"]')).to_be_visible()
+    expect(card.locator('[data-bulletin-state="connected"]')).to_be_visible()
+    image = embed.locator(f"#entry-{photo['id']} img")
+    expect(image).to_have_js_property("complete", True)
+    assert image.evaluate("img => img.naturalWidth") == 1200
+
+    # One status word each, not the badge's "Live" and the connection's "Live" side by side.
+    assert embed.locator(".live__bar").inner_text().split() == ["Live"]
+    assert card.locator(".bulletin-card__title").inner_text().split()[-1:] == ["Live"]
+    assert "Live Live" not in card.locator(".bulletin-card__title").inner_text()
+    # Nothing wider than the phone: the photo shrinks to the column.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert image.bounding_box()["width"] <= PHONE["width"] - 24
+    screenshot(page, "embed-partner-phone")
