@@ -485,6 +485,27 @@ async def read_card(request: Request, services: ServicesDep, slug: str) -> Respo
         )
 
 
+@router.get("/blogs/{slug}/tags")
+async def read_tag_counts(request: Request, services: ServicesDep, slug: str) -> Response:
+    """The filter bar's numbers, as the page shows them: the blog's published entries and
+    its most used tags with theirs, at the head `seq` they were counted at. reader.js asks
+    again as entries change; every reader shares one answer, kept until the blog changes."""
+
+    async def build(session: AsyncSession, blog: Blog) -> caching.Representation:
+        head_seq = blog.head_seq  # before the counts, as the page (module docstring)
+        counts = {
+            "seq": head_seq,
+            "total": await count_published(session, blog),
+            "tags": [
+                {"tag": tag, "count": count}
+                for tag, count in await tag_counts(session, blog, TAGS_SHOWN)
+            ],
+        }
+        return caching.Representation(json.dumps(counts).encode(), "application/json")
+
+    return await caching.respond(request, slug, build, variant="tags", keep_body=True)
+
+
 def rounded_readers(count: int) -> int | None:
     """What readers are told of how many read with them: two significant digits (1,234 is
     1,200), and nothing below ten (a handful is no crowd, and would name too few)."""

@@ -115,6 +115,48 @@ async def test_a_tag_shows_its_entries_only_with_counts_per_tag_in_the_filter_ba
     assert "No updates with this tag yet." in empty.text
 
 
+async def test_the_filter_bars_counts_follow_new_edited_and_deleted_entries(
+    client: httpx.AsyncClient, blog: dict
+) -> None:
+    def counted(answer: httpx.Response) -> tuple[int, dict[str, int]]:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/json"
+        body = answer.json()
+        return body["total"], {item["tag"]: item["count"] for item in body["tags"]}
+
+    ruling = await publish_at(client, 0, headline="Ruling", tags=["courts"])
+    await publish_at(client, 1, headline="Rain", tags=["weather"])
+    first = await client.get(f"{PAGE}/tags")
+    assert counted(first) == (2, {"courts": 1, "weather": 1})
+    assert first.json()["seq"] == (await client.get(f"{PAGE}/tags")).json()["seq"]
+    # One answer for every reader, revalidated by the blog's head.
+    again = await client.get(f"{PAGE}/tags", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+    appeal = await publish_at(client, 2, headline="Appeal", tags=["courts", "results"])
+    assert counted(await client.get(f"{PAGE}/tags")) == (
+        3,
+        {"courts": 2, "weather": 1, "results": 1},
+    )
+    await client.patch(f"{ENTRIES}/{ruling['id']}", json={"tags": ["weather"]}, headers=ADMIN)
+    assert counted(await client.get(f"{PAGE}/tags")) == (
+        3,
+        {"courts": 1, "weather": 2, "results": 1},
+    )
+    assert (await client.delete(f"{ENTRIES}/{appeal['id']}", headers=ADMIN)).status_code == 204
+    latest = await client.get(f"{PAGE}/tags")
+    assert counted(latest) == (2, {"weather": 2})
+    assert latest.json()["seq"] > first.json()["seq"]
+
+
+async def test_the_counts_of_a_blog_that_does_not_exist_are_a_json_404(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.get("/blogs/no-such-blog/tags")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+
+
 async def test_pages_of_a_tag_follow_older_updates_within_the_tag(
     client: httpx.AsyncClient, blog: dict
 ) -> None:

@@ -255,6 +255,66 @@
     };
   }
 
+  /* The filter bar's counts follow the entries: after a new, edited or deleted entry the page
+   * asks for the blog's counts again (app/pages.py: one cached answer shared by every reader)
+   * and shows them as the server would render the bar, a tag new to it included. An answer
+   * counted before the change it was asked for (a cache not yet told) is asked again. */
+  const COUNTED = new Set(["entry.created", "entry.updated", "entry.deleted"]);
+  const STALE_RETRY_MS = 1000;
+  const STALE_TRIES = 10;
+
+  function keepTagCounts(root, live) {
+    const bar = document.querySelector("[data-bulletin-tags]");
+    if (!bar) return; // a blog without tags yet: its bar comes with a reload
+    const url = "/blogs/" + encodeURIComponent(root.dataset.bulletinBlog) + "/tags";
+    let wanted = 0; // the newest seq the counts must include
+    let asking = false;
+    const ask = (tries) => {
+      asking = true;
+      fetch(url, { cache: "no-cache" })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((counts) => {
+          const fresh = counts && counts.seq >= wanted;
+          if (fresh) showTagCounts(bar, counts, root.dataset.bulletinTag);
+          if (fresh || !counts || tries >= STALE_TRIES) asking = false;
+          else setTimeout(() => ask(tries + 1), STALE_RETRY_MS);
+        }, () => { asking = false; }); // offline: the next change asks again
+    };
+    live.addEventListener("event", (e) => {
+      if (!COUNTED.has(e.detail.type)) return;
+      wanted = e.detail.seq;
+      if (!asking) ask(1);
+    });
+  }
+
+  /** The bar as app/pages.py renders it: "All", then the counted tags, most used first. */
+  function showTagCounts(bar, counts, current) {
+    const items = new Map(); // tag (null: "All") -> its item in the bar
+    for (const item of bar.children) {
+      items.set(new URL(item.querySelector("a").href).searchParams.get("tag"), item);
+    }
+    const all = items.get(null);
+    const shown = [all];
+    const count = (item, number) => { item.querySelector(".view__count").textContent = number; };
+    count(all, counts.total);
+    for (const counted of counts.tags) {
+      let item = items.get(counted.tag);
+      if (!item) { // a copy of "All", the server's markup, made this tag's
+        item = all.cloneNode(true);
+        const link = item.querySelector("a");
+        const href = new URL(link.href);
+        href.searchParams.set("tag", counted.tag);
+        link.href = href.href;
+        link.firstChild.textContent = counted.tag + " ";
+        link.removeAttribute("aria-current");
+        if (counted.tag === current) link.setAttribute("aria-current", "page");
+      }
+      count(item, counted.count);
+      shown.push(item);
+    }
+    bar.replaceChildren(...shown);
+  }
+
   /* "N reading now", rounded, for a blog whose newsroom shows it: one shared, cached read
    * (app/pages.py) now and every half minute while the page is open. */
   const READING_EVERY_MS = 30000;
@@ -284,6 +344,7 @@
     if (live) {
       followBlog(live);
       keepView(root, live);
+      keepTagCounts(root, live);
     }
     if (!root.hasAttribute("data-bulletin-archive")) {
       catchUp(root);

@@ -75,6 +75,11 @@ def test_under_a_tag_only_its_entries_arrive_and_one_edited_out_of_it_leaves(
     expect(page.locator(f"#entry-{ruling['id']}")).to_be_visible()
     assert flow_ids(page) == [ruling["id"], court["id"]]
     expect(page.locator(f"#entry-{elsewhere['id']}")).to_have_count(0)
+    # The bar counts the whole blog, and this view's tag stays the current one.
+    current = page.locator('.view__tags a[aria-current="page"]')
+    expect(current.locator(".view__count")).to_have_text("2")
+    expect(current).to_contain_text("courts")
+    expect(page.locator("[data-bulletin-tags] a", has_text="All")).to_contain_text("4")
 
     bulletin.edit(slug, court["id"], tags=["weather"])
     expect(page.locator(f"#entry-{court['id']}")).to_have_count(0)
@@ -84,6 +89,45 @@ def test_under_a_tag_only_its_entries_arrive_and_one_edited_out_of_it_leaves(
     screenshot(page, "reader-tag-filter-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "reader-tag-filter-phone")
+
+
+def filter_bar(page: Page) -> list[tuple[str, int]]:
+    """The filter bar as a reader sees it: (link's words, count) in order."""
+    items = page.locator("[data-bulletin-tags] a").evaluate_all(
+        """links => links.map(link => [
+             link.firstChild.textContent.trim(),
+             Number(link.querySelector(".view__count").textContent)])"""
+    )
+    return [(words, count) for words, count in items]
+
+
+def test_the_filter_bars_counts_follow_new_edited_and_deleted_entries_without_a_reload(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = new_blog(bulletin)
+    ruling = bulletin.publish(slug, headline="The ruling", tags=["courts"])
+    bulletin.publish(slug, headline="Rain all day", tags=["weather"])
+    open_live(page, f"{bulletin.url}/blogs/{slug}")
+    assert filter_bar(page) == [("All", 2), ("courts", 1), ("weather", 1)]
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+    appeal = bulletin.publish(slug, headline="The appeal", tags=["courts", "results"])
+    expect(page.locator("[data-bulletin-tags] a")).to_have_count(4)
+    assert filter_bar(page) == [("All", 3), ("courts", 2), ("results", 1), ("weather", 1)]
+    # The new tag's link is the page's own kind: that tag's view, and not the current one.
+    results = page.locator("[data-bulletin-tags] a", has_text="results")
+    expect(results).to_have_attribute("href", f"{bulletin.url}/blogs/{slug}?tag=results")
+    expect(results).not_to_have_attribute("aria-current", "page")
+
+    bulletin.edit(slug, ruling["id"], tags=["weather"])
+    expect(page.locator("[data-bulletin-tags] a", has_text="weather")).to_contain_text("2")
+    assert filter_bar(page) == [("All", 3), ("weather", 2), ("courts", 1), ("results", 1)]
+    bulletin.delete(slug, appeal["id"])
+    expect(page.locator("[data-bulletin-tags] a")).to_have_count(2)
+    assert filter_bar(page) == [("All", 2), ("weather", 2)]
+    assert page.evaluate("window.loadedOnce") is True
+    expect(page.locator('.view__tags a[aria-current="page"]')).to_have_text(re.compile("^All"))
+    screenshot(page, "reader-tag-counts-live")
 
 
 def test_the_page_shows_a_rounded_count_of_its_readers_when_the_blog_shows_it(
