@@ -503,6 +503,7 @@ function showMode() {
   note.hidden = !(entry && entry.review_note);
   note.textContent = entry && entry.review_note ? "The editor's note: " + entry.review_note : "";
   for (const node of $$("[data-editors-only]")) node.hidden = !isEditor();
+  for (const node of $$("[data-owners-only]")) node.hidden = role() !== "owner";
   $("[data-posting-to]").textContent = state.blog ? state.blog.title : "";
   const published = Boolean(entry && entry.status === "published");
   $("[data-change-kind]").hidden = !published;
@@ -1500,6 +1501,29 @@ $("[data-coverage]").addEventListener("click", async () => {
   }
 });
 
+// --- the reader page's settings (an owner's) ------------------------------------------
+
+const readersCountSwitch = $("[data-show-readers-count]");
+
+function showReaderSettings() {
+  if (state.blog) readersCountSwitch.checked = Boolean(state.blog.show_readers_count);
+}
+
+readersCountSwitch.addEventListener("change", async () => {
+  const on = readersCountSwitch.checked;
+  readersCountSwitch.disabled = true;
+  try {
+    const { data } = await call("PATCH", blogPath(), { body: { show_readers_count: on } });
+    Object.assign(state.blog, data);
+    say("reader-settings", on ? "Readers now see how many read with them."
+      : "Readers no longer see how many read with them.", "ok");
+  } catch (error) {
+    refused("reader-settings", "Not changed", error);
+  }
+  readersCountSwitch.disabled = false;
+  showReaderSettings();
+});
+
 // --- readers now and delivery receipts ------------------------------------------------
 
 const READERS_SECONDS = 5;
@@ -1727,6 +1751,7 @@ async function chooseBlog(slug) {
   showPreview();
   restoreUnsent();
   showCoverage();
+  showReaderSettings();
   render();
   state.stream = new NewsroomStream(known.slug);
   showReaders();

@@ -316,21 +316,45 @@
   }
 
   /* "N reading now", rounded, for a blog whose newsroom shows it: one shared, cached read
-   * (app/pages.py) now and every half minute while the page is open. */
+   * (app/pages.py) now and every half minute while the page is open. The newsroom's switch
+   * reaches open pages with the blog's next event: the count appears or goes. */
   const READING_EVERY_MS = 30000;
 
-  function showReaders(root) {
-    const label = root.querySelector("[data-bulletin-reading]");
-    if (!label) return;
+  function showReaders(root, live) {
+    let label = root.querySelector("[data-bulletin-reading]");
+    let timer = null;
     const read = () => fetch(label.dataset.bulletinReading)
       .then((response) => (response.ok ? response.json() : null))
       .then((counted) => {
-        const count = counted && counted.reading_now;
+        const count = timer !== null && counted && counted.reading_now;
         label.hidden = !count;
         if (count) label.textContent = count.toLocaleString("en") + " reading now";
       }, () => {});
-    read();
-    setInterval(read, READING_EVERY_MS);
+    const follow = (shown) => {
+      if (shown === (timer !== null)) return;
+      clearInterval(timer);
+      timer = null;
+      if (!shown) {
+        label.hidden = true;
+        return;
+      }
+      if (!label) { // as partials/live.html renders it for a blog that shows it
+        label = document.createElement("span");
+        label.className = "reading-now";
+        label.hidden = true;
+        label.dataset.bulletinReading = "/blogs/" + encodeURIComponent(root.dataset.bulletinBlog) +
+          "/reading-now";
+        root.querySelector(".live__bar").append(label);
+      }
+      timer = setInterval(read, READING_EVERY_MS);
+      read();
+    };
+    follow(Boolean(label));
+    if (!live) return;
+    live.addEventListener("event", (e) => {
+      const blog = e.detail.details;
+      if (blog && e.detail.type.startsWith("blog.")) follow(Boolean(blog.show_readers_count));
+    });
   }
 
   function start() {
@@ -339,8 +363,8 @@
     wireLinks(root);
     foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
-    showReaders(root);
     const live = window.bulletinPage;
+    showReaders(root, live);
     if (live) {
       followBlog(live);
       keepView(root, live);
