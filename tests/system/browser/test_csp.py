@@ -153,11 +153,11 @@ def test_the_embed_works_on_a_partner_page_that_has_a_strict_policy_of_its_own(
     first = bulletin.publish(slug, headline="Seen under the partner's policy", key_event=True)
     server = bulletin.url
     stream = server.replace("http://", "ws://")
-    # The partner allows Bulletin's script and connections, and no inline script or style:
-    # the embed must need none.
+    # The partner allows Bulletin's script, its embed's style sheet and its connections, and
+    # no inline script or style: the embed must need none.
     partner_policy = (
         f"default-src 'self'; script-src {server}; connect-src {server} {stream}; "
-        f"img-src {server}; style-src 'self'"
+        f"img-src {server}; style-src 'self' {server}"
     )
     (directory / "article.html").write_text(
         "<!doctype html><html><head><title>Partner article</title>"
