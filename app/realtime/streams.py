@@ -17,7 +17,7 @@ from app.errors import BulletinError, Forbidden, NotFound, SinceAheadOfHead, Una
 from app.models import MAX_INT
 from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Hub, Reader
+from app.realtime.hub import Hub, Reader, StreamsStopped
 from app.realtime.readers import SseReader, WebSocketReader
 from app.schemas import RATE_LIMITED, error_responses
 
@@ -89,6 +89,8 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
         reader.close(CloseCode.RESET, error.message)
     except InvalidSince as error:
         reader.close(CloseCode.INVALID_REQUEST, error.message)
+    except StreamsStopped as error:  # the operator's kill switch: expected, not logged
+        reader.close(CloseCode.SERVICE_RESTART, error.message)
     except Unavailable as error:
         logger.warning("a reader of %s could not be attached: %s", slug, error.message)
         reader.close(CloseCode.SERVICE_RESTART, error.message)
