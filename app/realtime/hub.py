@@ -352,6 +352,8 @@ class Hub:
             channel = by_id[blog_id]
             # Another process turned the kill switch: its readers here end now too.
             self.set_streams_stopped(channel.slug, head.streams_stopped)
+            if channel.reader_count():
+                self.metrics.reader_lag_now.observe(max(0, head.seq - channel.last_seq))
             if head.seq > channel.last_seq:
                 self._want(channel, head.seq)
 
