@@ -89,7 +89,8 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
         reader.close(CloseCode.RESET, error.message)
     except InvalidSince as error:
         reader.close(CloseCode.INVALID_REQUEST, error.message)
-    except StreamsStopped as error:  # the operator's kill switch: expected, not logged
+    except StreamsStopped as error:  # the operator's kill switch
+        logger.info("refused a reader of %s: its streams are stopped", slug, extra={"blog": slug})
         reader.close(CloseCode.SERVICE_RESTART, error.message)
     except Unavailable as error:
         logger.warning("a reader of %s could not be attached: %s", slug, error.message)
