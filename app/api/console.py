@@ -14,10 +14,10 @@ from app.api.deps import AdminDep, OptionalPrincipalDep, RendererDep, ServicesDe
 from app.caching.validators import PRIVATE_CACHE_CONTROL
 from app.console import ConsolePublic, console_figures
 from app.people.sessions import csrf_token
-from app.schemas import error_responses
+from app.schemas import RATE_LIMITED, error_responses
 from app.stopping import StreamsStopPublic, set_streams_stopped
 
-router = APIRouter(tags=["console"])
+router = APIRouter(tags=["console"], responses=RATE_LIMITED)
 
 # How often the page asks for the figures again.
 POLL_SECONDS = 5

@@ -19,7 +19,7 @@ from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
 from app.realtime.hub import Hub, Reader, StreamsStopped
 from app.realtime.readers import SseReader, WebSocketReader
-from app.schemas import RATE_LIMITED, error_responses
+from app.schemas import RATE_LIMITED, ErrorPublic, error_responses
 
 logger = logging.getLogger("bulletin.streams")
 router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"], responses=RATE_LIMITED)
@@ -156,6 +156,11 @@ async def _refuse_messages(
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
         **error_responses(400, 403, 404, 409, 422),
+        503: {
+            "model": ErrorPublic,
+            "description": "Not streaming now (`streams_stopped`: an operator stopped this "
+            "blog's streams; `catching_up`: the database is away): retry after `Retry-After`.",
+        },
     },
 )
 async def stream_sse(

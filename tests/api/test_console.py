@@ -4,9 +4,14 @@ what they answer, and that a stopped blog is served from memory without a query.
 import httpx
 from fastapi import FastAPI
 
+from app.config import Settings
+from tests.support.clients import asgi_client
 from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, SLUG, create_blog, publish_entry
+from tests.support.metrics import register_webhook, running_receiver, with_webhooks
 from tests.support.people import add_person
+from tests.support.servers import running_app
+from tests.support.waiting import eventually
 
 CONSOLE = "/api/v1/console"
 STOP = f"/api/v1/blogs/{SLUG}/streams-stop"
@@ -125,3 +130,44 @@ async def test_a_stopped_blog_is_served_from_memory_even_stale_without_a_query(
 
     assert (await client.delete(STOP, headers=ADMIN)).status_code == 200
     assert "First results" in (await client.get(reads[0])).text
+
+
+async def test_the_console_page_is_an_admins_and_framed_by_nobody(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await create_blog(client, title="Harbour fire")
+    editor = await add_person(app, "Eddie Grant", role="editor")
+    anonymous = await client.get("/console")
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/newsroom"
+    refused = await client.get("/console", headers=editor.headers)
+    assert refused.status_code == 403 and "Admins only" in refused.text
+    page = await client.get("/console", headers=ADMIN)
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert f'<tr data-blog="{SLUG}">' in page.text and "Harbour fire" in page.text
+    etag = (await client.get(CONSOLE, headers=ADMIN)).headers["etag"]
+    assert f'data-etag="{etag}"' in page.text.replace("&#34;", '"')
+
+
+async def test_the_console_shows_a_failing_webhook_s_backlog_and_failures(
+    settings: Settings,
+) -> None:
+    receiver = running_receiver({attempt: 503 for attempt in range(1, 1000)})
+    try:
+        async with running_app(with_webhooks(settings)) as app, asgi_client(app) as client:
+            await create_blog(client)
+            await register_webhook(client, SLUG, receiver)
+            for number in range(3):
+                await publish_entry(client, body=f"<p>Update {number}</p>")
+
+            async def figures() -> dict:
+                return figures_of(await client.get(CONSOLE, headers=ADMIN))
+
+            blog = await eventually(
+                figures, 10, "a failed attempt counted", holds=lambda b: b["webhook_failures"] >= 1
+            )
+            assert (blog["webhooks"], blog["webhook_backlog_events"]) == (1, 3)
+    finally:
+        receiver.stop()
