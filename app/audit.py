@@ -13,7 +13,8 @@ Actions:
   a draft published), `entry.approved` (a submission published), `entry.returned`,
   `entry.withdrawn` (a submission taken back to draft), `entry.unpublished`,
   `entry.edited`, `entry.pinned`, `entry.unpinned`, `entry.redacted`, `entry.deleted`
-- blogs: `blog.created`, `blog.updated`, `blog.ended`, `blog.reopened`, `blog.settings_changed`
+- blogs: `blog.created`, `blog.updated`, `blog.ended`, `blog.reopened`, `blog.settings_changed`,
+  and an admin's kill switch, `blog.streams_stopped`, `blog.streams_resumed` (app/stopping.py)
 - members: `member.added`, `member.changed`, `member.removed`
 - webhooks: `webhook.created`, `webhook.updated`, `webhook.deleted`
 - tokens: `token.created`, `token.revoked`

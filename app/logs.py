@@ -77,6 +77,9 @@ class RequestIds:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = rid
+            elif message["type"] == "websocket.accept":  # a stream's handshake answer
+                answer = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), rid.encode())]
+                message = {**message, "headers": answer}
             await send(message)
 
         try:

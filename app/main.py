@@ -13,6 +13,7 @@ from app import __version__, docs, pages, sitemaps
 from app.api import audit as audit_api
 from app.api import (
     blogs,
+    console,
     editing,
     entries,
     events,
@@ -115,7 +116,7 @@ def policy_headers(path: str, content_type: bytes, page_headers: Headers) -> Hea
     """The Content-Security-Policy (and framing rule) of one answer, by what it is."""
     if path.startswith("/static/"):
         return []  # a policy on a script or a style sheet does nothing: the page's applies
-    if path == "/newsroom":
+    if path in ("/newsroom", "/console"):
         return NEWSROOM_HEADERS
     if path in DOCS_HEADERS:
         return DOCS_HEADERS[path]
@@ -222,7 +223,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(sitemaps.router)
     app.include_router(webhooks_api.router)
     app.include_router(media.files)
-    for people in (users, members, me, audit_api, sessions, newsroom, editing):
+    for people in (users, members, me, audit_api, sessions, newsroom, editing, console):
         app.include_router(people.router)
     docs.install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -19,6 +19,8 @@ from prometheus_client.registry import Collector
 TOP_LABELS = 20
 # Slugs are lower-case letters, digits and dashes: this can never be one.
 OTHER = "_other"
+SIGN_IN_REFUSALS = ("wrong_password", "locked_out")
+CONNECTION_REFUSALS = ("request_timeout", "server_busy", "headers_too_large", "url_too_long")
 LAG_BUCKETS_EVENTS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 LATENCY_BUCKETS_SECONDS = (
     0.001,
@@ -152,6 +154,15 @@ class Metrics:
             buckets=LAG_BUCKETS_EVENTS,
             registry=self.registry,
         )
+        self.reader_lag_now = Histogram(
+            "bulletin_reader_lag_behind_head_events",
+            "Events this process's readers of a blog are behind the blog's head in the "
+            "database, observed at every check of the heads (BULLETIN_HUB_CHECK_SECONDS), "
+            "once per blog with readers here: a blog stuck behind shows at once, not only "
+            "when its readers reconnect.",
+            buckets=LAG_BUCKETS_EVENTS,
+            registry=self.registry,
+        )
         self.slow_readers_closed = Counter(
             "bulletin_slow_readers_closed",
             "Readers closed with RESUME because their buffer passed its limit.",
@@ -189,6 +200,25 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.sign_in_refusals = Counter(
+            "bulletin_sign_in_refusals",
+            "Sign-ins refused, by reason (wrong_password: a wrong login or password, or a "
+            "disabled user; locked_out: past the sign-in limits for the login or address).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in SIGN_IN_REFUSALS:
+            self.sign_in_refusals.labels(reason=reason)
+        self.connection_refusals = Counter(
+            "bulletin_connection_refusals",
+            "Connections answered and closed by the server before any route ran, by reason "
+            "(request_timeout: 408, the head or body did not arrive in time; server_busy: 503, "
+            "at this process's connection cap; headers_too_large: 431; url_too_long: 414).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in CONNECTION_REFUSALS:
+            self.connection_refusals.labels(reason=reason)
         self.webhook_attempts = Counter(
             "bulletin_webhook_attempts",
             "Webhook delivery attempts by this process, by outcome (delivered, failed).",

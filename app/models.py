@@ -82,6 +82,11 @@ class Blog(Base):
     show_readers_count: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # The operator's kill switch (app/stopping.py): its streams are ended and refused, and
+    # its pages and feeds are served from memory only, until an admin turns it off.
+    streams_stopped: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     # A newsroom setting, never public: whether contributors publish without review.

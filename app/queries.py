@@ -5,7 +5,7 @@ Routes, pages, feeds and the real-time hub all read through here.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -250,10 +250,17 @@ async def event_payloads_since(
     return [(seq, bytes(payload)) for seq, payload in rows]
 
 
-async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, int]:
-    """The newest seq of each of these blogs."""
-    rows = await session.execute(select(Blog.id, Blog.head_seq).where(Blog.id.in_(blog_ids)))
-    return {blog_id: head for blog_id, head in rows}
+class BlogHead(NamedTuple):
+    seq: int
+    streams_stopped: bool
+
+
+async def blog_heads(session: AsyncSession, blog_ids: list[int]) -> dict[int, BlogHead]:
+    """The newest seq of each of these blogs, and whether its streams are stopped."""
+    rows = await session.execute(
+        select(Blog.id, Blog.head_seq, Blog.streams_stopped).where(Blog.id.in_(blog_ids))
+    )
+    return {blog_id: BlogHead(head, stopped) for blog_id, head, stopped in rows}
 
 
 async def latest_event_payloads(

@@ -159,6 +159,30 @@ async def test_a_reader_is_counted_by_how_many_events_it_was_behind_when_it_conn
     assert samples["bulletin_reader_lag_events_sum"] == 5
 
 
+@pytest.mark.parametrize("stack", ["sqlite-memory"], indirect=True)
+async def test_readers_left_behind_the_head_are_seen_at_the_next_check_not_only_at_connect(
+    stack_settings: Settings,
+) -> None:
+    async with live_server(stack_settings) as server:
+        await create_blog(server.client, "vote-night")
+        async with readers(server.ws, "/api/v1/blogs/vote-night/ws", 1) as sockets:
+            lag = "bulletin_reader_lag_behind_head_events"
+            await eventually(
+                lambda: metric(server.client, f"{lag}_count"), WAIT_SECONDS, "a check observed"
+            )
+            assert await metric(server.client, f"{lag}_sum") == 0
+            # Another process on the same database with a broker of its own (memory://):
+            # its publish reaches this one only through the check of the heads.
+            async with running_app(stack_settings) as other, asgi_client(other) as client:
+                for headline in ("Polls close", "First results"):
+                    await publish_entry(client, "vote-night", headline=headline)
+            assert (await next_message(sockets[0]))["seq"] in (1, 2)
+            assert await metric(server.client, f"{lag}_sum") >= 1
+            assert await metric(server.client, f'{lag}_bucket{{le="0.0"}}') < await metric(
+                server.client, f"{lag}_count"
+            )
+
+
 async def test_webhook_backlog_and_failures_in_a_row_are_shown_per_webhook(
     stack_settings: Settings,
 ) -> None:

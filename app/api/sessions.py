@@ -22,10 +22,10 @@ from app.api.deps import (
     session_of,
 )
 from app.api.me import describe
-from app.errors import Unauthorised
+from app.errors import RateLimited, Unauthorised
 from app.models import utc_now
 from app.people.schemas import SessionPublic, SignIn
-from app.people.sessions import SignedIn, csrf_token
+from app.people.sessions import SignedIn, SignInFailed, csrf_token
 from app.schemas import RATE_LIMITED, error_responses
 from app.services import Services
 
@@ -67,12 +67,19 @@ async def sign_in(
     base = services.settings.public_base_url
     check_origin(request, base, required=False)
     name = session_cookie_name(request, base)
-    signed_in, secret = await services.sessions.sign_in(
-        data.login,
-        data.password.get_secret_value(),
-        client_address(request),
-        replacing=request.cookies.get(name),
-    )
+    try:
+        signed_in, secret = await services.sessions.sign_in(
+            data.login,
+            data.password.get_secret_value(),
+            client_address(request),
+            replacing=request.cookies.get(name),
+        )
+    except SignInFailed:
+        services.metrics.sign_in_refusals.labels(reason="wrong_password").inc()
+        raise
+    except RateLimited:
+        services.metrics.sign_in_refusals.labels(reason="locked_out").inc()
+        raise
     response.set_cookie(
         name,
         secret,

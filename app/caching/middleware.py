@@ -28,8 +28,12 @@ class CachedReads:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, slug: str, send: Send) -> bool:
-        answer = services_of(scope).read_cache.answer(slug, request_url(scope))
-        if answer is None or answer.position is None:
+        services = services_of(scope)
+        answer = services.read_cache.answer(slug, request_url(scope))
+        # While an operator has stopped the blog's streams, what is kept is served as it is,
+        # even stale: the blog costs the database nothing per request (app/stopping.py).
+        stopped = services.hub.streams_stopped(slug)
+        if answer is None or (answer.position is None and not stopped):
             return False
         head = scope["method"] == "HEAD"
         if head and not answer.answers_head:
@@ -43,7 +47,7 @@ class CachedReads:
             elif name == b"authorization":
                 return False  # the route decides what a token may see
         # A commit in this process moves the hub's position before its request returns.
-        if services_of(scope).hub.position(slug) != answer.position:
+        if not stopped and services.hub.position(slug) != answer.position:
             return False
         now = utc_now()
         if is_current(if_none_match, if_modified_since, answer.validators, now):

@@ -60,6 +60,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.head_seconds = settings.request_head_seconds
         self.body_seconds = settings.request_body_seconds
         self.max_connections = settings.connection_cap
+        self.metrics = services.metrics if services is not None else None
         self.head_bytes = 0
         self.reading_head = True
         self.header_seen = False
@@ -169,6 +170,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and self.cycle.response_started:
             transport.close()
             return
+        if self.metrics is not None:
+            self.metrics.connection_refusals.labels(reason=error.code).inc()
         body = json.dumps(error.body()).encode()
         head = [
             STATUS_LINE[error.status],

@@ -55,6 +55,8 @@ class BlogCounts:
     # seq -> (type, entry_id, open, delivered)
     receipts: dict[int, tuple[str, int | None, int, int]]
     peak: Peak | None
+    # The last seq the process fanned out to its readers of the blog.
+    delivered_seq: int = 0
     received: float = field(default_factory=time.monotonic)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -96,6 +98,7 @@ def channel_counts(channel: Channel) -> BlogCounts:
             for receipt in channel.receipts
         },
         peak=None,
+        delivered_seq=channel.last_seq,
     )
 
 
@@ -145,6 +148,7 @@ class Audience:
                 "n": counts.readers,
                 "r": [[seq, *rest] for seq, rest in counts.receipts.items()],
                 "p": [peak.day, peak.readers, peak.at.isoformat()] if peak else None,
+                "s": counts.delivered_seq,
             }
             length = len(json.dumps(encoded)) + len(channel.slug) + 8
             if blogs and size + length > MAX_REPORT_BYTES:
@@ -186,6 +190,7 @@ class Audience:
                     for seq, kind, entry_id, open_, delivered in encoded["r"]
                 },
                 peak=Peak(peak[0], int(peak[1]), datetime.fromisoformat(peak[2])) if peak else None,
+                delivered_seq=int(encoded.get("s", 0)),  # absent from older processes' reports
                 received=now,
             )
             known[slug] = counts
@@ -216,6 +221,14 @@ class Audience:
         if channel is not None and channel.blog_id == blog_id:
             found.append(channel_counts(channel))
         return found
+
+    def slowest_delivery(self, slug: str, blog_id: int) -> int | None:
+        """The lowest seq any process with readers of the blog has fanned out to them (None
+        when no process has any): the head minus this is how far behind its readers are."""
+        return min(
+            (counts.delivered_seq for counts in self._fresh(slug, blog_id) if counts.readers),
+            default=None,
+        )
 
     def _sum(self, slug: str, blog_id: int) -> int:
         return sum(counts.readers for counts in self._fresh(slug, blog_id))

@@ -130,6 +130,8 @@ class Channel:
     receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECEIPTS_KEPT))
     # Readers left out of the count (members' newsroom streams), by key.
     uncounted: set[int] = field(default_factory=set)
+    # The operator's kill switch (app/stopping.py): no reader is attached while it is on.
+    streams_stopped: bool = False
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))

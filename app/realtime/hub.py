@@ -45,6 +45,20 @@ class CatchUpFailed(Unavailable):
     code = "catching_up"
 
 
+# How long a refused reader of a blog whose streams are stopped is asked to wait.
+STOPPED_RETRY_AFTER_SECONDS = 30
+STOPPED_REASON = "this blog's live updates are paused; try again later"
+
+
+class StreamsStopped(Unavailable):
+    """An operator stopped the blog's streams (app/stopping.py): come back later."""
+
+    code = "streams_stopped"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(STOPPED_RETRY_AFTER_SECONDS)}
+
+
 class Hub:
     def __init__(
         self,
@@ -336,8 +350,12 @@ class Hub:
             heads = await blog_heads(session, list(by_id))
         for blog_id, head in heads.items():
             channel = by_id[blog_id]
-            if head > channel.last_seq:
-                self._want(channel, head)
+            # Another process turned the kill switch: its readers here end now too.
+            self.set_streams_stopped(channel.slug, head.streams_stopped)
+            if channel.reader_count():
+                self.metrics.reader_lag_now.observe(max(0, head.seq - channel.last_seq))
+            if head.seq > channel.last_seq:
+                self._want(channel, head.seq)
 
     def send_heartbeats(self) -> None:
         for channel in self._channels.values():
@@ -348,7 +366,8 @@ class Hub:
 
     def _forget_idle_channels(self, now: float) -> None:
         for slug, channel in list(self._channels.items()):
-            if channel.reader_count():
+            # A stopped blog stays known: its pages are answered from memory meanwhile.
+            if channel.reader_count() or channel.streams_stopped:
                 channel.idle_since = now
             elif now - channel.idle_since > self.idle_channel_seconds:
                 del self._channels[slug]
@@ -404,6 +423,7 @@ class Hub:
                     tail=self._new_tail(recent),
                     wanted=blog.head_seq,
                     timezone=blog.timezone,
+                    streams_stopped=blog.streams_stopped,
                 )
                 if blog.head_seq > last_seq:
                     self._want(channel, blog.head_seq)
@@ -421,6 +441,8 @@ class Hub:
     async def check_resume(self, slug: str, since: int | None) -> Channel:
         """The blog's channel, if `since` can be served; raises NotFound or SinceAheadOfHead."""
         channel = await self._channel(slug)
+        if channel.streams_stopped:
+            raise StreamsStopped(f"Blog '{slug}': {STOPPED_REASON}.")
         if since is not None and since > channel.last_seq:
             async with self.database.read_session() as session:
                 head = (await find_blog(session, slug)).head_seq
@@ -476,6 +498,29 @@ class Hub:
     def channel(self, slug: str) -> Channel | None:
         return self._channels.get(slug)
 
+    def streams_stopped(self, slug: str) -> bool:
+        """Whether the blog's streams are stopped, as this process knows it (no query)."""
+        channel = self._channels.get(slug)
+        return channel is not None and channel.streams_stopped
+
+    def set_streams_stopped(self, slug: str, stopped: bool) -> None:
+        """Turn the kill switch of a blog this process follows: on, every reader of it here
+        is closed with SERVICE_RESTART (they resume by seq once it is off) and no new one
+        is attached; off, readers are attached again."""
+        channel = self._channels.get(slug)
+        if channel is None or channel.streams_stopped == stopped:
+            return
+        channel.streams_stopped = stopped
+        logger.warning(
+            "streams of %s %s", slug, "stopped" if stopped else "resumed", extra={"blog": slug}
+        )
+        if stopped:
+            for reader in channel.all_readers():
+                reader.close(CloseCode.SERVICE_RESTART, STOPPED_REASON)
+            for group in channel.readers.values():
+                group.clear()
+            channel.uncounted.clear()
+
     def channels(self) -> list[Channel]:
         """The blogs this process follows, with their readers and recent receipts."""
         return list(self._channels.values())
@@ -487,4 +532,4 @@ class Hub:
             channel.uncounted.discard(id(reader))
 
 
-__all__ = ["Form", "Hub", "NotFound", "Position", "Reader", "SinceAheadOfHead"]
+__all__ = ["Form", "Hub", "NotFound", "Position", "Reader", "SinceAheadOfHead", "StreamsStopped"]

@@ -17,9 +17,9 @@ from app.errors import BulletinError, Forbidden, NotFound, SinceAheadOfHead, Una
 from app.models import MAX_INT
 from app.paths import SSE_ROUTE, STREAMS_PREFIX, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
-from app.realtime.hub import Hub, Reader
+from app.realtime.hub import Hub, Reader, StreamsStopped
 from app.realtime.readers import SseReader, WebSocketReader
-from app.schemas import RATE_LIMITED, error_responses
+from app.schemas import RATE_LIMITED, ErrorPublic, error_responses
 
 logger = logging.getLogger("bulletin.streams")
 router = APIRouter(prefix=STREAMS_PREFIX, tags=["streams"], responses=RATE_LIMITED)
@@ -89,6 +89,9 @@ async def attach_websocket_reader(hub: Hub, slug: str, reader: Reader, since: st
         reader.close(CloseCode.RESET, error.message)
     except InvalidSince as error:
         reader.close(CloseCode.INVALID_REQUEST, error.message)
+    except StreamsStopped as error:  # the operator's kill switch
+        logger.info("refused a reader of %s: its streams are stopped", slug, extra={"blog": slug})
+        reader.close(CloseCode.SERVICE_RESTART, error.message)
     except Unavailable as error:
         logger.warning("a reader of %s could not be attached: %s", slug, error.message)
         reader.close(CloseCode.SERVICE_RESTART, error.message)
@@ -153,6 +156,11 @@ async def _refuse_messages(
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
         **error_responses(400, 403, 404, 409, 422),
+        503: {
+            "model": ErrorPublic,
+            "description": "Not streaming now (`streams_stopped`: an operator stopped this "
+            "blog's streams; `catching_up`: the database is away): retry after `Retry-After`.",
+        },
     },
 )
 async def stream_sse(

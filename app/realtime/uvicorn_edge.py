@@ -16,6 +16,7 @@ every inherited name it uses (every stream test also runs through it).
 """
 
 import asyncio
+import contextvars
 import json
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
@@ -29,6 +30,7 @@ from websockets.server import ServerProtocol
 
 from app.errors import BulletinError
 from app.limits import RateLimits, Refusal, StreamPass
+from app.logs import REQUEST_ID_HEADER, accepted_request_id, request_id
 from app.paths import WEBSOCKET_STREAM
 from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
@@ -91,9 +93,21 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         if match is None or services is None:
             super().handle_connect(event)
             return
+        # No ASGI middleware runs here: the stream takes its request id itself, echoes it in
+        # the handshake's answer and keeps it for every line written while it is attached
+        # (the tasks made from here on run in a context of their own that holds it).
+        rid = accepted_request_id(event.headers.get(REQUEST_ID_HEADER))
+        context = contextvars.copy_context()
+        context.run(request_id.set, rid)
+        context.run(self.connect_stream, event, services, unquote(match.group(1)), query, rid)
+
+    def connect_stream(
+        self, event: Any, services: Services, slug: str, query: str, rid: str
+    ) -> None:
         hub = services.hub
         self.request = event
         self.response = self.conn.accept(event)
+        self.response.headers[REQUEST_ID_HEADER] = rid
         self.handshake_initiated = True
         if self.response.status_code == 101:
             # Before the limits: a page that may not stream spends no address's budget.
@@ -102,11 +116,9 @@ class StreamProtocol(WebSocketsSansIOProtocol):
                 self.refuse(refusal)
         rate_limits = services.rate_limits
         if rate_limits is None or self.response.status_code != 101:
-            self.open_stream(hub, unquote(match.group(1)), query)
+            self.open_stream(hub, slug, query)
             return
-        task = self.loop.create_task(
-            self.admit(rate_limits, event, hub, unquote(match.group(1)), query)
-        )
+        task = self.loop.create_task(self.admit(rate_limits, event, hub, slug, query))
         self.tasks.add(task)
         task.add_done_callback(self.on_task_complete)
 

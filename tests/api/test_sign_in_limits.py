@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from tests.support.clients import asgi_client
+from tests.support.clients import asgi_client, read_metrics
 from tests.support.databases import REDIS_URL
 from tests.support.errors import assert_error
 from tests.support.factories import ADMIN, ADMIN_TOKEN
@@ -81,6 +81,12 @@ async def test_a_login_that_failed_too_often_is_refused_even_with_the_right_pass
     # Others sign in meanwhile.
     dora = await add_person(app, "Dora Holt")
     assert (await attempt(app, dora.login, PASSWORD, "192.0.2.97")).status_code == 201
+
+    async with asgi_client(app) as scraper:
+        samples = await read_metrics(scraper)
+    refusals = "bulletin_sign_in_refusals_total"
+    assert samples[f'{refusals}{{reason="wrong_password"}}'] == PER_LOGIN
+    assert samples[f'{refusals}{{reason="locked_out"}}'] == 2
 
 
 async def test_an_unknown_login_is_limited_exactly_as_a_known_one(app: FastAPI) -> None:

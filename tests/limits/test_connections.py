@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 
 from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
+from tests.support.clients import read_metrics
 from tests.support.factories import ADMIN_TOKEN
 from tests.support.servers import LiveServer, live_server, served_settings
 
@@ -207,6 +208,9 @@ async def test_a_connection_that_never_sends_is_closed_after_the_head_deadline(
     silent = await RawClient.open(server)
     status, body, _head = await silent.answer()
     assert (status, body["error"]["code"]) == (408, "request_timeout")
+    samples = await read_metrics(server.client)
+    assert samples['bulletin_connection_refusals_total{reason="request_timeout"}'] == 1
+    assert samples['bulletin_connection_refusals_total{reason="server_busy"}'] == 0
 
 
 async def test_a_body_that_stops_arriving_is_timed_out_and_nothing_is_written(
@@ -244,6 +248,8 @@ async def test_past_the_connection_cap_new_connections_get_503_and_readers_keep_
             status, body, head = await refused.answer()
             assert (status, body["error"]["code"]) == (503, "server_busy")
             assert b"retry-after: 1" in head.lower()
+            samples = await read_metrics(server.client)
+            assert samples['bulletin_connection_refusals_total{reason="server_busy"}'] == 1
 
             await services.publisher.create_entry(SLUG, EntryCreate(body="<p>Still live.</p>"))
             assert json.loads(await reader.recv())["seq"] == 1
