@@ -72,7 +72,9 @@ class Language:
         "two", "few", "many", "other"), for a browser to choose by Intl.PluralRules; the
         count stays as `%(num)s`."""
         words: dict[str, str] = {}
-        for count in range(200):  # every category of every CLDR locale shows up below 200
+        # Every category of every CLDR locale shows up below 200, but for French's "many"
+        # (a million, as "N reading now" may say).
+        for count in [*range(200), 1_000_000]:
             category = self.locale.plural_form(count)
             if category not in words:
                 words[category] = self.ngettext(singular, plural, count)
