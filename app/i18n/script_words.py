@@ -36,4 +36,13 @@ def script_words(language: Language) -> dict[str, Any]:
         "reading": language.plural_words("%(num)s reading now", "%(num)s reading now"),
         "announce": _("New update: %(headline)s"),
         "announced": _("New update"),
+        # Catch-up since the last visit: "14 updates since 09:12, 3 key events."
+        "since": language.plural_words(
+            "%(num)s update since %(time)s", "%(num)s updates since %(time)s"
+        ),
+        "more": language.plural_words(
+            "More than %(num)s update since %(time)s", "More than %(num)s updates since %(time)s"
+        ),
+        "keys": language.plural_words(", %(num)s key event", ", %(num)s key events"),
+        "jump": _("Jump to the first you missed"),
     }
