@@ -221,11 +221,15 @@
     });
   }
 
-  /** The page's own title and summary follow the blog's changes (the embed has neither). */
+  /** The page's own title and summary follow the blog's changes (the embed has neither); a
+   * new language is a new page: every word and time on it changes, so it is loaded again. */
   function followBlog(live) {
     live.addEventListener("event", (e) => {
       const blog = e.detail.details;
       if (!blog || !e.detail.type.startsWith("blog.")) return;
+      if (blog.language && blog.language !== document.documentElement.lang) {
+        return window.location.reload();
+      }
       live.page.baseTitle = blog.title;
       const summary = document.querySelector("[data-bulletin-summary]");
       if (summary) summary.innerHTML = blog.summary; // sanitised by the server

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.factories import ADMIN_TOKEN
 from tests.system.browser.conftest import Bulletin, screenshot
 from tests.system.browser.test_newsroom import browser_page
 from tests.system.browser.test_reader_page import open_live
@@ -157,3 +158,34 @@ def test_a_day_divider_starts_each_local_day_on_the_page_and_as_entries_arrive(
     expect(page.locator(f"#entry-{first_today['id']} [data-bulletin-day]")).to_be_hidden()
     assert shown_days(page) == [today, "", days[0], ""]
     screenshot(page, "languages-day-dividers")
+
+
+def test_the_newsroom_sets_a_blogs_language_and_its_preview_turns_right_to_left(
+    page: Page, bulletin: Bulletin
+) -> None:
+    slug = f"lang-{secrets.token_hex(4)}"
+    bulletin.create_blog(slug, title=slug)
+    bulletin.publish(slug, headline="Polls open")
+    page.goto(f"{bulletin.url}/newsroom?blog={slug}")
+    page.click(".token-option summary")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click('[data-form="token"] button[type="submit"]')
+    expect(page.locator("[data-live]")).to_have_text("Live")
+    language = page.locator("[data-blog-language]")
+    expect(language).to_have_value("en")
+    page.click("[data-preview-panel] summary")
+    preview = page.frame_locator("[data-preview]")
+    expect(preview.locator("html")).to_have_attribute("dir", "ltr")
+
+    language.fill("xx")
+    page.click('[data-form="language"] button[type="submit"]')
+    expect(page.locator('[data-feedback="language"]')).to_contain_text("Not changed")
+    assert bulletin.api.get(f"/blogs/{slug}").json()["language"] == "en"
+
+    language.fill("ar")
+    page.click('[data-form="language"] button[type="submit"]')
+    expect(page.locator('[data-feedback="language"]')).to_have_text("The reader page is now in ar.")
+    expect(preview.locator("html")).to_have_attribute("dir", "rtl")
+    expect(preview.locator("html")).to_have_attribute("lang", "ar")
+    expect(preview.locator(".entry__share")).to_have_text("مشاركة")
+    assert bulletin.api.get(f"/blogs/{slug}").json()["language"] == "ar"
