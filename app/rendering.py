@@ -98,6 +98,8 @@ class Renderer:
         self.environment.policies["ext.i18n.trimmed"] = True
         # Templates rendered without a blog (errors, the index) speak English.
         self.environment.install_null_translations()  # type: ignore[attr-defined]
+        # The index of blogs, of many languages, keeps one English label (as feeds do).
+        self.environment.filters["local_time"] = local_time_label
         self.environment.filters["local_day"] = lambda moment, zone: local_day(
             moment, zone
         ).isoformat()
