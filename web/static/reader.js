@@ -14,7 +14,7 @@
   let plurals = null;
 
   /** A message with a count, in the form the page's language takes for it. */
-  function counted(key, count) {
+  function withCount(key, count) {
     // Digits as the server writes them (Babel's CLDR data: Latin digits in Arabic too).
     const number = count.toLocaleString(document.documentElement.lang, { numberingSystem: "latn" });
     return words[key][plurals.select(count)].replace("%(num)s", number);
@@ -140,8 +140,8 @@
     const note = document.createElement("p");
     note.className = "catch-up";
     note.setAttribute("data-bulletin-catch-up", "");
-    note.textContent = counted(found.more ? "more" : "since", count)
-      .replace("%(time)s", clock(seen.at)) + (keys ? counted("keys", keys) : "") + ". ";
+    note.textContent = withCount(found.more ? "more" : "since", count)
+      .replace("%(time)s", clock(seen.at)) + (keys ? withCount("keys", keys) : "") + ". ";
     const oldest = found.entries[0];
     const jump = document.createElement("a");
     jump.textContent = words.jump;
@@ -179,7 +179,7 @@
       const count = list.children.length;
       const open = nav.hasAttribute("data-expanded");
       toggle.hidden = count <= Number(nav.dataset.folded);
-      toggle.textContent = open ? words.fewer : counted("all", count);
+      toggle.textContent = open ? words.fewer : withCount("all", count);
       toggle.setAttribute("aria-expanded", String(open));
     };
     toggle.addEventListener("click", () => {
@@ -283,7 +283,7 @@
       .then((counted) => {
         const count = counted && counted.reading_now;
         label.hidden = !count;
-        if (count) label.textContent = counted("reading", count);
+        if (count) label.textContent = withCount("reading", count);
       }, () => {});
     read();
     setInterval(read, READING_EVERY_MS);
