@@ -3,12 +3,18 @@ French page's times and words, and day dividers as entries of a new day arrive."
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.factories import ADMIN_TOKEN
 from tests.system.browser.conftest import Bulletin, screenshot
+from tests.system.browser.test_accessibility import (  # noqa: F401 (axe_script: a fixture)
+    audit,
+    axe_script,
+    described,
+)
 from tests.system.browser.test_newsroom import browser_page
 from tests.system.browser.test_reader_page import open_live
 
@@ -59,7 +65,10 @@ ALIGNMENT = """([boxSelector, textSelector]) => {
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_an_arabic_blogs_page_is_mirrored_and_fits_the_screen(
-    browser: Browser, bulletin: Bulletin, size: str
+    browser: Browser,
+    bulletin: Bulletin,
+    size: str,
+    axe_script: Path,  # noqa: F811
 ) -> None:
     slug = blog_in(bulletin, "ar", "Asia/Riyadh")
     bulletin.api.patch(
@@ -98,6 +107,9 @@ def test_an_arabic_blogs_page_is_mirrored_and_fits_the_screen(
             assert abs(placed["boxRight"] - placed["columnRight"]) <= 1, (part, placed)
             assert abs(placed["textRight"] - placed["elementRight"]) <= 1, (part, placed)
         screenshot(page, f"languages-arabic-{size}")
+        results = audit(page, axe_script)
+        assert results["passes"], "axe-core checked nothing"
+        assert not results["violations"], described(results["violations"])
 
 
 def test_a_french_blogs_page_says_its_times_and_words_in_french(
