@@ -12,7 +12,7 @@ PORT ?= 8000
 export BULLETIN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export BULLETIN_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-system test-production lint format services browser proxies install clean bench bench-publish contract
+.PHONY: messages run test test-system test-production lint format services browser proxies install clean bench bench-publish contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck docker/entrypoint.sh
+
+# The page's words: extract them (babel.cfg) and bring every catalogue in web/messages up to
+# date; translate what is new, then restart (the .po files are read at start).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k plural_words:1,2 --no-location --omit-header -o $(VENV)/messages.pot .
+	for language in ar en fr; do $(BIN)/pybabel update -i $(VENV)/messages.pot -l $$language -o web/messages/$$language.po -w 100 --no-fuzzy-matching --ignore-pot-creation-date; done
 
 format: install
 	$(BIN)/ruff format .

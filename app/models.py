@@ -66,6 +66,8 @@ class Blog(Base):
     summary_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="live")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # BCP 47 (app/i18n/languages.py): the reader page's words, dates and writing direction.
+    language: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
     coverage_start: Mapped[datetime] = mapped_column(UTCDateTime)
     coverage_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -265,9 +265,11 @@ def _masthead(settings: Settings, renderer: Renderer) -> dict[str, str | None]:
     return {"name": settings.site_name, "logo": renderer.absolute(logo) if logo else None}
 
 
-def _live_part(settings: Settings, renderer: Renderer) -> dict[str, Any]:
-    """What partials/live.html needs; bulletin.js reads these numbers from the page it renders."""
+def _live_part(settings: Settings, renderer: Renderer, language: str) -> dict[str, Any]:
+    """What partials/live.html needs, in the blog's `language`; bulletin.js reads these
+    numbers (and its words) from the page it renders."""
     return {
+        **renderer.speaking_to_scripts(language),
         "heartbeat_seconds": settings.heartbeat_seconds,
         "max_entries": ENTRIES_KEPT,
         "max_key_events": KEY_EVENTS_SHOWN,
@@ -295,7 +297,7 @@ def _page(
             site=_masthead(settings, renderer),
             fold_key_events=KEY_EVENTS_FOLDED,
             **values,
-            **_live_part(settings, renderer),
+            **_live_part(settings, renderer, content.blog.language),
         )
     )
 
@@ -437,7 +439,7 @@ async def read_embed(request: Request, services: ServicesDep, slug: str) -> Resp
                 content=content,
                 page_url=f"{base_url}/blogs/{slug}",
                 embed_stylesheet=f"{base_url}{EMBED_STYLESHEET}",
-                **_live_part(settings, renderer),
+                **_live_part(settings, renderer, content.blog.language),
             )
         )
 
@@ -474,6 +476,7 @@ async def read_card(request: Request, services: ServicesDep, slug: str) -> Respo
                 heartbeat_seconds=settings.heartbeat_seconds,
                 max_lines=CARD_ENTRIES,
                 render_line=renderer.render_key_event,
+                **renderer.speaking_to_scripts(public.language),
             )
         )
 

@@ -176,6 +176,7 @@ class Publisher:
                     summary_html=sanitise_html(data.summary),
                     status=data.status,
                     timezone=data.timezone,
+                    language=data.language,
                     coverage_start=data.coverage_start or now,
                     coverage_end=data.coverage_end or (now if data.status == "ended" else None),
                     topics=data.topics,
@@ -843,11 +844,15 @@ class Publisher:
         public = to_entry_public(entry, blog.slug)
         return {
             "entry": public,
-            "html": self.renderer.render_entry(public, blog.timezone),
-            "key_event_html": self.renderer.render_key_event(public, blog.timezone)
+            "html": self.renderer.render_entry(public, blog.timezone, language=blog.language),
+            "key_event_html": self.renderer.render_key_event(
+                public, blog.timezone, language=blog.language
+            )
             if public.key_event
             else None,
-            "headline_html": self.renderer.render_key_event(public, blog.timezone),
+            "headline_html": self.renderer.render_key_event(
+                public, blog.timezone, language=blog.language
+            ),
         }
 
     # --- events ------------------------------------------------------------
@@ -884,11 +889,15 @@ class Publisher:
             type=event_type,
             blog=blog.slug,
             entry=public,
-            html=self.renderer.render_entry(public, blog.timezone),
-            key_event_html=self.renderer.render_key_event(public, blog.timezone)
+            html=self.renderer.render_entry(public, blog.timezone, language=blog.language),
+            key_event_html=self.renderer.render_key_event(
+                public, blog.timezone, language=blog.language
+            )
             if public.key_event
             else None,
-            headline_html=self.renderer.render_key_event(public, blog.timezone),
+            headline_html=self.renderer.render_key_event(
+                public, blog.timezone, language=blog.language
+            ),
         )
         return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 

@@ -83,6 +83,7 @@ async def to_blog_public(session: AsyncSession, blog: Blog) -> BlogPublic:
         summary=blog.summary_html,
         status=cast(BlogStatus, blog.status),
         timezone=blog.timezone,
+        language=blog.language,
         coverage_start=blog.coverage_start,
         coverage_end=blog.coverage_end,
         topics=blog.topics,

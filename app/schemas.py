@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.i18n.languages import parse_language
 from app.models import FIRST_YEAR, LAST_YEAR, MAX_INT
 from app.people.roles import Role
 from app.webhooks.signing import MAX_SECRET_BYTES, MIN_SECRET_BYTES, check_signing_secret
@@ -131,6 +132,21 @@ TimeZoneName = Annotated[
     AfterValidator(_time_zone),
     WithJsonSchema(
         {"type": "string", "enum": sorted(TIME_ZONES), "description": "An IANA time zone."}
+    ),
+]
+LanguageTag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=35),
+    AfterValidator(parse_language),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 35,
+            "examples": ["en", "en-GB", "ar", "fr"],
+            "description": "A BCP 47 language tag, returned as Babel writes it ('en-gb' → "
+            "'en-GB'). It sets the reader page's words, dates and direction (right to left "
+            "for Arabic, Persian, Hebrew, Urdu).",
+        }
     ),
 ]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
@@ -759,6 +775,7 @@ class BlogCreate(RequestModel):
     summary: Summary = ""
     status: BlogStatus = "live"
     timezone: TimeZoneName = "UTC"
+    language: LanguageTag = "en"
     coverage_start: Moment | None = Field(None, description="Defaults to now.")
     coverage_end: Moment | None = None
     topics: Topics = []
@@ -781,6 +798,7 @@ class BlogUpdate(RequestModel):
     summary: Summary | MISSING = MISSING
     status: BlogStatus | MISSING = MISSING
     timezone: TimeZoneName | MISSING = MISSING
+    language: LanguageTag | MISSING = MISSING
     coverage_start: Moment | MISSING = MISSING
     coverage_end: Moment | None = None
     topics: Topics | MISSING = MISSING
@@ -796,6 +814,7 @@ class BlogPublic(BaseModel):
     summary: str = Field(description="Sanitised HTML.")
     status: BlogStatus
     timezone: str
+    language: str = Field("en", description="A BCP 47 language tag: the reader page's words.")
     coverage_start: UtcDatetime
     coverage_end: UtcDatetime | None
     topics: list[str]

@@ -83,7 +83,10 @@ async def test_the_page_shows_the_blog_complete_without_javascript(
     assert 'data-bulletin-status="live"' in html
     # The pinned entry leads, then the others newest first; each entry appears once.
     assert article_ids(html) == [pinned["id"], latest["id"], first["id"]]
-    assert '<time datetime="2026-03-04T12:46:00Z">Mar 04, 2026, 7:46 AM EST</time>' in html
+    assert (
+        '<time datetime="2026-03-04T12:46:00Z" title="Wednesday, March 4, 2026, 7:46\u202fAM EST">'
+        "7:46\u202fAM</time>" in html
+    )
     assert "“Every vote counts.”" in html
     assert "Ballot boxes arrive" in html and "Photo: Lee Park" in html
     assert 'alt="Volunteers carry ballot boxes"' in html
@@ -180,7 +183,8 @@ async def test_the_page_renders_each_entry_exactly_as_its_live_event_does(
     entry = await post(client, publish_headers, headline="One template", key_event=True)
     [event] = await read_log(client, "vote-night")
     html = (await client.get(PAGE)).text
-    assert event["html"] in html
+    # But for its day divider, which the page shows before the first entry of each day.
+    assert event["html"].replace("data-bulletin-day hidden", "data-bulletin-day") in html
     assert f'id="entry-{entry["id"]}"' in event["html"]
 
 

@@ -202,7 +202,8 @@ async def test_the_card_holds_the_newest_five_headlines_linking_to_their_permali
     assert response.headers["cache-control"].startswith("public, max-age=")
     parse_strictly(f"<!doctype html><title>card</title>{response.text}")
     lines = re.findall(
-        r'<li data-entry-id="(\d+)"[^>]*><a href="([^"]+)"><time datetime="([^"]+)">', response.text
+        r'<li data-entry-id="(\d+)"[^>]*><a href="([^"]+)"><time datetime="([^"]+)" title=',
+        response.text,
     )
     assert len(lines) == CARD_ENTRIES
     newest = entries[::-1][: CARD_ENTRIES - 1]

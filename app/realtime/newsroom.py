@@ -113,7 +113,7 @@ def build_note(
         html = None
     else:
         shown = to_entry_public(entry, blog.slug)
-        html = renderer.render_entry(shown, blog.timezone)
+        html = renderer.render_entry(shown, blog.timezone, language=blog.language)
     event = PrivateEvent(
         type=NOTE_TYPES[entry.status],
         blog=blog.slug,

@@ -58,7 +58,7 @@ async def test_a_correction_shows_on_every_surface_readers_have(
     assert event["entry"]["correction"] == corrected["correction"]
     at_utc = moment(corrected["modified_at"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     for html in (event["html"], (await client.get(f"/blogs/{SLUG}")).text):
-        assert f'Updated <time datetime="{at_utc}">' in html
+        assert f'Updated <time datetime="{at_utc}" title=' in html
         assert "<strong>Correction:</strong> An earlier version of this post gave the" in html
         assert "Turnout was 51%." in html
 

@@ -45,7 +45,10 @@ async def test_a_published_entry_is_stored_and_logged_with_its_rendered_html(
     assert event["entry"] == entry
     html = event["html"]
     assert 'id="entry-' in html
-    assert '<time datetime="2026-03-04T12:46:00Z">Mar 04, 2026, 7:46 AM EST</time>' in html
+    assert (
+        '<time datetime="2026-03-04T12:46:00Z" title="Wednesday, March 4, 2026, 7:46\u202fAM EST">'
+        "7:46\u202fAM</time>" in html
+    )
     assert "Counting begins “now”." in html
     assert "Photo: Lee Park" in html
     assert "Ada Reyes" in html

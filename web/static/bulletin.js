@@ -48,19 +48,14 @@
     return ta !== tb ? ta > tb : Number(a.dataset.entryId) > Number(b.dataset.entryId);
   }
 
-  function ago(iso, now) {
-    const minutes = Math.floor((now - Date.parse(iso)) / 60000);
-    if (minutes < 1) return "just now";
-    if (minutes < 60) return minutes + " min ago";
-    return minutes < 1440 ? Math.floor(minutes / 60) + " h ago" : "";
-  }
-
-  /** "3 min ago" beside each entry's absolute time. */
-  function refreshTimes(root) {
-    const now = Date.now();
+  /** "3 min ago" beside each entry's absolute time, in the page's language. */
+  function refreshTimes(root, page) {
     for (const label of root.querySelectorAll("[data-ago]")) {
       const time = label.parentNode.querySelector("time");
-      if (time) label.textContent = ago(time.getAttribute("datetime"), now);
+      const minutes = time && (Date.parse(time.dateTime) - Date.now()) / 6e4; // ago: negative
+      if (time) label.textContent = minutes > -1 ? page.words.now : minutes > -60
+        ? page.ago.format(Math.ceil(minutes), "minute")
+        : minutes > -1440 ? page.ago.format(Math.ceil(minutes / 60), "hour") : "";
     }
   }
 
@@ -113,15 +108,20 @@
       this.older = find("older");
       this.badge = find("status");
       this.stateLabel = find("state");
+      // The page's words, in the blog's language (app/i18n/script_words.py), and its rules.
+      this.words = JSON.parse(root.dataset.bulletinWords);
+      const lang = root.closest("[lang]").lang;
+      this.ago = new Intl.RelativeTimeFormat(lang);
+      this.plurals = new Intl.PluralRules(lang);
       this.pending = new Map(); // entry id -> article not yet shown to a scrolled reader
       this.baseTitle = doc.title;
       this.button.addEventListener("click", () => this.reveal(true));
       this.onScroll = () => { if (this.pending.size && this.atTop()) this.reveal(false); };
       global.addEventListener("scroll", this.onScroll, { passive: true });
       this.scope = this.isDocument ? doc : root.parentNode;
-      refreshTimes(root);
+      refreshTimes(root, this);
       prepareEmbeds(root);
-      this.timer = setInterval(() => refreshTimes(root), 60000);
+      this.timer = setInterval(() => refreshTimes(root, this), 60000);
     }
 
     destroy() {
@@ -141,8 +141,8 @@
       const show = (detail) => {
         const state = detail.newState;
         if (detail.code === CODES.RESET) return this.restart();
-        this.showState(state, state === STATE.DISCONNECTED && detail.code >= CODES.TERMINAL_MIN
-          ? "Updates stopped; reload the page" : LABELS[state]);
+        this.showState(state, this.words[state === STATE.DISCONNECTED &&
+          detail.code >= CODES.TERMINAL_MIN ? "stopped" : state]);
       };
       live.addEventListener("state", (e) => show(e.detail));
       show({ newState: live.state });
@@ -159,7 +159,7 @@
       } catch (error) {
         due = false; // no storage to remember the last time in: a reload could loop
       }
-      if (!due) return this.showState(STATE.DISCONNECTED, "Reload the page");
+      if (!due) return this.showState(STATE.DISCONNECTED, this.words.reload);
       if (this.isDocument) return global.location.reload();
       embed(this.container, 0, true); // bypassing any cached copy
     }
@@ -191,7 +191,7 @@
       const existing = this.find(id) || this.pending.get(id);
       if (existing && Number(existing.dataset.version) > event.entry.version) return;
       const article = html(event.html);
-      refreshTimes(article);
+      refreshTimes(article, this);
       prepareEmbeds(article);
       if (this.pending.has(id) && !event.entry.pinned) this.pending.set(id, article);
       else if (this.pending.delete(id)) this.keep(() => this.place(article, null));
@@ -276,7 +276,8 @@
     showCount() {
       const count = this.pending.size;
       this.button.hidden = !count;
-      this.button.textContent = count === 1 ? "1 new update" : count + " new updates";
+      // "%(num)s new updates" in the form the page's language takes for `count`
+      this.button.textContent = this.words.new[this.plurals.select(count)].replace("%(num)s", count);
       if (this.isDocument) doc.title = (count ? "(" + count + ") " : "") + this.baseTitle;
     }
 
@@ -304,7 +305,7 @@
       if (!blog) return;
       this.badge.dataset.bulletinStatus = blog.status;
       this.badge.className = "badge badge--" + blog.status;
-      this.badge.textContent = blog.status === "live" ? "Live" : "Coverage ended";
+      this.badge.textContent = this.words[blog.status];
       for (const title of this.scope.querySelectorAll("[data-bulletin-title]")) {
         title.textContent = blog.title;
       }
@@ -485,8 +486,6 @@
       this.setState(STATE.DISCONNECTED, 1000, "closed");
     }
   }
-
-  const LABELS = { connecting: "Reconnecting…", connected: "Live", disconnected: "Offline" };
 
   function connect(options) {
     const root = options.container &&

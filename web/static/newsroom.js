@@ -1524,6 +1524,25 @@ readersCountSwitch.addEventListener("change", async () => {
   showReaderSettings();
 });
 
+// --- the reader page's language --------------------------------------------------------
+
+function showLanguage() {
+  if (state.blog) $("[data-blog-language]").value = state.blog.language || "en";
+}
+
+$('[data-form="language"]').addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const language = $("[data-blog-language]").value.trim();
+  try {
+    const { data } = await call("PATCH", blogPath(), { body: { language } });
+    Object.assign(state.blog, data);
+    showLanguage();
+    say("language", "The reader page is now in " + data.language + ".", "ok");
+  } catch (error) {
+    refused("language", "Not changed", error);
+  }
+});
+
 // --- readers now and delivery receipts ------------------------------------------------
 
 const READERS_SECONDS = 5;
@@ -1752,6 +1771,7 @@ async function chooseBlog(slug) {
   restoreUnsent();
   showCoverage();
   showReaderSettings();
+  showLanguage();
   render();
   state.stream = new NewsroomStream(known.slug);
   showReaders();
