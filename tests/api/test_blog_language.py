@@ -37,3 +37,23 @@ async def test_the_api_documents_a_blogs_language(client: httpx.AsyncClient) -> 
     assert schemas["BlogPublic"]["properties"]["language"]["type"] == "string"
     language = schemas["BlogUpdate"]["properties"]["language"]
     assert "BCP 47" in str(language)
+
+
+async def test_a_blog_can_be_created_in_its_language_and_a_bad_one_creates_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(
+        "/api/v1/blogs",
+        json={"slug": "gulf-storm", "title": "Storm", "language": "ar"},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201
+    assert created.json()["language"] == "ar"
+    page = await client.get("/blogs/gulf-storm")
+    assert '<html lang="ar" dir="rtl"' in page.text
+    refused = await client.post(
+        "/api/v1/blogs", json={"slug": "bad-tongue", "title": "X", "language": "xx"}, headers=ADMIN
+    )
+    assert refused.status_code == 422
+    assert "language" in refused.json()["error"]["fields"]
+    assert (await client.get("/api/v1/blogs/bad-tongue")).status_code == 404
