@@ -160,7 +160,7 @@ class Bulletin(Server):
         super().__init__(workdir, message_bytes)
         self.workers = workers
         self.broker_url = broker_url
-        # BULLETIN_STREAM_EDGE: `websockets` (the default) or `lean` (app/realtime/lean_edge.py).
+        # BULLETIN_STREAM_EDGE: `lean` (the default, app/realtime/lean_edge.py) or `websockets`.
         self.stream_edge = stream_edge
         self.name = "Bulletin" if workers == 1 else f"Bulletin, {workers} workers on Redis"
         if stream_edge != "websockets":

@@ -13,7 +13,7 @@ unmasked frames, reserved bits, unknown opcodes and malformed control frames clo
 1002 (protocol error), a frame over ws_max_size with 1009 (message too big), as RFC 6455
 and the `websockets` edge do.
 
-Chosen with BULLETIN_STREAM_EDGE=lean (app/serving.py).
+The default; BULLETIN_STREAM_EDGE=websockets chooses the edge it replaces (app/serving.py).
 """
 
 import asyncio
