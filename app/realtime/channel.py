@@ -130,6 +130,9 @@ class Channel:
     receipts: deque[Receipt] = field(default_factory=lambda: deque(maxlen=RECEIPTS_KEPT))
     # Readers left out of the count (members' newsroom streams), by key.
     uncounted: set[int] = field(default_factory=set)
+    # The newest read of the blog's head for resumes, and when it began (loop time).
+    head_lookup: "asyncio.Task[int] | None" = None
+    head_lookup_began: float = 0.0
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))
