@@ -84,9 +84,11 @@ contract: install services
 	BULLETIN_TEST_REQUIRE_SERVICES=1 BULLETIN_CONTRACT_EXAMPLES=$(EXAMPLES) \
 		$(BIN)/python -m pytest tests/system/test_openapi_contract.py $(PYTEST_ARGS)
 
-# Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side.
+# Fan-out benchmark: Bulletin, the FastAPI tutorial pattern and nginx + nchan side by side;
+# then a reconnect storm (bench/storm.py) and the other benchmarks.
 bench: install services
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
+	$(BIN)/python bench/storm.py $(if $(filter --quick,$(BENCH_ARGS)),--readers 500)
 	$(BIN)/python bench/feeds.py $(filter --quick,$(BENCH_ARGS))
 	@bash .ci/browser && $(BIN)/python bench/uploads.py $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python bench/publish.py $(filter --quick,$(BENCH_ARGS))

@@ -173,6 +173,14 @@ class Metrics:
             "Times a missing seq was fetched from the database log.",
             registry=self.registry,
         )
+        self.catch_up_queries = Counter(
+            "bulletin_catch_up_queries",
+            "Database reads made for resuming readers: `load` (a blog's head and newest "
+            "events, once per following), `head` (a resume ahead of this process; shared by "
+            "the resumes of a blog within 100 ms) and `replay` (a resume older than memory).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.broker_failures = Counter(
             "bulletin_broker_failures",
             "Broker publish or subscribe failures (peers catch up from the log).",

@@ -6,9 +6,10 @@ from typing import Any
 
 from app.config import Settings
 
-# Stream connections are served by Bulletin's own edge, without an ASGI task each.
+# Stream connections are served by Bulletin's own edge, without an ASGI task each
+# (BULLETIN_STREAM_EDGE=websockets, kept for a release).
 STREAM_EDGE = "app.realtime.uvicorn_edge:StreamProtocol"
-# The same handshake, then each stream costs little more than its socket (BULLETIN_STREAM_EDGE).
+# The same handshake, then each stream costs little more than its socket (the default).
 LEAN_STREAM_EDGE = "app.realtime.lean_edge:LeanStreamProtocol"
 STREAM_EDGES = {"websockets": STREAM_EDGE, "lean": LEAN_STREAM_EDGE}
 GUARDED_HTTP = "app.limits.connections:GuardedHttpProtocol"

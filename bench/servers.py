@@ -160,7 +160,7 @@ class Bulletin(Server):
         super().__init__(workdir, message_bytes)
         self.workers = workers
         self.broker_url = broker_url
-        # BULLETIN_STREAM_EDGE: `websockets` (the default) or `lean` (app/realtime/lean_edge.py).
+        # BULLETIN_STREAM_EDGE: `lean` (the default, app/realtime/lean_edge.py) or `websockets`.
         self.stream_edge = stream_edge
         self.name = "Bulletin" if workers == 1 else f"Bulletin, {workers} workers on Redis"
         if stream_edge != "websockets":
@@ -172,7 +172,12 @@ class Bulletin(Server):
         self.worker_pids: list[int] = []
 
     def start(self) -> None:
-        self.port = free_port()
+        self.launch(free_port())
+        self.create_blog()
+
+    def launch(self, port: int) -> None:
+        """Start `bulletin serve` on `port` (its database and blog, if any, are kept)."""
+        self.port = port
         env = {
             **os.environ,
             "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{self.workdir / 'bench.db'}",
@@ -200,6 +205,8 @@ class Bulletin(Server):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} not healthy:\n{self.log_tail()}")
             time.sleep(0.1)
+
+    def create_blog(self) -> None:
         status, body = post(
             self.port,
             "/api/v1/blogs",

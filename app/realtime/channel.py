@@ -132,6 +132,9 @@ class Channel:
     uncounted: set[int] = field(default_factory=set)
     # The operator's kill switch (app/stopping.py): no reader is attached while it is on.
     streams_stopped: bool = False
+    # The newest read of the blog's head for resumes, and when it began (loop time).
+    head_lookup: "asyncio.Task[int] | None" = None
+    head_lookup_began: float = 0.0
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))

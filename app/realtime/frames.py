@@ -2,10 +2,17 @@
 
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 
 _TEXT_FIN = 0x81
+# FIN, RSV1 (permessage-deflate: this message is compressed) and text.
+_COMPRESSED_TEXT_FIN = 0xC1
+# What a sync flush ends with; RFC 7692 (7.2.1) has the sender leave it out.
+_SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
+# The LZ77 window of the one compressor per event (zlib's largest, what browsers inflate).
+DEFLATE_WINDOW_BITS = 15
 
 
 class Form(Enum):
@@ -13,7 +20,14 @@ class Form(Enum):
 
     TEXT = "text"
     WEBSOCKET_FRAME = "websocket_frame"
+    # For readers that negotiated permessage-deflate without server context takeover: one
+    # compressed frame per event serves all of them (no compressor per connection).
+    WEBSOCKET_DEFLATED = "websocket_deflated"
     SSE = "sse"
+
+
+# Forms the hub writes straight to a transport: a write taken is a write delivered.
+DIRECT_FORMS = frozenset({Form.WEBSOCKET_FRAME, Form.WEBSOCKET_DEFLATED})
 
 
 def websocket_text_frame(payload: bytes) -> bytes:
@@ -26,6 +40,20 @@ def websocket_text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", _TEXT_FIN, 127, length)
     return header + payload
+
+
+def websocket_deflated_frame(payload: bytes) -> bytes:
+    """The payload as one compressed text message, from a fresh compressor: it refers to no
+    earlier message, so any reader that negotiated server_no_context_takeover inflates it.
+    Uncompressed if deflate would not make it smaller (a reader takes either, RFC 7692)."""
+    compressor = zlib.compressobj(wbits=-DEFLATE_WINDOW_BITS)
+    compressed = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    compressed = compressed.removesuffix(_SYNC_FLUSH_TAIL)
+    if len(compressed) >= len(payload):
+        return websocket_text_frame(payload)
+    frame = bytearray(websocket_text_frame(compressed))
+    frame[0] = _COMPRESSED_TEXT_FIN
+    return bytes(frame)
 
 
 def sse_message(seq: int, event_type: str, payload: bytes) -> bytes:
@@ -42,8 +70,8 @@ class Framed:
     sse: bytes
 
     def frame(self, form: Form) -> bytes | str:
-        """The message as a reader of this form takes it."""
-        if form is Form.WEBSOCKET_FRAME:
+        """The message as a reader of this form takes it (small ones go uncompressed)."""
+        if form in DIRECT_FORMS:
             return self.websocket_frame
         if form is Form.SSE:
             return self.sse
@@ -73,6 +101,8 @@ class Outgoing:
         if framed is None:
             if form is Form.WEBSOCKET_FRAME:
                 framed = websocket_text_frame(self.payload)
+            elif form is Form.WEBSOCKET_DEFLATED:
+                framed = websocket_deflated_frame(self.payload)
             elif form is Form.SSE:
                 framed = sse_message(self.seq, self.event_type, self.payload)
             else:
@@ -103,10 +133,11 @@ class Heartbeat(Framed):
 
 
 def replay_frame(form: Form, payload: bytes, seq: int) -> bytes | str:
-    """One event for one reader (replay, not the broadcast path)."""
+    """One event for one reader (replay, not the broadcast path): uncompressed, as a
+    compressor per replayed event would cost far more than the bytes it saves."""
     if form is Form.TEXT:
         return payload.decode()
-    if form is Form.WEBSOCKET_FRAME:
+    if form in DIRECT_FORMS:
         return websocket_text_frame(payload)
     return Outgoing(seq, payload).frame(Form.SSE)
 

@@ -28,12 +28,21 @@ from app.queries import blog_heads, event_payloads_since, find_blog, latest_even
 from app.realtime.broker import Announcement, Broker
 from app.realtime.channel import Channel, Position, Reader, Receipt, Tail
 from app.realtime.codes import CloseCode
-from app.realtime.frames import Form, Heartbeat, Outgoing, hello_frame, replay_frame
+from app.realtime.frames import (
+    DIRECT_FORMS,
+    Form,
+    Heartbeat,
+    Outgoing,
+    hello_frame,
+    replay_frame,
+)
 from app.supervision import supervise
 
 logger = logging.getLogger("bulletin.hub")
 
 REPLAY_BATCH = 200
+# Resumes of one blog ahead of this process within this long share one read of its head.
+HEAD_SHARED_SECONDS = 0.1
 # How long an out-of-order announcement waits for the one before it before the log is read.
 REORDER_GRACE_SECONDS = 0.05
 MAX_EARLY = 1000
@@ -240,7 +249,7 @@ class Hub:
             if not readers:
                 continue
             data = event.frame(form)
-            if form is Form.WEBSOCKET_FRAME:
+            if form in DIRECT_FORMS:
                 # Written straight to each transport: every write that was taken is delivered.
                 receipt.delivered += len(readers) - self._write_all(channel, readers, data)
             else:
@@ -411,6 +420,7 @@ class Hub:
             loading = asyncio.get_running_loop().create_future()
             self._loading[slug] = loading
             try:
+                self.metrics.catch_up_queries.labels(kind="load").inc()
                 async with self.database.read_session() as session:
                     blog = await find_blog(session, slug)
                     # Start warm: after a restart, resuming readers are served from memory.
@@ -444,8 +454,7 @@ class Hub:
         if channel.streams_stopped:
             raise StreamsStopped(f"Blog '{slug}': {STOPPED_REASON}.")
         if since is not None and since > channel.last_seq:
-            async with self.database.read_session() as session:
-                head = (await find_blog(session, slug)).head_seq
+            head = await self._head_for(channel, since)
             if since > head:
                 raise SinceAheadOfHead(
                     f"since={since} is ahead of this blog's newest seq {head}; reload."
@@ -458,6 +467,33 @@ class Hub:
             if since > channel.last_seq:
                 raise CatchUpFailed(f"could not catch up with {slug} yet; try again")
         return channel
+
+    async def _head_for(self, channel: Channel, since: int) -> int:
+        """The blog's head in the log for a resume at `since`, read once for a storm of them.
+
+        A read that began within HEAD_SHARED_SECONDS serves this resume if it answers at
+        least `since`. One that began before this resume may predate its `since` (a reader
+        that was just sent a newer event elsewhere): a lower answer is only believed from a
+        read that began after this resume arrived.
+        """
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        while True:
+            lookup = channel.head_lookup
+            began = channel.head_lookup_began
+            if lookup is None or (lookup.done() and arrived - began > HEAD_SHARED_SECONDS):
+                lookup = channel.head_lookup = loop.create_task(self._read_head(channel))
+                began = channel.head_lookup_began = loop.time()
+            head = await asyncio.shield(lookup)
+            if head >= since or began >= arrived:
+                return head
+            if channel.head_lookup is lookup:  # nobody asked again meanwhile: ask now
+                channel.head_lookup = None
+
+    async def _read_head(self, channel: Channel) -> int:
+        self.metrics.catch_up_queries.labels(kind="head").inc()
+        async with self.database.read_session() as session:
+            return (await find_blog(session, channel.slug)).head_seq
 
     async def attach(self, slug: str, reader: Reader, since: int | None) -> None:
         """Register a reader: first everything after `since`, then live events, no gap, no repeat.
@@ -484,6 +520,7 @@ class Hub:
                         return
                 channel.readers[form][id(reader)] = reader
                 return
+            self.metrics.catch_up_queries.labels(kind="replay").inc()
             async with self.database.read_session() as session:
                 rows = await event_payloads_since(session, channel.blog_id, cursor, REPLAY_BATCH)
             for seq, payload in rows:

@@ -13,21 +13,31 @@ unmasked frames, reserved bits, unknown opcodes and malformed control frames clo
 1002 (protocol error), a frame over ws_max_size with 1009 (message too big), as RFC 6455
 and the `websockets` edge do.
 
-Chosen with BULLETIN_STREAM_EDGE=lean (app/serving.py).
+A reader that offers permessage-deflate (every browser does) is answered with
+`server_no_context_takeover` and `client_no_context_takeover`: each event is then compressed
+once, into one frame that every such reader takes (Form.WEBSOCKET_DEFLATED), as nginx + nchan
+do; no connection keeps a compressor or its window.
+
+The default; BULLETIN_STREAM_EDGE=websockets chooses the edge it replaces (app/serving.py).
 """
 
 import asyncio
 import struct
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from websockets.exceptions import ProtocolError
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
 from websockets.frames import Close
 
 from app.limits import StreamPass
+from app.paths import WEBSOCKET_STREAM
 from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
-from app.realtime.frames import Form
+from app.realtime.frames import DEFLATE_WINDOW_BITS, Form
 from app.realtime.hub import Hub
 from app.realtime.streams import attach_websocket_reader
 from app.realtime.uvicorn_edge import StreamProtocol, write_frame
@@ -43,6 +53,13 @@ KEEPALIVE_TIMEOUT = 1011
 # How long a close waits for the peer's own close frame (uvicorn's close_timeout).
 CLOSE_SECONDS = 10.0
 SWEEP_KEY = "bulletin.lean_sweep"
+# RSV1: the message is compressed (permessage-deflate, RFC 7692).
+COMPRESSED = 0x40
+# What a stream answers a permessage-deflate offer with: no context carried from one message to
+# the next either way, so one compressed frame per event serves every reader.
+DEFLATE_ONCE = [
+    ServerPerMessageDeflateFactory(server_no_context_takeover=True, client_no_context_takeover=True)
+]
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
@@ -167,6 +184,8 @@ class LeanStream(asyncio.Protocol):
         "transport",
     )
     form = Form.WEBSOCKET_FRAME
+    # The reserved bit a reader may set on a data message: none without permessage-deflate.
+    compressed_bit = 0
 
     def __init__(
         self,
@@ -251,7 +270,8 @@ class LeanStream(asyncio.Protocol):
         while size - position >= 2:
             first, second = buffer[position], buffer[position + 1]
             opcode = first & 0x0F
-            if first & 0x70:
+            reserved = first & 0x70
+            if reserved and not (reserved == self.compressed_bit and opcode in (0x1, 0x2)):
                 return self.fail(PROTOCOL_ERROR, "reserved bits must be 0")
             if not second & 0x80:
                 return self.fail(PROTOCOL_ERROR, "incorrect masking")
@@ -285,6 +305,8 @@ class LeanStream(asyncio.Protocol):
                 elif opcode == 0x0:
                     return self.fail(PROTOCOL_ERROR, "unexpected continuation frame")
                 else:
+                    # A compressed message (RSV1) would inflate alone, with a fresh
+                    # zlib.decompressobj(-15): client_no_context_takeover was agreed.
                     self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
             elif opcode == 0xA:
                 self.awaiting_pong = False
@@ -365,11 +387,37 @@ class LeanStream(asyncio.Protocol):
             self.transport.close()
 
 
+class DeflatedLeanStream(LeanStream):
+    """A lean stream that negotiated permessage-deflate: it takes each event's one
+    compressed frame, and a reader's data message may come compressed (then refused)."""
+
+    __slots__ = ()
+    form = Form.WEBSOCKET_DEFLATED
+    compressed_bit = COMPRESSED
+
+
+def deflates_once(extensions: list[Any]) -> bool:
+    """Whether the negotiated extensions let this stream take the one deflated frame."""
+    return any(
+        isinstance(extension, PerMessageDeflate)
+        and extension.local_no_context_takeover
+        # A reader may ask for a smaller window than the frame was compressed with.
+        and (extension.local_max_window_bits or 15) >= DEFLATE_WINDOW_BITS
+        for extension in extensions
+    )
+
+
 class LeanStreamProtocol(StreamProtocol):
     """The `websockets` edge's handshake, refusals and limits; then the transport goes to a
     LeanStream, and this object (with its ServerProtocol) is dropped."""
 
     lean_stream: LeanStream | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        if WEBSOCKET_STREAM.match(unquote(event.path.partition("?")[0])):
+            # Other WebSocket paths keep uvicorn's setting (no per-connection compression).
+            self.conn.available_extensions = DEFLATE_ONCE
+        super().handle_connect(event)
 
     def open_stream(self, hub: Hub, slug: str, query: str) -> None:
         """Send the handshake response; on 101, hand the connection over to a LeanStream."""
@@ -379,11 +427,14 @@ class LeanStreamProtocol(StreamProtocol):
         limit_bytes = services.settings.reader_buffer_bytes
         # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.
         self.transport.set_write_buffer_limits(high=limit_bytes // 2, low=limit_bytes // 4)
+        deflated = deflates_once(self.conn.extensions)
+        # Its compressor and window are never used: every frame is built once, by the hub.
+        self.conn.extensions = []
         sweep = self.app_state.get(SWEEP_KEY)
         if sweep is None:
             sweep = Sweep(self.loop, self.config.ws_ping_interval, self.config.ws_ping_timeout)
             self.app_state[SWEEP_KEY] = sweep
-        stream = LeanStream(
+        stream = (DeflatedLeanStream if deflated else LeanStream)(
             self.transport,
             hub,
             slug,

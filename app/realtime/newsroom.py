@@ -46,7 +46,7 @@ from app.people.permissions import PRIVATE_STATES
 from app.queries import to_entry_public
 from app.realtime.broker import Announcement, Broker
 from app.realtime.channel import Reader
-from app.realtime.frames import Form, websocket_text_frame
+from app.realtime.frames import DIRECT_FORMS, Form, websocket_text_frame
 from app.rendering import Renderer
 from app.schemas import EntryPublic, EntryTombstone, UtcDatetime
 from app.supervision import supervise
@@ -144,7 +144,7 @@ def note_frame(form: Form, event_type: str, payload: bytes) -> bytes | str:
     Last-Event-ID stays the last public seq."""
     if form is Form.SSE:
         return b"event: %s\ndata: %s\n\n" % (event_type.encode(), payload)
-    if form is Form.WEBSOCKET_FRAME:
+    if form in DIRECT_FORMS:
         return websocket_text_frame(payload)
     return payload.decode()
 

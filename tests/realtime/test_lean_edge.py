@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.config import Settings
 from app.main import create_app
-from app.realtime.lean_edge import LeanStream, LeanStreamProtocol
+from app.realtime.lean_edge import DeflatedLeanStream, LeanStreamProtocol
+from app.realtime.uvicorn_edge import StreamProtocol
 from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE, uvicorn_options
 from tests.support.clients import StalledReader, next_message, read_metrics, slow_readers_closed
 from tests.support.databases import fresh_database
@@ -412,7 +413,8 @@ async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
         channel = server.app.state.services.hub.channel(SLUG)
         readers = [r for group in channel.readers.values() for r in group.values()]
         assert len(readers) == 31
-        assert all(type(reader) is LeanStream for reader in readers)
+        # Readers offering deflate (these do, as browsers) take the subclass that says so.
+        assert all(type(reader) is DeflatedLeanStream for reader in readers)
 
 
 # --- choosing the edge --------------------------------------------------------------
@@ -421,11 +423,13 @@ async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
 def test_bulletin_serve_runs_the_edge_bulletin_stream_edge_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert uvicorn_options(Settings())["ws"] == STREAM_EDGE  # the default, for now
-    monkeypatch.setenv("BULLETIN_STREAM_EDGE", "lean")
-    lean = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
-    lean.load()
-    assert lean.ws_protocol_class is LeanStreamProtocol
+    default = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    default.load()
+    assert default.ws_protocol_class is LeanStreamProtocol
+    monkeypatch.setenv("BULLETIN_STREAM_EDGE", "websockets")
+    kept = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    kept.load()
+    assert kept.ws_protocol_class is StreamProtocol
     monkeypatch.setenv("BULLETIN_STREAM_EDGE", "fast")
     with pytest.raises(pydantic.ValidationError, match="stream_edge"):
         Settings()

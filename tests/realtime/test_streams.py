@@ -3,6 +3,7 @@ streams stay alive through proxies, and dead peers are found and dropped."""
 
 import asyncio
 import json
+import os
 
 import httpx
 import pytest
@@ -157,7 +158,8 @@ async def test_sse_refuses_a_since_it_cannot_serve_with_a_json_error(
     ("junk", "close_code"),
     # Readers never send: a small message is refused by the stream, a large one by the
     # server's frame limit (ws_max_size in app/serving.py) before it is even read in full.
-    [("x" * 100, 4501), ("x" * 10_000, 1009)],
+    # Random hex: still over the limit when the client compresses it (deflate agreed).
+    [("x" * 100, 4501), (os.urandom(10_000).hex(), 1009)],
     ids=["small", "over-the-frame-limit"],
 )
 async def test_a_reader_that_sends_junk_is_closed_and_others_keep_receiving(
@@ -186,10 +188,19 @@ async def test_the_edge_writes_prebuilt_frames_and_asgi_servers_get_text(
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
         await next_message(ws)
         metrics = await read_metrics(server.client)
-    expected_form = "websocket_frame" if "[edge" in request.node.name else "text"
+    # The client offers permessage-deflate as browsers do. The lean edge agrees to it
+    # without context takeover (one compressed frame per event for every such reader);
+    # nothing else compresses per connection.
+    expected_form, extensions = {
+        "edge": (
+            "websocket_deflated",
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        ),
+        "edge-websockets": ("websocket_frame", None),
+        "asgi": ("text", None),
+    }[request.node.callspec.params["server"]]
     assert metrics[f'bulletin_readers{{form="{expected_form}"}}'] == 1.0
-    # Readers are offered no per-connection compression, whatever the client asks for.
-    assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    assert ws.response.headers.get("Sec-WebSocket-Extensions") == extensions
 
 
 # --- idle streams: heartbeats and pings ------------------------------------------
