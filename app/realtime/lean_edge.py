@@ -8,7 +8,9 @@ slots and no `websockets` ServerProtocol, no ASGI queue and no timers of its own
 peer never finished, for every stream at once.
 
 What a reader may send is parsed here and nothing more: pings (answered with a pong),
-pongs and the close handshake. A data message is refused with READERS_DO_NOT_SEND;
+pongs, the close handshake and, on a stream of several blogs, subscribe and unsubscribe
+text messages (app/realtime/multiplex.py). Any other data message is refused with
+READERS_DO_NOT_SEND;
 unmasked frames, reserved bits, unknown opcodes and malformed control frames close with
 1002 (protocol error), a frame over ws_max_size with 1009 (message too big), as RFC 6455
 and the `websockets` edge do.
@@ -29,8 +31,9 @@ from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 from app.realtime.hub import Hub
+from app.realtime.multiplex import NOT_A_READER_MESSAGE, Subscriptions
 from app.realtime.streams import attach_websocket_reader
-from app.realtime.uvicorn_edge import StreamProtocol, write_frame
+from app.realtime.uvicorn_edge import StreamProtocol, follow_blogs, write_frame
 
 # Every ping is the same frame (server frames are unmasked): built once for all streams.
 PING = b"\x89\x00"
@@ -156,6 +159,7 @@ class LeanStream(asyncio.Protocol):
         "close_sent",
         "connections",
         "drained",
+        "follows_many",
         "hub",
         "incoming",
         "limit_bytes",
@@ -163,6 +167,7 @@ class LeanStream(asyncio.Protocol):
         "paused",
         "slug",
         "stream_pass",
+        "subscriptions",
         "sweep",
         "transport",
     )
@@ -172,7 +177,7 @@ class LeanStream(asyncio.Protocol):
         self,
         transport: asyncio.Transport,
         hub: Hub,
-        slug: str,
+        slug: str | None,
         *,
         limit_bytes: int,
         max_size: int,
@@ -193,6 +198,9 @@ class LeanStream(asyncio.Protocol):
         self.awaiting_pong = False
         self.paused = False
         self.drained: asyncio.Future[None] | None = None
+        # A stream of several blogs (slug None) follows them through its subscriptions.
+        self.follows_many = slug is None
+        self.subscriptions: Subscriptions | None = None
 
     # --- the hub's reader interface -----------------------------------------------
 
@@ -284,8 +292,14 @@ class LeanStream(asyncio.Protocol):
                     pass  # the rest of what it sent before it saw our close
                 elif opcode == 0x0:
                     return self.fail(PROTOCOL_ERROR, "unexpected continuation frame")
-                else:
+                elif self.subscriptions is None:
                     self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
+                else:
+                    mask = buffer[position + head - 4 : position + head]
+                    message = unmask(buffer[position + head : end], mask)
+                    # Whole text messages only: a subscribe is far smaller than one frame.
+                    if first != 0x81 or not self.subscriptions.receive(message):
+                        self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
             elif opcode == 0xA:
                 self.awaiting_pong = False
             else:
@@ -358,7 +372,10 @@ class LeanStream(asyncio.Protocol):
         if self.stream_pass is not None:
             self.stream_pass.release()
             self.stream_pass = None
-        self.hub.detach(self.slug, self)
+        if self.subscriptions is not None:
+            self.subscriptions.leave()
+        elif self.slug is not None:
+            self.hub.detach(self.slug, self)
         # A replay waiting for the buffer to drain must not wait for ever.
         self.resume_writing()
         if exc is None:
@@ -371,7 +388,7 @@ class LeanStreamProtocol(StreamProtocol):
 
     lean_stream: LeanStream | None = None
 
-    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
+    def open_stream(self, hub: Hub, slug: str | None, query: str) -> None:
         """Send the handshake response; on 101, hand the connection over to a LeanStream."""
         if not self.answer_handshake():
             return
@@ -404,6 +421,9 @@ class LeanStreamProtocol(StreamProtocol):
         # Called from data_received, the HTTP protocol sets this protocol on the transport
         # just after; hand over once it has (until then, data_received forwards).
         self.loop.call_soon(self.transport.set_protocol, stream)
+        if slug is None:
+            stream.subscriptions = follow_blogs(hub, stream, query)
+            return
         since = parse_qs(query).get("since", [None])[-1]
         task = self.loop.create_task(attach_websocket_reader(hub, slug, stream, since))
         self.tasks.add(task)
