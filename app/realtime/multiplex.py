@@ -8,10 +8,12 @@ connection with READERS_DO_NOT_SEND, as on a single blog's stream.
 
 The connection is one reader of the hub in each blog's channel, so every event's frame is
 still built once for all readers: events already name their blog, and this connection's
-`hello` and heartbeats name it too. A blog that cannot be followed (missing, a reset log,
-a malformed `since`) gets an `error` message with the close code a single blog's stream
-would have closed with; the others go on. The connection itself closes only for what
-concerns it all: it fell behind (RESUME), the server restarts, or it sent what it may not.
+`hello` and heartbeats name it too. Every subscription is answered with a `hello` carrying
+the blog's head: at once without `since`, after the replay with it. A blog that cannot be
+followed (missing, a reset log, a malformed `since`) gets an `error` message with the
+close code a single blog's stream would have closed with; the others go on. The connection
+itself closes only for what concerns it all: it fell behind (RESUME), the server restarts,
+or it sent what it may not.
 """
 
 import asyncio
@@ -30,7 +32,7 @@ from app.errors import BulletinError, NotFound, SinceAheadOfHead, Unavailable
 from app.models import MAX_INT
 from app.paths import MULTI_STREAMS_PREFIX, SSE_ROUTE, WEBSOCKET_ROUTE
 from app.realtime.codes import CloseCode
-from app.realtime.frames import error_frame, error_payload
+from app.realtime.frames import error_frame, error_payload, hello_frame
 from app.realtime.hub import Hub, Reader
 from app.realtime.readers import SseReader, WebSocketReader
 from app.realtime.streams import InvalidSince, origin_refusal, parse_since, refuse_handshake
@@ -143,6 +145,12 @@ class Subscriptions:
     async def _attach(self, slug: str, since: int | None) -> None:
         try:
             await self.hub.attach(slug, self.reader, since)
+            channel = self.hub.channel(slug)
+            if since is not None and channel is not None:
+                # Every subscription is answered: after its replay, the head it goes on from
+                # (nothing awaited since the reader joined the channel, so none slips between).
+                form = self.reader.form
+                self.reader.write(hello_frame(form, channel.last_seq, slug))
             return
         except NotFound as error:
             code, reason = CloseCode.BLOG_NOT_FOUND, error.message

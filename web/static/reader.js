@@ -3,10 +3,22 @@
  * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
  * `#entry-ID` anchors that find theirs, what is new since this browser's last visit, the
  * page's title and summary kept live, a filtered or oldest-first view kept live, and "N
- * reading now". No dependencies; loaded with `defer`, after bulletin.js.
+ * reading now", and a day divider where a new local day starts. No dependencies; loaded
+ * with `defer`, after bulletin.js. Its words come with the page, in the blog's language
+ * (`data-bulletin-words`, app/i18n/script_words.py).
  */
 (function () {
   "use strict";
+
+  let words = {};
+  let plurals = null;
+
+  /** A message with a count, in the form the page's language takes for it. */
+  function counted(key, count) {
+    // Digits as the server writes them (Babel's CLDR data: Latin digits in Arabic too).
+    const number = count.toLocaleString(document.documentElement.lang, { numberingSystem: "latn" });
+    return words[key][plurals.select(count)].replace("%(num)s", number);
+  }
 
   function findEntry(root, id) {
     return root.querySelector("article[data-entry-id=\"" + id + "\"]");
@@ -42,14 +54,14 @@
     const title = headline ? headline.textContent : document.title;
     const said = (text) => {
       button.textContent = text;
-      setTimeout(() => { button.textContent = "Share"; }, 2000);
+      setTimeout(() => { button.textContent = words.share; }, 2000);
     };
     if (window.navigator.share) {
       return window.navigator.share({ title, url }).catch(() => {}); // dismissed: nothing to say
     }
     if (window.navigator.clipboard && window.isSecureContext) {
       return window.navigator.clipboard.writeText(url)
-        .then(() => said("Link copied"), () => { window.location.href = url; });
+        .then(() => said(words.copied), () => { window.location.href = url; });
     }
     window.location.href = url; // its address bar holds the link to copy
   }
@@ -113,7 +125,8 @@
   }
 
   function clock(at) {
-    return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return new Date(at).toLocaleTimeString(document.documentElement.lang,
+      { hour: "2-digit", minute: "2-digit" });
   }
 
   function showCatchUp(root, seen, found) {
@@ -127,12 +140,11 @@
     const note = document.createElement("p");
     note.className = "catch-up";
     note.setAttribute("data-bulletin-catch-up", "");
-    note.textContent = (found.more ? "More than " : "") + count +
-      (count === 1 ? " update" : " updates") + " since " + clock(seen.at) +
-      (keys ? ", " + keys + (keys === 1 ? " key event" : " key events") : "") + ". ";
+    note.textContent = counted(found.more ? "more" : "since", count)
+      .replace("%(time)s", clock(seen.at)) + (keys ? counted("keys", keys) : "") + ". ";
     const oldest = found.entries[0];
     const jump = document.createElement("a");
-    jump.textContent = "Jump to the first you missed";
+    jump.textContent = words.jump;
     jump.href = findEntry(root, oldest.id) ? "#entry-" + oldest.id
       : "/blogs/" + encodeURIComponent(root.dataset.bulletinBlog) + "/entries/" + oldest.id;
     note.appendChild(jump);
@@ -167,7 +179,7 @@
       const count = list.children.length;
       const open = nav.hasAttribute("data-expanded");
       toggle.hidden = count <= Number(nav.dataset.folded);
-      toggle.textContent = open ? "Show fewer" : "Show all " + count;
+      toggle.textContent = open ? words.fewer : counted("all", count);
       toggle.setAttribute("aria-expanded", String(open));
     };
     toggle.addEventListener("click", () => {
@@ -205,7 +217,7 @@
       const article = findEntry(root, event.entry.id); // none while the reader is scrolled down
       if (article) article.classList.add("entry--new");
       const said = spoken(event.entry);
-      region.textContent = said ? "New update: " + said : "New update";
+      region.textContent = said ? words.announce.replace("%(headline)s", said) : words.announced;
     });
   }
 
@@ -267,16 +279,36 @@
       .then((counted) => {
         const count = counted && counted.reading_now;
         label.hidden = !count;
-        if (count) label.textContent = count.toLocaleString("en") + " reading now";
+        if (count) label.textContent = counted("reading", count);
       }, () => {});
     read();
     setInterval(read, READING_EVERY_MS);
   }
 
+  /* Times say the hour only: the day shows in a divider before the first entry of each local
+   * day (the server renders one, hidden, in every entry). Entries arriving live, revealed or
+   * removed move the boundaries, so they are found again after each change of the list. */
+  function keepDayDividers(root) {
+    const flow = root.querySelector("[data-bulletin-entries]");
+    const mark = () => {
+      let previous = null;
+      for (const article of flow.querySelectorAll("article[data-day]")) {
+        const divider = article.querySelector("[data-bulletin-day]");
+        if (divider) divider.hidden = article.dataset.day === previous;
+        previous = article.dataset.day;
+      }
+    };
+    new MutationObserver(mark).observe(flow, { childList: true });
+    mark();
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
+    words = JSON.parse(root.dataset.bulletinWords);
+    plurals = new Intl.PluralRules(document.documentElement.lang);
     wireLinks(root);
+    keepDayDividers(root);
     foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
     showReaders(root);
