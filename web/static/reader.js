@@ -2,23 +2,77 @@
  * Bulletin's reader page, beyond the live core in bulletin.js (which partners' embeds load
  * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
  * `#entry-ID` anchors that find theirs, what is new since this browser's last visit, the
- * page's title and summary kept live, a filtered or oldest-first view kept live, and "N
- * reading now", and a day divider where a new local day starts. No dependencies; loaded
- * with `defer`, after bulletin.js. Its words come with the page, in the blog's language
- * (`data-bulletin-words`, app/i18n/script_words.py).
+ * page's title and summary kept live, a filtered or oldest-first view kept live, "N
+ * reading now", and one connection for all the tabs of a browser. No dependencies; loaded
+ * with `defer`, before bulletin.js (which finds `bulletinShare` when it connects).
  */
 (function () {
   "use strict";
 
-  let words = {};
-  let plurals = null;
+  /* One connection per browser. The tab that holds the lock "bulletin SERVER" keeps one
+   * WebSocket to SERVER/api/v1/streams/ws for the blogs of every tab, and passes what it hears
+   * to the others on the BroadcastChannel of the same name; each tab applies it by seq, as
+   * from a stream of its own. A tab asks for its blog from its own seq when it starts, after
+   * a gap, and when a new holder opens (the last one's tab closed): so nothing is lost, and
+   * what comes twice is dropped by seq. Where Web Locks or BroadcastChannel are missing, or
+   * the connection is made with a WebSocket of the caller's, bulletin.js keeps one connection
+   * per tab. On the channel: {want} a subscribe message for the stream; {ask} the holder asks
+   * for every tab's; {data} a message of the stream; {closed: [code, reason]} it closed. */
+  const links = {};
 
-  /** A message with a count, in the form the page's language takes for it. */
-  function counted(key, count) {
-    // Digits as the server writes them (Babel's CLDR data: Latin digits in Arabic too).
-    const number = count.toLocaleString(document.documentElement.lang, { numberingSystem: "latn" });
-    return words[key][plurals.select(count)].replace("%(num)s", number);
+  function openLink(base) {
+    const name = "bulletin " + base;
+    const channel = new BroadcastChannel(name);
+    const lives = new Set();
+    let socket = null;
+    const take = (message) => {
+      if (message.want && socket && socket.readyState === WebSocket.OPEN) socket.send(message.want);
+      const event = message.data && JSON.parse(message.data);
+      for (const live of lives) {
+        if (live.choice) continue; // fell back to a stream of its own (SSE through a proxy)
+        if (message.ask) live.open();
+        else if (message.closed) live.ended(...message.closed);
+        else if (!event || event.blog !== live.options.blog) continue;
+        else if (event.type === "error") live.ended(event.code, event.reason);
+        else live.receive(message.data);
+      }
+    };
+    // A channel never hears its own messages: the holder's tab takes what it posts itself.
+    const post = (message) => {
+      channel.postMessage(message);
+      take(message);
+    };
+    channel.onmessage = (e) => take(e.data);
+    const hold = (step) => {
+      socket = new WebSocket(base.replace(/^http/, "ws") + "/api/v1/streams/ws");
+      socket.onopen = () => {
+        step = 1;
+        post({ ask: true });
+      };
+      socket.onmessage = (message) => post({ data: message.data });
+      socket.onclose = (close) => {
+        socket = null;
+        post({ closed: [close.code, close.reason] });
+        setTimeout(() => hold(step + 1), window.Bulletin.backoff(step, 500, 30000));
+      };
+    };
+    // Held until this tab closes; then the next tab waiting for it opens the connection.
+    navigator.locks.request(name, () => new Promise(() => hold(1)));
+    return { lives, post };
   }
+
+  /** bulletin.js asks for each connection it makes: a function that asks for the blog from
+   * the connection's seq, or nothing where it connects by itself. */
+  window.bulletinShare = (live) => {
+    if (!(navigator.locks && window.BroadcastChannel) || live.options.WebSocket ||
+      live.transports[0] !== "websocket") return null;
+    const link = links[live.base] || (links[live.base] = openLink(live.base));
+    link.lives.add(live);
+    live.addEventListener("state", (e) => {
+      if (e.detail.newState === "disconnected") link.lives.delete(live);
+    });
+    return () => link.post({ want: JSON.stringify({ subscribe: live.options.blog, since: live.seq }) });
+  };
 
   function findEntry(root, id) {
     return root.querySelector("article[data-entry-id=\"" + id + "\"]");
@@ -54,14 +108,14 @@
     const title = headline ? headline.textContent : document.title;
     const said = (text) => {
       button.textContent = text;
-      setTimeout(() => { button.textContent = words.share; }, 2000);
+      setTimeout(() => { button.textContent = "Share"; }, 2000);
     };
     if (window.navigator.share) {
       return window.navigator.share({ title, url }).catch(() => {}); // dismissed: nothing to say
     }
     if (window.navigator.clipboard && window.isSecureContext) {
       return window.navigator.clipboard.writeText(url)
-        .then(() => said(words.copied), () => { window.location.href = url; });
+        .then(() => said("Link copied"), () => { window.location.href = url; });
     }
     window.location.href = url; // its address bar holds the link to copy
   }
@@ -125,8 +179,7 @@
   }
 
   function clock(at) {
-    return new Date(at).toLocaleTimeString(document.documentElement.lang,
-      { hour: "2-digit", minute: "2-digit" });
+    return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
   function showCatchUp(root, seen, found) {
@@ -140,11 +193,12 @@
     const note = document.createElement("p");
     note.className = "catch-up";
     note.setAttribute("data-bulletin-catch-up", "");
-    note.textContent = counted(found.more ? "more" : "since", count)
-      .replace("%(time)s", clock(seen.at)) + (keys ? counted("keys", keys) : "") + ". ";
+    note.textContent = (found.more ? "More than " : "") + count +
+      (count === 1 ? " update" : " updates") + " since " + clock(seen.at) +
+      (keys ? ", " + keys + (keys === 1 ? " key event" : " key events") : "") + ". ";
     const oldest = found.entries[0];
     const jump = document.createElement("a");
-    jump.textContent = words.jump;
+    jump.textContent = "Jump to the first you missed";
     jump.href = findEntry(root, oldest.id) ? "#entry-" + oldest.id
       : "/blogs/" + encodeURIComponent(root.dataset.bulletinBlog) + "/entries/" + oldest.id;
     note.appendChild(jump);
@@ -179,7 +233,7 @@
       const count = list.children.length;
       const open = nav.hasAttribute("data-expanded");
       toggle.hidden = count <= Number(nav.dataset.folded);
-      toggle.textContent = open ? words.fewer : counted("all", count);
+      toggle.textContent = open ? "Show fewer" : "Show all " + count;
       toggle.setAttribute("aria-expanded", String(open));
     };
     toggle.addEventListener("click", () => {
@@ -217,8 +271,19 @@
       const article = findEntry(root, event.entry.id); // none while the reader is scrolled down
       if (article) article.classList.add("entry--new");
       const said = spoken(event.entry);
-      region.textContent = said ? words.announce.replace("%(headline)s", said) : words.announced;
+      region.textContent = said ? "New update: " + said : "New update";
     });
+  }
+
+  /** "(3) " before the page's title while three new updates wait for a scrolled reader. */
+  function countInTitle(page) {
+    const show = page.showCount.bind(page);
+    page.baseTitle = document.title;
+    page.showCount = () => {
+      show();
+      const count = page.pending.size;
+      document.title = (count ? "(" + count + ") " : "") + page.baseTitle;
+    };
   }
 
   /** The page's own title and summary follow the blog's changes (the embed has neither). */
@@ -279,41 +344,22 @@
       .then((counted) => {
         const count = counted && counted.reading_now;
         label.hidden = !count;
-        if (count) label.textContent = counted("reading", count);
+        if (count) label.textContent = count.toLocaleString("en") + " reading now";
       }, () => {});
     read();
     setInterval(read, READING_EVERY_MS);
   }
 
-  /* Times say the hour only: the day shows in a divider before the first entry of each local
-   * day (the server renders one, hidden, in every entry). Entries arriving live, revealed or
-   * removed move the boundaries, so they are found again after each change of the list. */
-  function keepDayDividers(root) {
-    const flow = root.querySelector("[data-bulletin-entries]");
-    const mark = () => {
-      let previous = null;
-      for (const article of flow.querySelectorAll("article[data-day]")) {
-        const divider = article.querySelector("[data-bulletin-day]");
-        if (divider) divider.hidden = article.dataset.day === previous;
-        previous = article.dataset.day;
-      }
-    };
-    new MutationObserver(mark).observe(flow, { childList: true });
-    mark();
-  }
-
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
-    words = JSON.parse(root.dataset.bulletinWords);
-    plurals = new Intl.PluralRules(document.documentElement.lang);
     wireLinks(root);
-    keepDayDividers(root);
     foldKeyEvents(root);
     showLinkedEntry(root.closest("main"), root);
     showReaders(root);
     const live = window.bulletinPage;
     if (live) {
+      countInTitle(live.page);
       followBlog(live);
       keepView(root, live);
     }
@@ -323,6 +369,7 @@
     }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // Deferred before bulletin.js: the page's connection exists once the document is parsed.
+  if (document.readyState === "complete") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
