@@ -56,17 +56,27 @@
         setTimeout(() => hold(step + 1), window.Bulletin.backoff(step, 500, 30000));
       };
     };
+    const link = { lives, post, refused: false };
     // Held until this tab closes; then the next tab waiting for it opens the connection.
-    navigator.locks.request(name, () => new Promise(() => hold(1)));
-    return { lives, post };
+    navigator.locks.request(name, () => new Promise(() => hold(1))).catch(() => {
+      // Refused here after all: each connection of this tab goes its own way.
+      link.refused = true;
+      for (const live of lives) {
+        live.link = null;
+        live.open();
+      }
+    });
+    return link;
   }
 
   /** bulletin.js asks for each connection it makes: a function that asks for the blog from
    * the connection's seq, or nothing where it connects by itself. */
   window.bulletinShare = (live) => {
-    if (!(navigator.locks && window.BroadcastChannel) || live.options.WebSocket ||
-      live.transports[0] !== "websocket") return null;
+    // A sandboxed frame (the newsroom's preview) has an opaque origin, and no locks to share.
+    if (!(navigator.locks && window.BroadcastChannel) || window.origin === "null" ||
+      live.options.WebSocket || live.transports[0] !== "websocket") return null;
     const link = links[live.base] || (links[live.base] = openLink(live.base));
+    if (link.refused) return null;
     link.lives.add(live);
     live.addEventListener("state", (e) => {
       if (e.detail.newState === "disconnected") link.lives.delete(live);
