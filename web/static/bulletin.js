@@ -18,9 +18,6 @@
  * ("no heartbeat", "missed events"). "disconnected" is for good: after close() (1000) or a
  * refusal (Bulletin.CODES, 4500-4999).
  * As an ES module: import { Bulletin } from "https://HOST/static/bulletin.mjs".
- * Where the page defines window.bulletinShare(live) (reader.js), a connection asks it first:
- * it returns a function that asks for live's blog from live.seq on a connection shared by the
- * browser's tabs (which then call live.receive / live.ended / live.open), or nothing.
  */
 (function (global) {
   "use strict";
@@ -117,6 +114,7 @@
       this.badge = find("status");
       this.stateLabel = find("state");
       this.pending = new Map(); // entry id -> article not yet shown to a scrolled reader
+      this.baseTitle = doc.title;
       this.button.addEventListener("click", () => this.reveal(true));
       this.onScroll = () => { if (this.pending.size && this.atTop()) this.reveal(false); };
       global.addEventListener("scroll", this.onScroll, { passive: true });
@@ -278,7 +276,7 @@
       const count = this.pending.size;
       this.button.hidden = !count;
       this.button.textContent = count === 1 ? "1 new update" : count + " new updates";
-      // The reader page's title counts them too: reader.js.
+      if (this.isDocument) doc.title = (count ? "(" + count + ") " : "") + this.baseTitle;
     }
 
     syncKeyEvent(id, markup) { // markup: the entry's line, rendered by the server; none: remove
@@ -347,8 +345,6 @@
       };
       global.addEventListener("online", this.reconnectNow);
       doc.addEventListener("visibilitychange", this.onVisible);
-      // One connection for the tabs of a browser: the reader page's reader.js offers it.
-      this.link = global.bulletinShare && bulletinShare(this);
       this.setState(STATE.CONNECTING, 0, "connect");
       this.open();
     }
@@ -375,7 +371,6 @@
       this.stop();
       this.received = false;
       this.opened++;
-      if (this.link && !this.choice) return this.link(); // asks for our blog from our seq
       if (this.transports[this.choice] === "sse" || !this.WebSocket) return this.openSse();
       const socket = this.socket = new this.WebSocket(this.url("ws").replace(/^http/, "ws"));
       socket.onopen = () => this.alive(false);
@@ -405,10 +400,10 @@
         this.attempt = 0;
         this.failures = 0;
       }
-      this.setState(STATE.CONNECTED, 0, "", this.source ? "sse" : "websocket");
+      this.setState(STATE.CONNECTED, 0, "", this.socket ? "websocket" : "sse");
       clearTimeout(this.watchdog);
       // A stream that stops talking is dead, whatever the socket says (heartbeats included).
-      if (this.socket || this.source || this.link) {
+      if (this.socket || this.source) {
         this.watchdog = setTimeout(() => this.drop("no heartbeat"), this.heartbeatMs * 2 + 5000);
       }
     }

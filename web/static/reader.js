@@ -2,87 +2,11 @@
  * Bulletin's reader page, beyond the live core in bulletin.js (which partners' embeds load
  * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
  * `#entry-ID` anchors that find theirs, what is new since this browser's last visit, the
- * page's title and summary kept live, a filtered or oldest-first view kept live, "N
- * reading now", and one connection for all the tabs of a browser. No dependencies; loaded
- * with `defer`, before bulletin.js (which finds `bulletinShare` when it connects).
+ * page's title and summary kept live, a filtered or oldest-first view kept live, and "N
+ * reading now". No dependencies; loaded with `defer`, after bulletin.js.
  */
 (function () {
   "use strict";
-
-  /* One connection per browser. The tab that holds the lock "bulletin SERVER" keeps one
-   * WebSocket to SERVER/api/v1/streams/ws for the blogs of every tab, and passes what it hears
-   * to the others on the BroadcastChannel of the same name; each tab applies it by seq, as
-   * from a stream of its own. A tab asks for its blog from its own seq when it starts, after
-   * a gap, and when a new holder opens (the last one's tab closed): so nothing is lost, and
-   * what comes twice is dropped by seq. Where Web Locks or BroadcastChannel are missing, or
-   * the connection is made with a WebSocket of the caller's, bulletin.js keeps one connection
-   * per tab. On the channel: {want} a subscribe message for the stream; {ask} the holder asks
-   * for every tab's; {data} a message of the stream; {closed: [code, reason]} it closed. */
-  const links = {};
-
-  function openLink(base) {
-    const name = "bulletin " + base;
-    const channel = new BroadcastChannel(name);
-    const lives = new Set();
-    let socket = null;
-    const take = (message) => {
-      if (message.want && socket && socket.readyState === WebSocket.OPEN) socket.send(message.want);
-      const event = message.data && JSON.parse(message.data);
-      for (const live of lives) {
-        if (live.choice) continue; // fell back to a stream of its own (SSE through a proxy)
-        if (message.ask) live.open();
-        else if (message.closed) live.ended(...message.closed);
-        else if (!event || event.blog !== live.options.blog) continue;
-        else if (event.type === "error") live.ended(event.code, event.reason);
-        else live.receive(message.data);
-      }
-    };
-    // A channel never hears its own messages: the holder's tab takes what it posts itself.
-    const post = (message) => {
-      channel.postMessage(message);
-      take(message);
-    };
-    channel.onmessage = (e) => take(e.data);
-    const hold = (step) => {
-      socket = new WebSocket(base.replace(/^http/, "ws") + "/api/v1/streams/ws");
-      socket.onopen = () => {
-        step = 1;
-        post({ ask: true });
-      };
-      socket.onmessage = (message) => post({ data: message.data });
-      socket.onclose = (close) => {
-        socket = null;
-        post({ closed: [close.code, close.reason] });
-        setTimeout(() => hold(step + 1), window.Bulletin.backoff(step, 500, 30000));
-      };
-    };
-    const link = { lives, post, refused: false };
-    // Held until this tab closes; then the next tab waiting for it opens the connection.
-    navigator.locks.request(name, () => new Promise(() => hold(1))).catch(() => {
-      // Refused here after all: each connection of this tab goes its own way.
-      link.refused = true;
-      for (const live of lives) {
-        live.link = null;
-        live.open();
-      }
-    });
-    return link;
-  }
-
-  /** bulletin.js asks for each connection it makes: a function that asks for the blog from
-   * the connection's seq, or nothing where it connects by itself. */
-  window.bulletinShare = (live) => {
-    // A sandboxed frame (the newsroom's preview) has an opaque origin, and no locks to share.
-    if (!(navigator.locks && window.BroadcastChannel) || window.origin === "null" ||
-      live.options.WebSocket || live.transports[0] !== "websocket") return null;
-    const link = links[live.base] || (links[live.base] = openLink(live.base));
-    if (link.refused) return null;
-    link.lives.add(live);
-    live.addEventListener("state", (e) => {
-      if (e.detail.newState === "disconnected") link.lives.delete(live);
-    });
-    return () => link.post({ want: JSON.stringify({ subscribe: live.options.blog, since: live.seq }) });
-  };
 
   function findEntry(root, id) {
     return root.querySelector("article[data-entry-id=\"" + id + "\"]");
@@ -285,17 +209,6 @@
     });
   }
 
-  /** "(3) " before the page's title while three new updates wait for a scrolled reader. */
-  function countInTitle(page) {
-    const show = page.showCount.bind(page);
-    page.baseTitle = document.title;
-    page.showCount = () => {
-      show();
-      const count = page.pending.size;
-      document.title = (count ? "(" + count + ") " : "") + page.baseTitle;
-    };
-  }
-
   /** The page's own title and summary follow the blog's changes (the embed has neither). */
   function followBlog(live) {
     live.addEventListener("event", (e) => {
@@ -369,7 +282,6 @@
     showReaders(root);
     const live = window.bulletinPage;
     if (live) {
-      countInTitle(live.page);
       followBlog(live);
       keepView(root, live);
     }
@@ -379,7 +291,6 @@
     }
   }
 
-  // Deferred before bulletin.js: the page's connection exists once the document is parsed.
-  if (document.readyState === "complete") start();
-  else document.addEventListener("DOMContentLoaded", start);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
