@@ -38,7 +38,7 @@ from app.limits.bodies import RequestGuards
 from app.limits.middleware import RateLimitGuard
 from app.logs import RequestIds
 from app.paths import MEDIA_UPLOAD
-from app.realtime import streams
+from app.realtime import multiplex, streams
 from app.rendering import WEB_DIR
 from app.services import Services, open_services
 
@@ -217,6 +217,7 @@ def create_app(settings: Settings) -> FastAPI:
         feeds,
         tokens,
         streams,
+        multiplex,
     ):
         app.include_router(module.router)
     app.include_router(pages.router)

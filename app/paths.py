@@ -11,9 +11,12 @@ API_PREFIX = "/api/v1"
 STREAMS_PREFIX = API_PREFIX + "/blogs/{slug}"
 WEBSOCKET_ROUTE = "/ws"
 SSE_ROUTE = "/sse"
+# Streams of several blogs on one connection (app/realtime/multiplex.py).
+MULTI_STREAMS_PREFIX = API_PREFIX + "/streams"
+MULTI_WEBSOCKET_STREAM = MULTI_STREAMS_PREFIX + WEBSOCKET_ROUTE
 
-# Either stream of any blog (the slug is checked by the route).
-STREAM = re.compile(r"^/api/v1/blogs/[^/]+/(?:ws|sse)$")
+# Either stream of any blog (the slug is checked by the route), or of several blogs.
+STREAM = re.compile(r"^/api/v1/(?:blogs/[^/]+|streams)/(?:ws|sse)$")
 # The WebSocket stream, with the (still percent-encoded) slug as group 1.
 WEBSOCKET_STREAM = re.compile(r"^/api/v1/blogs/([^/]+)/ws$")
 # The public reads of one blog, the API's and the pages', with its slug as group 1.

@@ -111,9 +111,24 @@ class Outgoing:
         return framed
 
 
-def control_payload(message_type: str, seq: int) -> bytes:
-    """`hello` and `heartbeat` messages: not events, they carry the head seq."""
-    return b'{"type":"%s","seq":%d}' % (message_type.encode(), seq)
+def control_payload(message_type: str, seq: int, blog: str | None = None) -> bytes:
+    """`hello` and `heartbeat` messages: not events, they carry the head seq (and, on a
+    connection that follows several blogs, the blog's slug)."""
+    if blog is None:
+        return b'{"type":"%s","seq":%d}' % (message_type.encode(), seq)
+    return b'{"type":"%s","blog":%s,"seq":%d}' % (
+        message_type.encode(),
+        json.dumps(blog).encode(),
+        seq,
+    )
+
+
+def error_payload(blog: str, code: int, reason: str) -> bytes:
+    """One blog of a connection that follows several could not be followed: the close code a
+    single-blog stream would have been closed with, for that blog alone."""
+    return json.dumps(
+        {"type": "error", "blog": blog, "code": code, "reason": reason}, separators=(",", ":")
+    ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +138,8 @@ class Heartbeat(Framed):
     EventSource's Last-Event-ID at the last real event."""
 
     @classmethod
-    def at(cls, seq: int) -> "Heartbeat":
-        payload = control_payload("heartbeat", seq)
+    def at(cls, seq: int, blog: str | None = None) -> "Heartbeat":
+        payload = control_payload("heartbeat", seq, blog)
         return cls(
             text=payload.decode(),
             websocket_frame=websocket_text_frame(payload),
@@ -142,10 +157,18 @@ def replay_frame(form: Form, payload: bytes, seq: int) -> bytes | str:
     return Outgoing(seq, payload).frame(Form.SSE)
 
 
-def hello_frame(form: Form, head: int) -> bytes | str:
+def hello_frame(form: Form, head: int, blog: str | None = None) -> bytes | str:
     """The first message of a reader without `since`: the head it starts from."""
-    payload = control_payload("hello", head)
+    payload = control_payload("hello", head, blog)
     if form is Form.SSE:
         # With the head as its id, an EventSource that reconnects resumes from there.
         return sse_message(head, "hello", payload)
     return replay_frame(form, payload, head)
+
+
+def error_frame(form: Form, payload: bytes) -> bytes | str:
+    """An `error` message for one reader. In SSE it has no `id:`, so it moves no resume point,
+    and is named `blog.error`: EventSource keeps `error` for its own connection failures."""
+    if form is Form.SSE:
+        return b"event: blog.error\ndata: %s\n\n" % payload
+    return replay_frame(form, payload, 0)

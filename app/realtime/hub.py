@@ -48,6 +48,12 @@ REORDER_GRACE_SECONDS = 0.05
 MAX_EARLY = 1000
 
 
+def follows_many(reader: Reader) -> bool:
+    """Whether the reader's connection follows several blogs (app/realtime/multiplex.py): its
+    hello and heartbeats then name their blog, as events always do."""
+    return getattr(reader, "follows_many", False)
+
+
 class CatchUpFailed(Unavailable):
     """The process could not read the log up to a reader's resume point (database trouble)."""
 
@@ -105,7 +111,8 @@ class Hub:
         self._subscribed_before = False
 
     def _reader_count(self, form: Form) -> int:
-        return sum(len(channel.readers[form]) for channel in self._channels.values())
+        """Open connections: one that follows several blogs is in several channels, once."""
+        return len({key for channel in self._channels.values() for key in channel.readers[form]})
 
     def _blog_reader_counts(self) -> list[tuple[str, int]]:
         return [(slug, channel.reader_count()) for slug, channel in self._channels.items()]
@@ -369,9 +376,21 @@ class Hub:
     def send_heartbeats(self) -> None:
         for channel in self._channels.values():
             heartbeat = Heartbeat.at(channel.last_seq)
+            # A connection that follows several blogs is told which blog each beat is for.
+            named = Heartbeat.at(channel.last_seq, channel.slug)
             for form, readers in channel.readers.items():
-                if readers:
-                    self._write_all(channel, readers, heartbeat.frame(form))
+                if not readers:
+                    continue
+                plain, tagged = heartbeat.frame(form), named.frame(form)
+                refused = [
+                    key
+                    for key, reader in readers.items()
+                    if not reader.write(tagged if follows_many(reader) else plain)
+                ]
+                if refused:
+                    for key in refused:
+                        del readers[key]
+                    self.metrics.slow_readers_closed.inc(len(refused))
 
     def _forget_idle_channels(self, now: float) -> None:
         for slug, channel in list(self._channels.items()):
@@ -507,7 +526,8 @@ class Hub:
         if not getattr(reader, "counted", True):
             channel.uncounted.add(id(reader))
         if since is None:
-            if reader.write(hello_frame(form, channel.last_seq)):
+            blog = slug if follows_many(reader) else None
+            if reader.write(hello_frame(form, channel.last_seq, blog)):
                 channel.readers[form][id(reader)] = reader
             return
         cursor = since

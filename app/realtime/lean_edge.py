@@ -8,7 +8,9 @@ slots and no `websockets` ServerProtocol, no ASGI queue and no timers of its own
 peer never finished, for every stream at once.
 
 What a reader may send is parsed here and nothing more: pings (answered with a pong),
-pongs and the close handshake. A data message is refused with READERS_DO_NOT_SEND;
+pongs, the close handshake and, on a stream of several blogs, subscribe and unsubscribe
+text messages (app/realtime/multiplex.py). Any other data message is refused with
+READERS_DO_NOT_SEND;
 unmasked frames, reserved bits, unknown opcodes and malformed control frames close with
 1002 (protocol error), a frame over ws_max_size with 1009 (message too big), as RFC 6455
 and the `websockets` edge do.
@@ -23,6 +25,7 @@ The default; BULLETIN_STREAM_EDGE=websockets chooses the edge it replaces (app/s
 
 import asyncio
 import struct
+import zlib
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -34,13 +37,14 @@ from websockets.extensions.permessage_deflate import (
 from websockets.frames import Close
 
 from app.limits import StreamPass
-from app.paths import WEBSOCKET_STREAM
+from app.paths import MULTI_WEBSOCKET_STREAM, WEBSOCKET_STREAM
 from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import DEFLATE_WINDOW_BITS, Form
 from app.realtime.hub import Hub
+from app.realtime.multiplex import NOT_A_READER_MESSAGE, Subscriptions
 from app.realtime.streams import attach_websocket_reader
-from app.realtime.uvicorn_edge import StreamProtocol, write_frame
+from app.realtime.uvicorn_edge import StreamProtocol, follow_blogs, write_frame
 
 # Every ping is the same frame (server frames are unmasked): built once for all streams.
 PING = b"\x89\x00"
@@ -173,6 +177,7 @@ class LeanStream(asyncio.Protocol):
         "close_sent",
         "connections",
         "drained",
+        "follows_many",
         "hub",
         "incoming",
         "limit_bytes",
@@ -180,6 +185,7 @@ class LeanStream(asyncio.Protocol):
         "paused",
         "slug",
         "stream_pass",
+        "subscriptions",
         "sweep",
         "transport",
     )
@@ -191,7 +197,7 @@ class LeanStream(asyncio.Protocol):
         self,
         transport: asyncio.Transport,
         hub: Hub,
-        slug: str,
+        slug: str | None,
         *,
         limit_bytes: int,
         max_size: int,
@@ -212,6 +218,9 @@ class LeanStream(asyncio.Protocol):
         self.awaiting_pong = False
         self.paused = False
         self.drained: asyncio.Future[None] | None = None
+        # A stream of several blogs (slug None) follows them through its subscriptions.
+        self.follows_many = slug is None
+        self.subscriptions: Subscriptions | None = None
 
     # --- the hub's reader interface -----------------------------------------------
 
@@ -304,10 +313,17 @@ class LeanStream(asyncio.Protocol):
                     pass  # the rest of what it sent before it saw our close
                 elif opcode == 0x0:
                     return self.fail(PROTOCOL_ERROR, "unexpected continuation frame")
-                else:
-                    # A compressed message (RSV1) would inflate alone, with a fresh
-                    # zlib.decompressobj(-15): client_no_context_takeover was agreed.
+                elif self.subscriptions is None:
                     self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
+                else:
+                    mask = buffer[position + head - 4 : position + head]
+                    message = unmask(buffer[position + head : end], mask)
+                    if first & COMPRESSED:
+                        message = inflate_alone(message, self.max_size)
+                        first &= ~COMPRESSED
+                    # Whole text messages only: a subscribe is far smaller than one frame.
+                    if first != 0x81 or not self.subscriptions.receive(message):
+                        self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
             elif opcode == 0xA:
                 self.awaiting_pong = False
             else:
@@ -380,7 +396,10 @@ class LeanStream(asyncio.Protocol):
         if self.stream_pass is not None:
             self.stream_pass.release()
             self.stream_pass = None
-        self.hub.detach(self.slug, self)
+        if self.subscriptions is not None:
+            self.subscriptions.leave()
+        elif self.slug is not None:
+            self.hub.detach(self.slug, self)
         # A replay waiting for the buffer to drain must not wait for ever.
         self.resume_writing()
         if exc is None:
@@ -394,6 +413,18 @@ class DeflatedLeanStream(LeanStream):
     __slots__ = ()
     form = Form.WEBSOCKET_DEFLATED
     compressed_bit = COMPRESSED
+
+
+def inflate_alone(message: bytes, max_size: int) -> bytes:
+    """A reader's compressed message (a browser compresses its subscribes once deflate is
+    agreed), inflated on its own: client_no_context_takeover was agreed, so nothing carries
+    over. b"" (not a reader's message) when it is not deflate or inflates past max_size."""
+    inflater = zlib.decompressobj(-DEFLATE_WINDOW_BITS)
+    try:
+        message = inflater.decompress(message + b"\x00\x00\xff\xff", max_size + 1)
+    except zlib.error:
+        return b""
+    return b"" if len(message) > max_size or inflater.unconsumed_tail else message
 
 
 def deflates_once(extensions: list[Any]) -> bool:
@@ -414,12 +445,13 @@ class LeanStreamProtocol(StreamProtocol):
     lean_stream: LeanStream | None = None
 
     def handle_connect(self, event: Any) -> None:
-        if WEBSOCKET_STREAM.match(unquote(event.path.partition("?")[0])):
+        path = unquote(event.path.partition("?")[0])
+        if WEBSOCKET_STREAM.match(path) or path == MULTI_WEBSOCKET_STREAM:
             # Other WebSocket paths keep uvicorn's setting (no per-connection compression).
             self.conn.available_extensions = DEFLATE_ONCE
         super().handle_connect(event)
 
-    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
+    def open_stream(self, hub: Hub, slug: str | None, query: str) -> None:
         """Send the handshake response; on 101, hand the connection over to a LeanStream."""
         if not self.answer_handshake():
             return
@@ -455,6 +487,9 @@ class LeanStreamProtocol(StreamProtocol):
         # Called from data_received, the HTTP protocol sets this protocol on the transport
         # just after; hand over once it has (until then, data_received forwards).
         self.loop.call_soon(self.transport.set_protocol, stream)
+        if slug is None:
+            stream.subscriptions = follow_blogs(hub, stream, query)
+            return
         since = parse_qs(query).get("since", [None])[-1]
         task = self.loop.create_task(attach_websocket_reader(hub, slug, stream, since))
         self.tasks.add(task)

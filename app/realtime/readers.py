@@ -22,6 +22,8 @@ class BufferedReader:
     form: Form
     # Counted in readers now and in delivery receipts (app/realtime/audience.py).
     counted = True
+    # Set on a connection that follows several blogs (app/realtime/multiplex.py).
+    follows_many = False
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes

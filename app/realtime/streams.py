@@ -107,7 +107,7 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
     hub, settings = services.hub, services.settings
     refusal = origin_refusal(settings, websocket.headers.getlist("origin"))
     if refusal is not None:
-        await _refuse_handshake(websocket, refusal)
+        await refuse_handshake(websocket, refusal)
         return
     await websocket.accept()
     reader = WebSocketReader(websocket, settings.reader_buffer_bytes)
@@ -124,7 +124,7 @@ async def stream_websocket(websocket: WebSocket, slug: str) -> None:
             await pump
 
 
-async def _refuse_handshake(websocket: WebSocket, refusal: BulletinError) -> None:
+async def refuse_handshake(websocket: WebSocket, refusal: BulletinError) -> None:
     """Answer the handshake with the refusal's JSON error; without the denial-response
     extension a server can only close (which the client sees as HTTP 403)."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):

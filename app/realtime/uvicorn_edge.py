@@ -2,7 +2,8 @@
 
 uvicorn lets an application supply its WebSocket protocol class (`Config(ws=...)`).
 This one is uvicorn's sans-I/O implementation, except for stream paths
-(`/api/v1/blogs/{slug}/ws`): there it completes the handshake itself and
+(`/api/v1/blogs/{slug}/ws`, and `/api/v1/streams/ws` for several blogs on one connection,
+app/realtime/multiplex.py): there it completes the handshake itself and
 registers the connection with the hub directly. There is no ASGI task and no
 coroutine per reader; the hub writes each event's prebuilt frame straight to
 the transport, and a reader whose unsent bytes pass its limit is closed with
@@ -31,11 +32,12 @@ from websockets.server import ServerProtocol
 from app.errors import BulletinError
 from app.limits import RateLimits, Refusal, StreamPass
 from app.logs import REQUEST_ID_HEADER, accepted_request_id, request_id
-from app.paths import WEBSOCKET_STREAM
+from app.paths import MULTI_WEBSOCKET_STREAM, WEBSOCKET_STREAM
 from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import Form
 from app.realtime.hub import Hub
+from app.realtime.multiplex import NOT_A_READER_MESSAGE, Subscriptions, parse_blog_list
 from app.realtime.streams import attach_websocket_reader, origin_refusal
 from app.services import Services
 from app.serving import require_audited_versions
@@ -81,28 +83,38 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         # Broadcasts are framed once for every reader: never negotiate per-connection deflate.
         self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=self.logger)
         self.stream_slug: str | None = None
+        # On a stream of several blogs, instead of stream_slug.
+        self.subscriptions: Subscriptions | None = None
+        self.follows_many = False
         self.stream_pass: StreamPass | None = None
         self.limit_bytes = 0
+
+    def streaming(self) -> bool:
+        """Whether this connection is a stream (of one blog or several), not an app's socket."""
+        return self.stream_slug is not None or self.subscriptions is not None
 
     # --- the stream path --------------------------------------------------------
 
     def handle_connect(self, event: Any) -> None:
         raw_path, _, query = event.path.partition("?")
-        match = WEBSOCKET_STREAM.match(unquote(raw_path))
+        path = unquote(raw_path)
+        match = WEBSOCKET_STREAM.match(path)
         services: Services | None = self.app_state.get("services")
-        if match is None or services is None:
+        if (match is None and path != MULTI_WEBSOCKET_STREAM) or services is None:
             super().handle_connect(event)
             return
+        # None: the stream of several blogs, named in the query.
+        slug = unquote(match.group(1)) if match is not None else None
         # No ASGI middleware runs here: the stream takes its request id itself, echoes it in
         # the handshake's answer and keeps it for every line written while it is attached
         # (the tasks made from here on run in a context of their own that holds it).
         rid = accepted_request_id(event.headers.get(REQUEST_ID_HEADER))
         context = contextvars.copy_context()
         context.run(request_id.set, rid)
-        context.run(self.connect_stream, event, services, unquote(match.group(1)), query, rid)
+        context.run(self.connect_stream, event, services, slug, query, rid)
 
     def connect_stream(
-        self, event: Any, services: Services, slug: str, query: str, rid: str
+        self, event: Any, services: Services, slug: str | None, query: str, rid: str
     ) -> None:
         hub = services.hub
         self.request = event
@@ -111,7 +123,11 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.handshake_initiated = True
         if self.response.status_code == 101:
             # Before the limits: a page that may not stream spends no address's budget.
-            refusal = origin_refusal(services.settings, event.headers.get_all("Origin"))
+            refusal: BulletinError | None = origin_refusal(
+                services.settings, event.headers.get_all("Origin")
+            )
+            if refusal is None and slug is None:
+                refusal = blog_list_refusal(query)
             if refusal is not None:
                 self.refuse(refusal)
         rate_limits = services.rate_limits
@@ -123,7 +139,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         task.add_done_callback(self.on_task_complete)
 
     async def admit(
-        self, rate_limits: RateLimits, event: Any, hub: Hub, slug: str, query: str
+        self, rate_limits: RateLimits, event: Any, hub: Hub, slug: str | None, query: str
     ) -> None:
         """Ask the public limits first; an address over them gets an HTTP 429 handshake."""
         admission = await rate_limits.admit_stream(
@@ -174,8 +190,9 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             return False
         return True
 
-    def open_stream(self, hub: Hub, slug: str, query: str) -> None:
-        """Send the handshake response; on 101, register the connection with the hub."""
+    def open_stream(self, hub: Hub, slug: str | None, query: str) -> None:
+        """Send the handshake response; on 101, register the connection with the hub
+        (`slug` None: with each blog the query names)."""
         if not self.answer_handshake():
             return
         self.limit_bytes = self.app_state["services"].settings.reader_buffer_bytes
@@ -184,6 +201,10 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             high=self.limit_bytes // 2, low=self.limit_bytes // 4
         )
         self.start_keepalive()
+        if slug is None:
+            self.follows_many = True
+            self.subscriptions = follow_blogs(hub, self, query)
+            return
         self.stream_slug = slug
         since = parse_qs(query).get("since", [None])[-1]
         task = self.loop.create_task(attach_websocket_reader(hub, self.stream_slug, self, since))
@@ -214,20 +235,24 @@ class StreamProtocol(WebSocketsSansIOProtocol):
     # --- what readers send --------------------------------------------------------
 
     def handle_text(self, event: Frame) -> None:
-        if self.stream_slug is None:
+        if self.subscriptions is not None:
+            # Whole messages only: a subscribe is far smaller than one frame.
+            if not (event.fin and self.subscriptions.receive(bytes(event.data))):
+                self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
+        elif self.stream_slug is None:
             super().handle_text(event)
         else:
             self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
 
     def handle_bytes(self, event: Frame) -> None:
-        if self.stream_slug is None:
+        if not self.streaming():
             super().handle_bytes(event)
         else:
             self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
 
     def handle_ping(self) -> None:
         """Answer a reader's ping, within the same buffer limit as the events it is sent."""
-        if self.stream_slug is None:
+        if not self.streaming():
             super().handle_ping()
             return
         pong = b"".join(self.conn.data_to_send())
@@ -239,7 +264,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
-        if self.stream_slug is not None:
+        if self.streaming():
             # No pong in time: the peer is gone or not reading, so nothing needs flushing.
             self.transport.abort()
 
@@ -247,7 +272,26 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
         if self.stream_pass is not None:
             self.stream_pass.release()
+        if self.subscriptions is not None:
+            self.subscriptions.leave()
         if self.stream_slug is not None:
             services: Services | None = self.app_state.get("services")
             if services is not None:
                 services.hub.detach(self.stream_slug, self)
+
+
+def blog_list_refusal(query: str) -> BulletinError | None:
+    """Why the stream of several blogs refuses this query's `blogs`, if it does."""
+    try:
+        parse_blog_list(parse_qs(query).get("blogs", [None])[-1])
+    except BulletinError as error:
+        return error
+    return None
+
+
+def follow_blogs(hub: Hub, reader: Any, query: str) -> Subscriptions:
+    """Subscribe a stream of several blogs to each blog its query names."""
+    subscriptions = Subscriptions(hub, reader)
+    for slug, since in parse_blog_list(parse_qs(query).get("blogs", [None])[-1]):
+        subscriptions.subscribe(slug, since)
+    return subscriptions

@@ -77,6 +77,7 @@ schema = schemathesis.openapi.from_dict(
     operation_id=[
         "stream_sse_api_v1_blogs__slug__sse_get",
         "stream_newsroom_sse_api_v1_blogs__slug__newsroom_sse_get",
+        "stream_blogs_sse_api_v1_streams_sse_get",
     ]
 )
 
