@@ -9,10 +9,13 @@ process's lock never starves reads of connections.
 """
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
+from aiosqlite.context import contextmanager as aiosqlite_contextmanager
 from sqlalchemy import Connection, event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,7 +33,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     if not database_url.startswith("sqlite"):
         return create_async_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
-    engine = create_async_engine(database_url)
+    engine: AsyncEngine = create_async_engine(
+        database_url, async_creator=lambda: _connect_lean(engine)
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
@@ -49,6 +54,36 @@ def create_engine(database_url: str) -> AsyncEngine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+class _LeanCursor(aiosqlite.Cursor):
+    async def close(self) -> None:
+        self._cursor.close()  # frees the statement: no I/O, no need for the thread
+
+
+class _LeanConnection(aiosqlite.Connection):
+    """An aiosqlite connection that makes and closes cursors where it is called.
+
+    aiosqlite sends every call to the connection's thread and back, two thread switches
+    each; SQLAlchemy makes and closes a cursor around every statement, so that was three
+    round trips a statement where one (the statement itself) does I/O. The connection is
+    opened with `check_same_thread=False` (as SQLAlchemy does) and SQLite is built
+    serialised (`sqlite3.threadsafety == 3`), so a cursor may be made on the loop's thread.
+    """
+
+    @aiosqlite_contextmanager
+    async def cursor(self) -> aiosqlite.Cursor:
+        return _LeanCursor(self, self._conn.cursor())
+
+
+async def _connect_lean(engine: AsyncEngine) -> aiosqlite.Connection:
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    connection = _LeanConnection(
+        lambda: sqlite3.connect(*args, **kwargs),  # type: ignore[call-overload]
+        iter_chunk_size=64,
+    )
+    connection._thread.daemon = True  # as SQLAlchemy sets it: never holds up the exit
+    return await connection
 
 
 # PostgreSQL error classes that mean "the database is not available", not "the request is

@@ -312,8 +312,17 @@ class Publisher:
             permissions.check_new_entry(actor, blog, data.status, data.pinned)
 
         embeds = await self._embed_snapshots(slug, data.media, may_write)
+        # Sanitised before the transaction: nothing slow waits under the blog's lock.
+        body_html = sanitise_html(data.body)
+        # A pin (one per blog) and an Idempotency-Key (one entry per key) are decided under
+        # the blog's lock, so those take it first. Any other entry is written first and the
+        # lock is taken only to number its event (`_lock_for_event`): concurrent writers of
+        # one blog then queue for the numbering and the commit alone. On SQLite the
+        # transaction holds the database's write lock from its BEGIN, so there is nothing
+        # to gain: it locks first too.
+        lock_first = data.pinned or idempotency_key is not None or self.database.is_sqlite
         async with self.database.write_session() as session:
-            blog = await _lock_blog(session, slug)
+            blog = await (_lock_blog(session, slug) if lock_first else _find_blog(session, slug))
             may_write(blog)
             if idempotency_key is not None:
                 earlier = await session.scalar(
@@ -339,7 +348,6 @@ class Publisher:
                 )
             if data.pinned:
                 committed += await self._unpin_current(session, blog, now, actor)
-            body_html = sanitise_html(data.body)
             if not (data.headline or NOT_BLANK.search(body_html) or data.media):
                 raise InvalidInput("An entry needs a headline, a body or media.")
             authors = [author.model_dump(exclude_none=True) for author in data.authors]
@@ -370,10 +378,15 @@ class Publisher:
                 _schedule(entry, due, "draft", actor)
             session.add(entry)
             await session.flush()
-            await _index_tags(session, entry)
+            _add_tags(session, entry)
             revisions.keep(session, entry, actor)
             if entry.status == "published":
-                committed.append(self._entry_event(session, blog, "entry.created", entry, actor))
+                forms = self._public_forms(blog, entry)  # rendered before the lock
+                if not lock_first:
+                    await _lock_for_event(session, blog, may_write)
+                committed.append(
+                    self._entry_event(session, blog, "entry.created", entry, actor, forms)
+                )
             audit.record(
                 session,
                 actor,
@@ -599,7 +612,9 @@ class Publisher:
             blog_id = await session.scalar(select(Entry.blog_id).where(Entry.id == entry_id))
             if blog_id is None:
                 return False
-            blog = await session.scalar(select(Blog).where(Blog.id == blog_id).with_for_update())
+            blog = await session.scalar(
+                select(Blog).where(Blog.id == blog_id).with_for_update(**BLOG_LOCK)
+            )
             # Read under the blog's lock, which every change to its entries takes first.
             entry = await session.scalar(
                 select(Entry).where(Entry.id == entry_id).execution_options(populate_existing=True)
@@ -882,23 +897,12 @@ class Publisher:
         event_type: EventType,
         entry: Entry,
         actor: Principal,
+        forms: dict[str, Any] | None = None,
     ) -> Announcement:
-        public = to_entry_public(entry, blog.slug)
-        event = EventPublic(
-            seq=_next_seq(blog),
-            type=event_type,
-            blog=blog.slug,
-            entry=public,
-            html=self.renderer.render_entry(public, blog.timezone, language=blog.language),
-            key_event_html=self.renderer.render_key_event(
-                public, blog.timezone, language=blog.language
-            )
-            if public.key_event
-            else None,
-            headline_html=self.renderer.render_key_event(
-                public, blog.timezone, language=blog.language
-            ),
-        )
+        """Log the entry's event; `forms` are its `_public_forms`, if rendered already."""
+        if forms is None:
+            forms = self._public_forms(blog, entry)
+        event = EventPublic(seq=_next_seq(blog), type=event_type, blog=blog.slug, **forms)
         return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 
     def _tombstone_event(
@@ -911,14 +915,36 @@ class Publisher:
         return _store_event(session, blog, event, entry_id=entry.id, actor=actor)
 
 
+# The blog's lock, on PostgreSQL `FOR NO KEY UPDATE`: writers of the blog queue on it, but
+# a row that merely refers to the blog (its foreign key takes `KEY SHARE`) does not, so an
+# entry written before the lock is taken never deadlocks with another writer.
+BLOG_LOCK: dict[str, Any] = {"key_share": True}
+
+
 async def _lock_blog(session: AsyncSession, slug: str) -> Blog:
     """Load the blog for writing, holding its lock until the transaction ends."""
+    return await _find_blog(session, slug, lock=True)
+
+
+async def _find_blog(session: AsyncSession, slug: str, *, lock: bool = False) -> Blog:
+    """Load the blog to write to; without `lock`, `_lock_for_event` must follow before its
+    seq moves."""
     if not is_slug(slug):
         raise NotFound(f"There is no blog '{slug}'.")
-    blog = await session.scalar(select(Blog).where(Blog.slug == slug).with_for_update())
+    query = select(Blog).where(Blog.slug == slug)
+    blog = await session.scalar(query.with_for_update(**BLOG_LOCK) if lock else query)
     if blog is None:
         raise NotFound(f"There is no blog '{slug}'.")
     return blog
+
+
+async def _lock_for_event(
+    session: AsyncSession, blog: Blog, may_write: Callable[[Blog], None]
+) -> None:
+    """Take the lock of a blog loaded by `_find_blog`, reading it again as it is now (its
+    `head_seq`, and what `may_write` checks, may have moved since)."""
+    await session.refresh(blog, with_for_update=BLOG_LOCK)
+    may_write(blog)
 
 
 def _next_seq(blog: Blog) -> int:
@@ -1127,6 +1153,11 @@ def to_blog_settings(blog: Blog) -> BlogSettingsPublic:
 async def _index_tags(session: AsyncSession, entry: Entry) -> None:
     """One entry_tags row per tag the entry now has (what a page filtered by tag reads)."""
     await session.execute(delete(EntryTag).where(EntryTag.entry_id == entry.id))
+    _add_tags(session, entry)
+
+
+def _add_tags(session: AsyncSession, entry: Entry) -> None:
+    """The entry_tags rows of an entry that has none yet (a new one)."""
     session.add_all(EntryTag(entry_id=entry.id, blog_id=entry.blog_id, tag=t) for t in entry.tags)
 
 

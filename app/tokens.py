@@ -201,12 +201,24 @@ class TokenStore:
 
     async def find(self, session: AsyncSession, secret: str) -> Token | None:
         """`authenticate` within the caller's transaction."""
-        token = await session.scalar(
-            select(Token).where(Token.secret_hash == self.lookup_hash(secret))
-        )
-        if token is None or token.revoked_at is not None:
+        found = await self.find_narrowed(session, secret)
+        return found[0] if found is not None else None
+
+    async def find_narrowed(
+        self, session: AsyncSession, secret: str
+    ) -> tuple[Token, frozenset[int]] | None:
+        """The live token with this secret and the blogs it is narrowed to, in one query
+        (every request that sends a token asks this)."""
+        rows = (
+            await session.execute(
+                select(Token, TokenBlog.blog_id)
+                .outerjoin(TokenBlog, TokenBlog.token_id == Token.id)
+                .where(Token.secret_hash == self.lookup_hash(secret))
+            )
+        ).all()
+        if not rows or rows[0][0].revoked_at is not None:
             return None
-        return token
+        return rows[0][0], frozenset(blog_id for _token, blog_id in rows if blog_id is not None)
 
     async def adopt_environment_token(self, secret: str, installation_id: str) -> None:
         """Make BULLETIN_ADMIN_TOKEN a stored admin token, unless it was revoked; retire any

@@ -242,10 +242,11 @@ async def get_optional_principal(
             return None
         return signed_in.principal
     async with database.read_session() as session:  # one transaction for the token and its user
-        token = await tokens.find(session, credentials.credentials)
-        if token is None:
+        found = await tokens.find_narrowed(session, credentials.credentials)
+        if found is None:
             raise Unauthorised("The token is unknown or revoked.")
-        return await principals.for_token(session, token, client_address(request))
+        token, blog_ids = found
+        return await principals.for_token(session, token, client_address(request), blog_ids)
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]

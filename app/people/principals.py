@@ -26,11 +26,18 @@ from app.models import Membership, Token, TokenBlog, User
 from app.people.roles import Principal, Role, Via, capped, highest
 
 
-async def for_token(session: AsyncSession, token: Token, address: str | None) -> Principal:
-    """The principal a live token acts as; 401 when its user is disabled."""
-    blog_ids = set(
-        await session.scalars(select(TokenBlog.blog_id).where(TokenBlog.token_id == token.id))
-    )
+async def for_token(
+    session: AsyncSession,
+    token: Token,
+    address: str | None,
+    blog_ids: frozenset[int] | None = None,
+) -> Principal:
+    """The principal a live token acts as; 401 when its user is disabled. `blog_ids`: the
+    blogs it is narrowed to, if the caller read them with it (`TokenStore.find_narrowed`)."""
+    if blog_ids is None:
+        blog_ids = frozenset(
+            await session.scalars(select(TokenBlog.blog_id).where(TokenBlog.token_id == token.id))
+        )
     if token.user_id is None:
         admin = token.scope == "admin"
         every_blog: Role | None = None if admin else "editor"
@@ -78,7 +85,7 @@ async def for_user(
     )
 
 
-def _narrowed(principal: Principal, blog_ids: set[int], max_role: str | None) -> Principal:
+def _narrowed(principal: Principal, blog_ids: frozenset[int], max_role: str | None) -> Principal:
     """The principal acting only on `blog_ids` (if any), never above `max_role`."""
     if not blog_ids and max_role is None:
         return principal
