@@ -84,8 +84,8 @@ def _url_scheme(url: str) -> str:
 # The entry template's own Share button (partials/entry.html): the one scripting tag an
 # entry's HTML may hold, with exactly this markup; anything else is an attack getting through.
 SHARE_BUTTON = re.compile(
-    r'<button class="entry__share" type="button" data-bulletin-share="https?://[^"<>]*" hidden>'
-    r"Share</button>\n</article>$"
+    r'<button class="entry__share" type="button" data-bulletin-share="https?://[^"<>]*"'
+    r'(?: aria-label="Share: [^"<>]*")? hidden>Share</button>\n</article>$'
 )
 
 

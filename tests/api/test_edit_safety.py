@@ -333,8 +333,10 @@ async def test_a_hold_whose_editor_is_disabled_or_demoted_before_it_is_due_goes_
 ) -> None:
     newsroom = NoteCollector()
     await watch_newsroom(app, newsroom)
+    # Long enough that the change of role lands first on a busy machine (it was 1 s, and a
+    # PostgreSQL run published before the demotion was in).
     held = await client.post(
-        ENTRIES, json={"headline": "Wrong count", "hold_seconds": 1}, headers=ana.headers
+        ENTRIES, json={"headline": "Wrong count", "hold_seconds": 4}, headers=ana.headers
     )
     assert held.status_code == 202, held.text
     url = f"{ENTRIES}/{held.json()['id']}"
