@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.i18n.languages import parse_language
+from app.i18n.languages import known_languages, parse_language
 from app.models import FIRST_YEAR, LAST_YEAR, MAX_INT
 from app.people.roles import Role
 from app.webhooks.signing import MAX_SECRET_BYTES, MIN_SECRET_BYTES, check_signing_secret
@@ -141,7 +141,7 @@ LanguageTag = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "maxLength": 35,
+            "enum": known_languages(),
             "examples": ["en", "en-GB", "ar", "fr"],
             "description": "A BCP 47 language tag, returned as Babel writes it ('en-gb' → "
             "'en-GB'). It sets the reader page's words, dates and direction (right to left "

@@ -66,7 +66,7 @@ async def read_console(request: Request, _admin: AdminDep, services: ServicesDep
     return JSONResponse(figures.model_dump(mode="json"), headers=headers)
 
 
-STOP_RESPONSES = error_responses(401, 403, 404)
+STOP_RESPONSES = error_responses(401, 403, 404, 422)
 
 
 @router.post(

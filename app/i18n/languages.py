@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
+from babel.localedata import locale_identifiers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -36,6 +37,12 @@ def parse_language(tag: str) -> str:
         ) from error
     parts = (locale.language, locale.script, locale.territory, locale.variant)
     return "-".join(part for part in parts if part)
+
+
+def known_languages() -> list[str]:
+    """Every tag Babel has locale data for, as parse_language writes it (for the API schema:
+    clients and contract tests then know which tags are taken)."""
+    return sorted(parse_language(name.replace("_", "-")) for name in locale_identifiers())
 
 
 def read_catalogue(path: Path) -> Translations:

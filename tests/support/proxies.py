@@ -51,10 +51,12 @@ def with_upstreams(snippet: str, upstreams: list[str], listen: str) -> str:
         raise ValueError("the snippet has no `upstream bulletin { ... }` block")
 
     def servers(match: re.Match[str]) -> str:
-        kept = [
-            line for line in match.group(2).splitlines() if not line.strip().startswith("server ")
-        ]
-        lines = [f"    server {address};" for address in upstreams]
+        listed = match.group(2).splitlines()
+        kept = [line for line in listed if not line.strip().startswith("server ")]
+        # The snippet's server parameters (max_fails=0) are kept: only the addresses change.
+        first = next(line for line in listed if line.strip().startswith("server "))
+        parameters = "".join(f" {word}" for word in first.strip().rstrip(";").split()[2:])
+        lines = [f"    server {address}{parameters};" for address in upstreams]
         return match.group(1) + "\n".join(lines + kept) + match.group(3)
 
     snippet = block.sub(servers, snippet, count=1)
