@@ -109,6 +109,8 @@ class Hub:
         metrics.channels.set_function(lambda: len(self._channels))
         metrics.blog_readers.source = self._blog_reader_counts
         self._subscribed_before = False
+        # Kill-switch turns made in this process (set_streams_stopped), for check_heads.
+        self._switch_turns = 0
 
     def _reader_count(self, form: Form) -> int:
         """Open connections: one that follows several blogs is in several channels, once."""
@@ -362,12 +364,15 @@ class Hub:
         if not self._channels:
             return
         by_id = {channel.blog_id: channel for channel in self._channels.values()}
+        # A kill switch turned here while the heads are read is newer than what they say.
+        turns = self._switch_turns
         async with self.database.read_session() as session:
             heads = await blog_heads(session, list(by_id))
         for blog_id, head in heads.items():
             channel = by_id[blog_id]
             # Another process turned the kill switch: its readers here end now too.
-            self.set_streams_stopped(channel.slug, head.streams_stopped)
+            if self._switch_turns == turns:
+                self.set_streams_stopped(channel.slug, head.streams_stopped)
             if channel.reader_count():
                 self.metrics.reader_lag_now.observe(max(0, head.seq - channel.last_seq))
             if head.seq > channel.last_seq:
@@ -568,6 +573,7 @@ class Hub:
         if channel is None or channel.streams_stopped == stopped:
             return
         channel.streams_stopped = stopped
+        self._switch_turns += 1
         logger.warning(
             "streams of %s %s", slug, "stopped" if stopped else "resumed", extra={"blog": slug}
         )
