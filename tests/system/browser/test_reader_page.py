@@ -373,7 +373,8 @@ def test_a_page_ahead_of_a_restored_database_reloads_and_goes_on_live(
         readers_server.stop()
         readers_server.env["BULLETIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{backup}"
         readers_server.start()
-        expect(page.locator(f"#entry-{lost['id']}")).to_have_count(0)
+        # The page retries on its grown back-off (up to 30 s, bulletin.js), then reloads.
+        expect(page.locator(f"#entry-{lost['id']}")).to_have_count(0, timeout=40_000)
         expect(page.locator(f"#entry-{kept['id']}")).to_be_visible()
         expect(page.locator("[data-bulletin-state]")).to_have_text("Live")
     finally:
