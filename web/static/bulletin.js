@@ -19,6 +19,9 @@
  * refusal (Bulletin.CODES, 4500-4999).
  * As an ES module: import { Bulletin } from "https://HOST/static/bulletin.mjs".
  */
+// A page's window.bulletinShare(live) (reader.js) may return a function that asks for live's
+// blog from live.seq on a connection the browser's tabs share (which then calls live.receive,
+// live.ended, live.open); or nothing, and live connects by itself.
 (function (global) {
   "use strict";
   const doc = global.document;
@@ -114,7 +117,6 @@
       this.ago = new Intl.RelativeTimeFormat(lang);
       this.plurals = new Intl.PluralRules(lang);
       this.pending = new Map(); // entry id -> article not yet shown to a scrolled reader
-      this.baseTitle = doc.title;
       this.button.addEventListener("click", () => this.reveal(true));
       this.onScroll = () => { if (this.pending.size && this.atTop()) this.reveal(false); };
       global.addEventListener("scroll", this.onScroll, { passive: true });
@@ -278,7 +280,7 @@
       this.button.hidden = !count;
       // "%(num)s new updates" in the form the page's language takes for `count`
       this.button.textContent = this.words.new[this.plurals.select(count)].replace("%(num)s", count);
-      if (this.isDocument) doc.title = (count ? "(" + count + ") " : "") + this.baseTitle;
+      // The reader page's title counts them too: reader.js.
     }
 
     syncKeyEvent(id, markup) { // markup: the entry's line, rendered by the server; none: remove
@@ -347,6 +349,8 @@
       };
       global.addEventListener("online", this.reconnectNow);
       doc.addEventListener("visibilitychange", this.onVisible);
+      // One connection for the tabs of a browser: the reader page's reader.js offers it.
+      this.link = global.bulletinShare && bulletinShare(this);
       this.setState(STATE.CONNECTING, 0, "connect");
       this.open();
     }
@@ -373,6 +377,10 @@
       this.stop();
       this.received = false;
       this.opened++;
+      if (this.link && !this.choice) { // ask for our blog from our seq; silence is a failure
+        this.watchdog = setTimeout(() => this.drop("no heartbeat"), this.heartbeatMs * 2 + 5000);
+        return this.link();
+      }
       if (this.transports[this.choice] === "sse" || !this.WebSocket) return this.openSse();
       const socket = this.socket = new this.WebSocket(this.url("ws").replace(/^http/, "ws"));
       socket.onopen = () => this.alive(false);
@@ -402,10 +410,10 @@
         this.attempt = 0;
         this.failures = 0;
       }
-      this.setState(STATE.CONNECTED, 0, "", this.socket ? "websocket" : "sse");
+      this.setState(STATE.CONNECTED, 0, "", this.source ? "sse" : "websocket");
       clearTimeout(this.watchdog);
       // A stream that stops talking is dead, whatever the socket says (heartbeats included).
-      if (this.socket || this.source) {
+      if (this.socket || this.source || this.link) {
         this.watchdog = setTimeout(() => this.drop("no heartbeat"), this.heartbeatMs * 2 + 5000);
       }
     }

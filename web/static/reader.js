@@ -3,8 +3,9 @@
  * alone): share buttons, key-event links that scroll, permalinks that show their entry, old
  * `#entry-ID` anchors that find theirs, what is new since this browser's last visit, the
  * page's title and summary kept live, a filtered or oldest-first view kept live, and "N
- * reading now", and a day divider where a new local day starts. No dependencies; loaded
- * with `defer`, after bulletin.js. Its words come with the page, in the blog's language
+ * reading now", a day divider where a new local day starts, and one connection for all the
+ * tabs of a browser. No dependencies; loaded with `defer`, before bulletin.js (which finds
+ * `bulletinShare` when it connects). Its words come with the page, in the blog's language
  * (`data-bulletin-words`, app/i18n/script_words.py).
  */
 (function () {
@@ -12,6 +13,116 @@
 
   let words = {};
   let plurals = null;
+
+  /* One connection per browser. The tab that holds the lock "bulletin SERVER" keeps one
+   * WebSocket to SERVER/api/v1/streams/ws for the blogs of every tab, and passes what it hears
+   * to the others on the BroadcastChannel of the same name; each tab applies it by seq, as
+   * from a stream of its own (bulletin.js's Live: its back-off, probes, gap checks). A tab asks
+   * for its blog from its own seq when it starts, after a gap, after the stream closed, and
+   * when a new holder opens it (the last one's tab closed): so nothing is lost, and what comes
+   * twice is dropped by seq. The holder opens the stream when a tab asks and it has none, so
+   * the tabs' own back-off (and "back online") paces the reconnects. It unsubscribes a blog
+   * when the last tab that follows it leaves. Where Web Locks or BroadcastChannel are missing,
+   * in a sandboxed frame, or for a connection made with a WebSocket of the caller's, each tab
+   * connects by itself; so does a tab whose blog the shared stream cannot take (over its
+   * limit of blogs). On the channel: {want, since, id} a tab follows a blog from since; {leave,
+   * id}; {ask} the holder asks every tab for its blog; {data} a message of the stream;
+   * {closed: [code, reason]} the stream closed. */
+  const links = {};
+  // A blog the shared stream refuses with 4500 (app/realtime/codes.py INVALID_REQUEST): over
+  // its limit of blogs, as its seq is always well-formed.
+  const OVER_LIMIT = 4500;
+
+  function openLink(base) {
+    const name = "bulletin " + base;
+    const channel = new BroadcastChannel(name);
+    const lives = new Set();
+    const followers = new Map(); // blog -> ids of the tabs' connections following it (holder)
+    let holding = false;
+    let socket = null;
+    const send = (message) => {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    };
+    const connect = () => {
+      const opening = socket = new WebSocket(base.replace(/^http/, "ws") + "/api/v1/streams/ws");
+      opening.onopen = () => post({ ask: true });
+      opening.onmessage = (message) => post({ data: message.data });
+      opening.onclose = (close) => {
+        if (socket !== opening) return;
+        socket = null;
+        followers.clear(); // the next stream starts with no blogs
+        post({ closed: [close.code, close.reason] });
+      };
+    };
+    const hold = (message) => {
+      if (message.want) {
+        if (!socket) return connect(); // on open it asks every tab again
+        if (!followers.has(message.want)) followers.set(message.want, new Set());
+        followers.get(message.want).add(message.id);
+        send({ subscribe: message.want, since: message.since });
+      } else if (message.leave) {
+        const ids = followers.get(message.leave);
+        if (!ids || !ids.delete(message.id) || ids.size) return;
+        followers.delete(message.leave);
+        send({ unsubscribe: message.leave });
+      }
+    };
+    const take = (message) => {
+      if (holding) hold(message);
+      const event = message.data && JSON.parse(message.data);
+      for (const live of lives) {
+        if (live.choice || !live.link) continue; // on a stream of its own (SSE through a proxy)
+        if (message.ask) live.open();
+        else if (message.closed) live.ended(...message.closed);
+        else if (!event || event.blog !== live.options.blog) continue;
+        else if (event.type === "error" && event.code === OVER_LIMIT) {
+          live.link = null; // the shared stream is full: this one goes its own way
+          live.open();
+        } else if (event.type === "error") live.ended(event.code, event.reason);
+        else live.receive(message.data);
+      }
+    };
+    // A channel never hears its own messages: this tab takes what it posts itself.
+    const post = (message) => {
+      channel.postMessage(message);
+      take(message);
+    };
+    channel.onmessage = (e) => take(e.data);
+    const link = { lives, post, refused: false };
+    // Held until this tab closes; then the next tab waiting for it takes the connection.
+    navigator.locks.request(name, () => new Promise(() => {
+      holding = true;
+      connect();
+    })).catch(() => {
+      link.refused = true; // refused here after all: each connection of this tab goes its own way
+      for (const live of lives) {
+        live.link = null;
+        live.open();
+      }
+    });
+    return link;
+  }
+
+  /** bulletin.js asks for each connection it makes: a function that asks for the blog from
+   * the connection's seq, or nothing where it connects by itself. */
+  window.bulletinShare = (live) => {
+    // A sandboxed frame (the newsroom's preview) has an opaque origin, and no locks to share.
+    if (!(navigator.locks && window.BroadcastChannel) || window.origin === "null" ||
+      live.options.WebSocket || live.transports[0] !== "websocket") return null;
+    const link = links[live.base] || (links[live.base] = openLink(live.base));
+    if (link.refused) return null;
+    const blog = live.options.blog;
+    const id = Math.random().toString(36).slice(2);
+    const leave = () => {
+      if (link.lives.delete(live)) link.post({ leave: blog, id });
+    };
+    link.lives.add(live);
+    live.addEventListener("state", (e) => {
+      if (e.detail.newState === "disconnected") leave();
+    });
+    window.addEventListener("pagehide", leave);
+    return () => link.post({ want: blog, since: live.seq, id });
+  };
 
   /** A message with a count, in the form the page's language takes for it. */
   function withCount(key, count) {
@@ -390,6 +501,17 @@
     mark();
   }
 
+  /** "(3) " before the page's title while three new updates wait for a scrolled reader. */
+  function countInTitle(page) {
+    const show = page.showCount.bind(page);
+    page.baseTitle = document.title;
+    page.showCount = () => {
+      show();
+      const count = page.pending.size;
+      document.title = (count ? "(" + count + ") " : "") + page.baseTitle;
+    };
+  }
+
   function start() {
     const root = document.querySelector("main [data-bulletin-seq]");
     if (!root) return;
@@ -402,6 +524,7 @@
     const live = window.bulletinPage;
     showReaders(root, live);
     if (live) {
+      countInTitle(live.page);
       followBlog(live);
       keepView(root, live);
       keepTagCounts(root, live);
@@ -412,6 +535,7 @@
     }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // Deferred before bulletin.js: the page's connection exists once the document is parsed.
+  if (document.readyState === "complete") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
