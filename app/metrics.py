@@ -204,7 +204,9 @@ class Metrics:
         self.rate_limit_refusals = Counter(
             "bulletin_rate_limit_refusals",
             "Requests answered 429 by the public rate limits, by kind (read, stream_connect: "
-            "over the address's rate; open_streams: at its cap of open streams).",
+            "over the address's rate; open_streams: at its cap of open streams), and "
+            "streams closed with 4008 for subscribe messages past their budget "
+            "(stream_messages).",
             ["kind"],
             registry=self.registry,
         )
@@ -235,7 +237,7 @@ class Metrics:
         )
         for outcome in ("delivered", "failed"):
             self.webhook_attempts.labels(outcome=outcome)
-        for kind in ("read", "stream_connect", "open_streams"):
+        for kind in ("read", "stream_connect", "open_streams", "stream_messages"):
             self.rate_limit_refusals.labels(kind=kind)
         self.webhooks = _Webhooks()
         self.registry.register(self.webhooks)

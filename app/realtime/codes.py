@@ -14,6 +14,10 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011
     # Reconnect and resume from your last seq.
     RESUME = 4000  # you fell behind: your buffer passed its limit
+    # You sent subscribe and unsubscribe messages faster than a connection may. A browser that
+    # trips it recovers on its back-off; a flood gains nothing from reconnecting, since
+    # connections per address are limited already.
+    TOO_MANY_MESSAGES = 4008
     # Terminal: reconnecting with the same request cannot succeed.
     BLOG_NOT_FOUND = 4504
     RESET = 4509  # your since is ahead of this blog's log: drop your state and reload

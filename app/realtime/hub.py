@@ -88,6 +88,7 @@ class Hub:
         heartbeat_interval: float = 15.0,
         idle_channel_seconds: float = 600.0,
         forget_answers: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
         self.broker = broker
@@ -99,6 +100,8 @@ class Hub:
         self.heartbeat_interval = heartbeat_interval
         self.idle_channel_seconds = idle_channel_seconds
         self.forget_answers = forget_answers
+        # What its readers' message budgets refill by (app/realtime/multiplex.py).
+        self.clock = clock
         self._channels: dict[str, Channel] = {}
         self._loading: dict[str, asyncio.Future[Channel]] = {}
         self._outbox: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=10_000)

@@ -10,10 +10,10 @@ peer never finished, for every stream at once.
 What a reader may send is parsed here and nothing more: pings (answered with a pong),
 pongs, the close handshake and, on a stream of several blogs, subscribe and unsubscribe
 text messages (app/realtime/multiplex.py). Any other data message is refused with
-READERS_DO_NOT_SEND;
-unmasked frames, reserved bits, unknown opcodes and malformed control frames close with
-1002 (protocol error), a frame over ws_max_size with 1009 (message too big), as RFC 6455
-and the `websockets` edge do.
+READERS_DO_NOT_SEND, subscribe messages past the connection's budget with TOO_MANY_MESSAGES
+(nothing it sent after either is acted on); unmasked frames, reserved bits, unknown opcodes
+and malformed control frames close with 1002 (protocol error), a frame over ws_max_size
+with 1009 (message too big), as RFC 6455 and the `websockets` edge do.
 
 A reader that offers permessage-deflate (every browser does) is answered with
 `server_no_context_takeover` and `client_no_context_takeover`: each event is then compressed
@@ -322,8 +322,10 @@ class LeanStream(asyncio.Protocol):
                         message = inflate_alone(message, self.max_size)
                         first &= ~COMPRESSED
                     # Whole text messages only: a subscribe is far smaller than one frame.
-                    if first != 0x81 or not self.subscriptions.receive(message):
+                    if first != 0x81:
                         self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
+                    elif refusal := self.subscriptions.receive(message):
+                        self.close(*refusal)
             elif opcode == 0xA:
                 self.awaiting_pong = False
             else:

@@ -4,7 +4,9 @@ A browser with many tabs, or an editor with many blogs open, holds one connectio
 `/api/v1/streams/ws?blogs=a:41,b` (WebSocket) or `/api/v1/streams/sse?blogs=a:41,b`
 (Server-Sent Events). Over WebSocket a reader may also send, as JSON text messages,
 `{"subscribe": "slug", "since": 41}` and `{"unsubscribe": "slug"}`; anything else closes the
-connection with READERS_DO_NOT_SEND, as on a single blog's stream.
+connection with READERS_DO_NOT_SEND, as on a single blog's stream. A subscribe with `since`
+costs the hub a replay from the log, so each connection has a budget of such messages (a
+burst, then a steady rate); past it the connection is closed with TOO_MANY_MESSAGES.
 
 The connection is one reader of the hub in each blog's channel, so every event's frame is
 still built once for all readers: events already name their blog, and this connection's
@@ -13,14 +15,14 @@ the blog's head: at once without `since`, after the replay with it. A blog that 
 followed (missing, a reset log, a malformed `since`) gets an `error` message with the
 close code a single blog's stream would have closed with; the others go on. The connection
 itself closes only for what concerns it all: it fell behind (RESUME), the server restarts,
-or it sent what it may not.
+or it sent what it may not, or faster than it may.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
@@ -45,6 +47,15 @@ router = APIRouter(prefix=MULTI_STREAMS_PREFIX, tags=["streams"], responses=RATE
 MAX_BLOGS_PER_CONNECTION = 20
 # A subscribe message is a slug and a seq: anything longer is not one.
 MAX_MESSAGE_BYTES = 512
+# Subscribe and unsubscribe messages a connection may send at once: a client handing its
+# connection over between tabs unsubscribes and subscribes again every blog it follows.
+MESSAGE_BURST = 2 * MAX_BLOGS_PER_CONNECTION
+# And then per second, for as long as it likes: a reader opening and closing blogs by hand
+# never comes near it, while a flood is held to two replays a second per connection (and
+# connections per address are limited).
+MESSAGES_PER_SECOND = 2.0
+NOT_A_READER_MESSAGE = "a reader sends only subscribe and unsubscribe messages"
+TOO_MANY_MESSAGES_REASON = "too many subscribe and unsubscribe messages: reconnect later"
 
 
 class InvalidBlogList(BulletinError):
@@ -92,6 +103,31 @@ class Unsubscribe(BaseModel):
 
 READER_MESSAGE: TypeAdapter[Subscribe | Unsubscribe] = TypeAdapter(Subscribe | Unsubscribe)
 
+# How a connection is to be closed: its code and reason.
+StreamClose = tuple[CloseCode, str]
+
+
+class MessageBudget:
+    """A token bucket: `burst` messages at once, then `per_second` more as `clock` runs."""
+
+    def __init__(self, burst: int, per_second: float, clock: Callable[[], float]) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self.clock = clock
+        self.tokens = float(burst)
+        self.counted_at = clock()
+
+    def spend(self) -> bool:
+        """Take one message out of the budget; False, taking nothing, when none is left."""
+        now = self.clock()
+        earned = (now - self.counted_at) * self.per_second
+        self.tokens = min(float(self.burst), self.tokens + earned)
+        self.counted_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
 
 class Subscriptions:
     """The blogs one connection follows: each attached to the hub on its own, so one blog's
@@ -102,6 +138,7 @@ class Subscriptions:
         self.reader = reader
         # By slug: the attach under way, or done (then the reader is in the blog's channel).
         self.attaching: dict[str, asyncio.Task[None]] = {}
+        self.budget = MessageBudget(MESSAGE_BURST, MESSAGES_PER_SECOND, hub.clock)
 
     def subscribe(self, slug: str, since: int | None) -> None:
         """Follow the blog from `since`; following it again starts again from the new since."""
@@ -124,19 +161,23 @@ class Subscriptions:
         for slug in list(self.attaching):
             self.unsubscribe(slug)
 
-    def receive(self, message: str | bytes) -> bool:
-        """Act on what the reader sent; False when it is not a reader's message."""
+    def receive(self, message: str | bytes) -> StreamClose | None:
+        """Act on what the reader sent; or, when it may not send it, do nothing and return
+        how to close the connection."""
         if len(message) > MAX_MESSAGE_BYTES:
-            return False
+            return CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE
         try:
             parsed = READER_MESSAGE.validate_json(message)
         except ValidationError:
-            return False
+            return CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE
+        if not self.budget.spend():
+            self.hub.metrics.count_refusal("stream_messages")
+            return CloseCode.TOO_MANY_MESSAGES, TOO_MANY_MESSAGES_REASON
         if isinstance(parsed, Subscribe):
             self.subscribe(parsed.subscribe, parsed.since)
         else:
             self.unsubscribe(parsed.unsubscribe)
-        return True
+        return None
 
     def refuse(self, slug: str, code: CloseCode, reason: str) -> None:
         """Tell the reader this blog is not followed, with the code a blog's stream closes with."""
@@ -216,13 +257,14 @@ async def _take_subscriptions(
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
-        if text is None or not subscriptions.receive(text):
-            subscriptions.reader.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
+        if text is None:
+            refusal: StreamClose | None = (CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
+        else:
+            refusal = subscriptions.receive(text)
+        if refusal is not None:
+            subscriptions.reader.close(*refusal)
             await pump
             return
-
-
-NOT_A_READER_MESSAGE = "a reader sends only subscribe and unsubscribe messages"
 
 
 @router.get(

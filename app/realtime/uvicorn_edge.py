@@ -236,9 +236,13 @@ class StreamProtocol(WebSocketsSansIOProtocol):
 
     def handle_text(self, event: Frame) -> None:
         if self.subscriptions is not None:
+            if self.close_sent:
+                return  # the rest of what it sent before it saw our close
             # Whole messages only: a subscribe is far smaller than one frame.
-            if not (event.fin and self.subscriptions.receive(bytes(event.data))):
+            if not event.fin:
                 self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
+            elif refusal := self.subscriptions.receive(bytes(event.data)):
+                self.close(*refusal)
         elif self.stream_slug is None:
             super().handle_text(event)
         else:

@@ -3,6 +3,7 @@ databases and brokers: each blog from its own since, subscribe and unsubscribe m
 an error per blog that cannot be followed, and the connection closed only for itself."""
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.config import Settings
-from app.realtime.multiplex import MAX_BLOGS_PER_CONNECTION
+from app.realtime.multiplex import (
+    MAX_BLOGS_PER_CONNECTION,
+    MESSAGES_PER_SECOND,
+    TOO_MANY_MESSAGES_REASON,
+    MessageBudget,
+)
 from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE
 from tests.support.clients import StalledReader, next_message, read_metrics, slow_readers_closed
 from tests.support.databases import STACKS
@@ -149,6 +155,78 @@ async def test_a_connection_follows_at_most_twenty_blogs(server: LiveServer) -> 
         # The connection goes on with the twenty it has.
         await publish_entry(server.client, "ward-3", body="<p>counted</p>")
         assert by_blog(await messages(ws, 1)) == {"ward-3": [("entry.created", 1)]}
+
+
+class HandTurnedClock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_burst_of_subscribes_is_served_and_a_flood_past_it_closes_with_4008(
+    server: LiveServer,
+) -> None:
+    clock = HandTurnedClock()
+    server.app.state.services.hub.clock = clock
+    desk = [f"ward-{n}" for n in range(MAX_BLOGS_PER_CONNECTION)]
+    for slug in desk:
+        await create_blog(server.client, slug, "A ward's count")
+    await publish_entry(server.client, "ward-0", body="<p>first count</p>")
+    async with (
+        connect(f"{server.ws}{STREAMS}/ws?blogs=weather") as bystander,
+        connect(f"{server.ws}{STREAMS}/ws") as flooder,
+    ):
+        assert (await next_message(bystander))["type"] == "hello"
+        # A tab handing its connection over asks for every blog, then for each again with its
+        # since: twice the blog cap, all at once while the clock stands still, all answered.
+        for since in (None, 0):
+            for slug in desk:
+                await flooder.send(json.dumps({"subscribe": slug, "since": since}))
+            answered = await messages(flooder, MAX_BLOGS_PER_CONNECTION + (since == 0))
+            hellos = {m["blog"]: m["seq"] for m in answered if m["type"] == "hello"}
+            assert hellos == {slug: 1 if slug == "ward-0" else 0 for slug in desk}
+        # The budget refills with time: half a second buys one more message.
+        clock.now += 1 / MESSAGES_PER_SECOND
+        await flooder.send(json.dumps({"subscribe": "ward-0", "since": 0}))
+        assert by_blog(await messages(flooder, 2)) == {
+            "ward-0": [("entry.created", 1), ("hello", 1)]
+        }
+        # Nothing is left: the first message of a flood closes the connection.
+        flood = [json.dumps({"subscribe": desk[n % len(desk)], "since": 0}) for n in range(200)]
+        with contextlib.suppress(ConnectionClosed):  # it may see the close before the end
+            for message in flood:
+                await flooder.send(message)
+        during = await publish_entry(server.client, "weather", body="<p>gusts</p>")
+        with pytest.raises(ConnectionClosed) as closed:
+            await messages(flooder, 1)
+        after = await publish_entry(server.client, "weather", body="<p>calm</p>")
+        # The other reader on the server never noticed.
+        seen = await messages(bystander, 2)
+        samples = await read_metrics(server.client)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4008, TOO_MANY_MESSAGES_REASON)
+    assert [(m["type"], m["entry"]["id"]) for m in seen] == [
+        ("entry.created", during["id"]),
+        ("entry.created", after["id"]),
+    ]
+    # One refusal: nothing the flooder sent after the first message past its budget was read.
+    assert samples['bulletin_rate_limit_refusals_total{kind="stream_messages"}'] == 1
+
+
+def test_a_message_budget_refills_at_its_rate_up_to_its_burst() -> None:
+    clock = HandTurnedClock()
+    budget = MessageBudget(burst=3, per_second=2.0, clock=clock)
+    assert [budget.spend() for _ in range(4)] == [True, True, True, False]
+    clock.now += 0.4  # not yet a whole message
+    assert not budget.spend()
+    clock.now += 0.1
+    assert [budget.spend(), budget.spend()] == [True, False]
+    clock.now += 3600  # an idle hour is still only a burst
+    assert [budget.spend() for _ in range(4)] == [True, True, True, False]
 
 
 @pytest.mark.parametrize(
