@@ -32,6 +32,7 @@
   // A blog the shared stream refuses with 4500 (app/realtime/codes.py INVALID_REQUEST): over
   // its limit of blogs, as its seq is always well-formed.
   const OVER_LIMIT = 4500;
+  const ASKS_GATHERED_MS = 20;
 
   function openLink(base) {
     const name = "bulletin " + base;
@@ -46,24 +47,53 @@
     const connect = () => {
       const opening = socket = new WebSocket(base.replace(/^http/, "ws") + "/api/v1/streams/ws");
       opening.onopen = () => post({ ask: true });
-      opening.onmessage = (message) => post({ data: message.data });
+      opening.onmessage = (message) => {
+        const { blog, seq, type } = JSON.parse(message.data);
+        if (type === "error") heads.delete(blog); // not followed now: the next ask subscribes
+        else heads.set(blog, seq);
+        post({ data: message.data });
+      };
       opening.onclose = (close) => {
         if (socket !== opening) return;
         socket = null;
         followers.clear(); // the next stream starts with no blogs
+        asked.clear();
+        heads.clear();
         post({ closed: [close.code, close.reason] });
       };
+    };
+    // The tabs' asks for a blog, gathered for a moment and sent as one subscribe from the
+    // lowest seq: after a handover every tab asks at once, and the stream has a budget of
+    // messages (app/realtime/multiplex.py); what a tab has already it drops by seq.
+    const asked = new Map(); // blog -> the lowest seq asked for (null: the head)
+    // blog -> the newest seq the stream has sent of it: a tab asking from there or later
+    // misses nothing (it hears the channel from before it asked), and needs no replay.
+    const heads = new Map();
+    const lowest = (a, b) => (a === null ? b : b === null ? a : Math.min(a, b));
+    const subscribe = () => {
+      for (const [blog, since] of asked) send({ subscribe: blog, since });
+      asked.clear();
     };
     const hold = (message) => {
       if (message.want) {
         if (!socket) return connect(); // on open it asks every tab again
+        const since = message.since;
         if (!followers.has(message.want)) followers.set(message.want, new Set());
+        else if (since !== null && since >= heads.get(message.want)) {
+          followers.get(message.want).add(message.id);
+          const head = heads.get(message.want);
+          return post({ data: JSON.stringify({ type: "hello", blog: message.want, seq: head }) });
+        }
         followers.get(message.want).add(message.id);
-        send({ subscribe: message.want, since: message.since });
+        if (!asked.size) setTimeout(subscribe, ASKS_GATHERED_MS);
+        asked.set(message.want, asked.has(message.want) ? lowest(asked.get(message.want), since)
+          : since);
       } else if (message.leave) {
         const ids = followers.get(message.leave);
         if (!ids || !ids.delete(message.id) || ids.size) return;
         followers.delete(message.leave);
+        asked.delete(message.leave);
+        heads.delete(message.leave);
         send({ unsubscribe: message.leave });
       }
     };

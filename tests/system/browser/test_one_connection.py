@@ -1,6 +1,7 @@
 """One connection per browser: the tabs of one browser share one WebSocket (reader.js), stay
 in step with the log through publishes, and hand the connection over when its tab closes."""
 
+import json
 import re
 import secrets
 
@@ -72,10 +73,16 @@ def test_five_tabs_of_two_blogs_share_one_websocket_and_hand_it_over_without_a_g
     bulletin.publish(results, body="<p>Polls open in the first ward.</p>")
     context = browser.new_context()
     opened: list[tuple[Page, WebSocket]] = []
+    subscribed: list[str] = []  # what the holder's tab sent on the stream
 
     def new_tab(slug: str) -> Page:
         page = context.new_page()
-        page.on("websocket", lambda socket: opened.append((page, socket)))
+
+        def on_socket(socket: WebSocket) -> None:
+            opened.append((page, socket))
+            socket.on("framesent", lambda payload: subscribed.append(json.loads(payload)))
+
+        page.on("websocket", on_socket)
         return open_tab(page, bulletin, slug)
 
     try:
@@ -86,6 +93,9 @@ def test_five_tabs_of_two_blogs_share_one_websocket_and_hand_it_over_without_a_g
         }
         wait_for_connections(bulletin, 1)
         assert [page for page, _socket in opened] == [holder]
+        # A tab that opens at the head its browser's stream has reached costs it no replay:
+        # one subscription per blog, however many tabs follow it.
+        assert [message["subscribe"] for message in subscribed] == [results, weather]
         for number in range(3):
             bulletin.publish(results, body=f"<p>Ward {number} declares.</p>")
             bulletin.publish(weather, body=f"<p>Rain band {number} moves east.</p>")
