@@ -226,6 +226,13 @@ class Settings(BaseSettings):
         # The rest is left for the database, the broker, log files and the listening socket.
         return max(1, int(soft * 0.9))
 
+    @cached_property
+    def stream_cap(self) -> int:
+        """The most connections this process holds before it refuses a new stream (503): the
+        rest of connection_cap (a twentieth) is kept for what is not a stream, so that when
+        readers fill the process the newsroom still publishes and probes still answer."""
+        return max(1, self.connection_cap - max(1, self.connection_cap // 20))
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:

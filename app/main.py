@@ -35,7 +35,7 @@ from app.caching.middleware import CachedReads
 from app.config import Settings
 from app.embeds.providers import Providers
 from app.limits.bodies import RequestGuards
-from app.limits.middleware import RateLimitGuard
+from app.limits.middleware import RateLimitGuard, StreamCapGuard
 from app.logs import RequestIds
 from app.paths import MEDIA_UPLOAD
 from app.realtime import multiplex, streams
@@ -188,6 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.rate_limit_enabled:
         # Outside the request guards: an address over its limit costs no body checks or routing.
         app.add_middleware(RateLimitGuard)
+    # Outside the rate limits: a process full of streams refuses the next at no cost.
+    app.add_middleware(StreamCapGuard)
     # Other sites embed blogs and read feeds; reads carry no credentials, so any origin
     # allowed here can only read what is public anyway.
     app.add_middleware(

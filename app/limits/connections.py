@@ -9,8 +9,11 @@ waits for ever on a head or a body that never completes. This subclass of it:
   first byte or of the connection opening (408), and one whose body stops arriving for
   `request_body_seconds` (408);
 - answers 503 and closes a new connection when this process already holds
-  `max_connections` HTTP connections (WebSocket streams, once upgraded, do not count:
-  the stream limits in app/limits/__init__.py bound them);
+  `max_connections` connections (streams included: each holds a file descriptor), and
+  refuses a new stream with 503 past `Settings.stream_cap`, a little below it, so that
+  readers never take the connections a publish, a page or a probe needs (WebSocket
+  handshakes here; SSE in app/limits/middleware.py, which finds the connections under
+  CONNECTIONS_KEY in the lifespan state);
 - at a graceful shutdown, has the hub end every stream first (SSE responses finish
   cleanly, WebSockets get 1012), so the server does not wait its timeout for them.
 
@@ -37,12 +40,22 @@ require_audited_versions(__file__)
 # After a refusal, what the client still sends is read and dropped for this long, so that
 # it reads the answer instead of a reset (closing a socket with unread input resets it).
 LINGER_SECONDS = 2.0
+# Where the lifespan state keeps this process's open connections, for the SSE check.
+CONNECTIONS_KEY = "bulletin.connections"
 
 
 @functools.cache
 def _settings_from_environment() -> Settings:
     """For an app that keeps no Bulletin services in its lifespan state (a benchmark peer)."""
     return Settings()
+
+
+STREAMS_FULL = ServerBusy("The server is at its limit of streams; retry shortly.")
+
+
+def streams_full(connections: set[Any], settings: Settings) -> bool:
+    """Whether a new stream, already among `connections`, is one past the stream cap."""
+    return len(connections) > settings.stream_cap
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -60,6 +73,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.head_seconds = settings.request_head_seconds
         self.body_seconds = settings.request_body_seconds
         self.max_connections = settings.connection_cap
+        self.settings = settings
+        app_state.setdefault(CONNECTIONS_KEY, server_state.connections)
         self.metrics = services.metrics if services is not None else None
         self.head_bytes = 0
         self.reading_head = True
@@ -140,6 +155,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().shutdown()
 
     def handle_websocket_upgrade(self) -> None:
+        if streams_full(self.connections, self.settings):
+            self.refuse(STREAMS_FULL)
+            return
         # The connection becomes a stream: its own limits and pings apply from here.
         self.disarm()
         super().handle_websocket_upgrade()

@@ -5,7 +5,9 @@ connection ends however it ends; every other request counts against the read
 limit. Static files, photos (/media/) and the operations endpoints (health, metrics)
 are never limited: browsers fetch the first two with every page and probes poll the
 latter from one address (/readyz costs no more than /healthz for that: it answers from
-a memory of the last database ping, app/api/health.py). WebSocket streams on
+a memory of the last database ping, app/api/health.py). An SSE stream past the process's
+stream cap is refused with 503 by StreamCapGuard, whether or not the limits are on (the
+connections kept for the rest, app/limits/connections.py). WebSocket streams on
 Bulletin's own edge never pass through here: the edge asks the same RateLimits
 itself (app/realtime/uvicorn_edge.py).
 """
@@ -15,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import error_response
 from app.limits import Refusal
+from app.limits.connections import CONNECTIONS_KEY, STREAMS_FULL, streams_full
 from app.paths import STREAM
 from app.realtime.streams import origin_refusal
 from app.services import services_of
@@ -39,6 +42,27 @@ def _headers(scope: Scope, name: bytes) -> list[str]:
     return [bytes(value).decode("latin-1") for key, value in scope["headers"] if key == name]
 
 
+class StreamCapGuard:
+    """Refuses an SSE stream (503) that would take a connection kept for the rest. WebSocket
+    handshakes are checked by the HTTP protocol, before they reach any app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connections = scope.get("state", {}).get(CONNECTIONS_KEY)
+        if (
+            scope["type"] == "http"
+            and connections is not None
+            and STREAM.match(scope["path"])
+            and streams_full(connections, services_of(scope).settings)
+        ):
+            services_of(scope).metrics.connection_refusals.labels(reason=STREAMS_FULL.code).inc()
+            await error_response(STREAMS_FULL)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class RateLimitGuard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,7 +73,8 @@ class RateLimitGuard:
         if kind not in ("http", "websocket") or path.startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        rate_limits = services_of(scope).rate_limits
+        services = services_of(scope)
+        rate_limits = services.rate_limits
         if rate_limits is None:
             await self.app(scope, receive, send)
             return
@@ -57,7 +82,7 @@ class RateLimitGuard:
         host = client[0] if client else None
         authorization = _header(scope, b"authorization")
         if STREAM.match(path) and (kind == "websocket" or scope["method"] == "GET"):
-            if origin_refusal(services_of(scope).settings, _headers(scope, b"origin")):
+            if origin_refusal(services.settings, _headers(scope, b"origin")):
                 # The route refuses it; a page that may not stream spends no one's budget.
                 await self.app(scope, receive, send)
                 return

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
 from tests.support.clients import read_metrics
 from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import LiveServer, live_server, served_settings
+from tests.support.servers import EDGES, LiveServer, live_server, served_settings
 
 SLUG = "storm-desk"
 HEAD_LIMIT = 8 * 1024
@@ -266,3 +267,53 @@ async def test_past_the_connection_cap_new_connections_get_503_and_readers_keep_
                 await retry.close()
                 await asyncio.sleep(0.05)
             assert status == 200
+
+
+@pytest.mark.parametrize("edge", ["edge", "edge-websockets"])
+async def test_readers_never_take_the_connections_a_publish_needs(
+    database_url: str, edge: str
+) -> None:
+    # A cap of 20 keeps one connection (a twentieth) from streams: readers fill 19.
+    settings = served_settings(database_url, request_head_seconds=30.0, max_connections=20)
+    assert settings.stream_cap == 19
+    async with live_server(settings, ws=EDGES[edge]) as server:
+        services = server.app.state.services
+        await services.publisher.create_blog(BlogCreate(slug=SLUG, title="Storm desk"))
+        await server.client.get("/healthz")  # the test's keep-alive client holds one
+        async with contextlib.AsyncExitStack() as readers:
+            streams = [
+                await readers.enter_async_context(connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws"))
+                for _ in range(18)
+            ]
+            for stream in streams:
+                assert json.loads(await stream.recv())["type"] == "hello"
+
+            # The twentieth connection is kept for what is not a stream: a publish gets in,
+            # and out to every reader.
+            publish = await RawClient.open(server)
+            entry = b'{"body": "<p>Still publishing.</p>"}'
+            await publish.send(
+                b"POST /api/v1/blogs/%s/entries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s"
+                % (SLUG.encode(), ADMIN_TOKEN.encode(), len(entry), entry)
+            )
+            status, body, _head = await publish.answer()
+            assert status == 201, body
+            for stream in streams:
+                assert json.loads(await stream.recv())["seq"] == 1
+
+            # A nineteenth stream may not have it, over WebSocket or SSE.
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws")
+            assert refused.value.response.status_code == 503
+            assert json.loads(refused.value.response.body)["error"]["code"] == "server_busy"
+            sse = await RawClient.open(server)
+            await sse.send(
+                b"GET /api/v1/blogs/%s/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                % SLUG.encode()
+            )
+            status, body, _head = await sse.answer()
+            assert (status, body["error"]["code"]) == (503, "server_busy")
+        samples = await read_metrics(server.client)
+        assert samples['bulletin_connection_refusals_total{reason="server_busy"}'] == 2
