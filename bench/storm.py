@@ -131,6 +131,9 @@ class Resuming(asyncio.Protocol):
     def _message(self, opcode: int, payload: bytes) -> None:
         if opcode == 0x9 and self.transport is not None:  # a ping: answer it (masked, empty)
             self.transport.write(b"\x8a\x80" + os.urandom(4))
+        if opcode == 0x8:  # the server's close: counted by code, for the report
+            code = str(int.from_bytes(payload[:2], "big")) if len(payload) >= 2 else "none"
+            self.crowd.closes[code] = self.crowd.closes.get(code, 0) + 1
         if opcode != 0x1 or b'"type":"heartbeat"' in payload:
             return
         match = SEQ.search(payload)
@@ -157,6 +160,7 @@ class Crowd:
         self.loop, self.port, self.path = loop, port, path
         self.readers: list[Resuming] = []
         self.opened = self.dropped = self.refused = self.lost = self.doubled = 0
+        self.closes: dict[str, int] = {}  # close code -> how many the server sent
 
     def status(self, head: int) -> dict[str, int]:
         seqs = [reader.last_seq or 0 for reader in self.readers]
@@ -167,6 +171,7 @@ class Crowd:
             "lost": self.lost,
             "doubled": self.doubled,
             "caught_up": sum(1 for seq in seqs if seq >= head),
+            **{f"closed {code}": count for code, count in self.closes.items()},
         }
 
 
@@ -286,7 +291,11 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
         streams.launch(streams_port)
         back_at = time.monotonic()
         head = head_seq(publisher)
-        _wait(lambda: status(head)["caught_up"] >= args.readers, args.timeout, "catching up")
+        try:
+            _wait(lambda: status(head)["caught_up"] >= args.readers, args.timeout, "catching up")
+        except TimeoutError as timed_out:
+            print(streams.log_tail(40), file=sys.stderr)
+            raise TimeoutError(f"{timed_out}: readers' totals {status(head)}") from None
         caught_up_at = time.monotonic()
         final = status(head)
         counted = metrics(streams.port)

@@ -135,6 +135,9 @@ class Channel:
     # The newest read of the blog's head for resumes, and when it began (loop time).
     head_lookup: "asyncio.Task[int] | None" = None
     head_lookup_began: float = 0.0
+    # The newest read of the log for resumes from before the tail: from which seq, and the
+    # read (a batch of events after it), shared by every resume it reaches.
+    replay_read: "tuple[int, asyncio.Task[list[tuple[int, bytes]]]] | None" = None
 
     def position(self) -> Position:
         return Position(self.following, self.blog_id, max(self.last_seq, self.committed))

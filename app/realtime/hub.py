@@ -251,6 +251,7 @@ class Hub:
             # The tail may hold what was just taken back: resumes read the rewritten log
             # until the tail fills again, and the memory of answers about the blog goes.
             channel.tail.clear()
+            channel.replay_read = None
             if self.forget_answers is not None:
                 self.forget_answers(channel.slug)
         channel.tail.append(event.seq, event.payload)
@@ -548,9 +549,7 @@ class Hub:
                         return
                 channel.readers[form][id(reader)] = reader
                 return
-            self.metrics.catch_up_queries.labels(kind="replay").inc()
-            async with self.database.read_session() as session:
-                rows = await event_payloads_since(session, channel.blog_id, cursor, REPLAY_BATCH)
+            rows = await self._replay_rows(channel, cursor)
             for seq, payload in rows:
                 if seq > channel.last_seq:
                     break  # the channel delivers this one itself
@@ -559,6 +558,29 @@ class Hub:
                 cursor = seq
             if not await reader.wait_writable():
                 return  # closed while we waited
+
+    async def _replay_rows(self, channel: Channel, cursor: int) -> list[tuple[int, bytes]]:
+        """A batch of the log's events after `cursor`, read once for a storm of resumes.
+
+        Readers dropped together resume from about the same seq: the newest read serves
+        every resume whose cursor it reaches (it began at or before it and goes past it),
+        and only the others read again. The log's events never change but for a redaction,
+        which forgets the read (the tail too) as it is delivered.
+        """
+        shared = channel.replay_read
+        if shared is not None and shared[0] <= cursor:
+            with contextlib.suppress(Exception):  # a read that failed is read again, below
+                rows = await asyncio.shield(shared[1])
+                if rows and rows[0][0] <= cursor + 1 <= rows[-1][0]:
+                    return [row for row in rows if row[0] > cursor]
+        read = asyncio.get_running_loop().create_task(self._read_replay(channel, cursor))
+        channel.replay_read = (cursor, read)
+        return await asyncio.shield(read)
+
+    async def _read_replay(self, channel: Channel, cursor: int) -> list[tuple[int, bytes]]:
+        self.metrics.catch_up_queries.labels(kind="replay").inc()
+        async with self.database.read_session() as session:
+            return await event_payloads_since(session, channel.blog_id, cursor, REPLAY_BATCH)
 
     def channel(self, slug: str) -> Channel | None:
         return self._channels.get(slug)

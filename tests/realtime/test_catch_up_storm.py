@@ -54,3 +54,33 @@ async def test_two_hundred_readers_resuming_ahead_of_a_process_share_one_read_of
     assert 1 <= head_reads <= min(most, RESUMES / 10), (head_reads, storm_seconds)
     assert after['bulletin_catch_up_queries_total{kind="load"}'] == 1
     assert after.get('bulletin_catch_up_queries_total{kind="replay"}', 0.0) == 0
+
+
+async def test_two_hundred_readers_resuming_from_before_the_memory_share_one_read_of_the_log(
+    stack_settings: Settings,
+) -> None:
+    async with live_server(stack_settings) as server:
+        # A process that keeps only the newest five events: resumes from further back read
+        # the log, as after a restart that outlasted the memory of a busy blog.
+        server.app.state.services.hub.tail_size = 5
+        await create_blog(server.client)
+        for number in range(30):
+            await publish_entry(server.client, body=f"<p>Precinct {number} reports.</p>")
+        head = (await server.client.get(f"/api/v1/blogs/{SLUG}")).json()["head_seq"]
+        before = await read_metrics(server.client)
+
+        async def resume() -> list[int]:
+            async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws?since=2") as ws:
+                seqs = [(await next_message(ws))["seq"]]
+                while seqs[-1] < head:
+                    seqs.append((await next_message(ws))["seq"])
+                return seqs
+
+        received = await asyncio.gather(*(resume() for _ in range(RESUMES)))
+        after = await read_metrics(server.client)
+
+    # Every reader got every event after its seq, once, in order...
+    assert all(seqs == list(range(3, head + 1)) for seqs in received)
+    # ... from one read of the log for them all (it reaches every one of their seqs).
+    replay = 'bulletin_catch_up_queries_total{kind="replay"}'
+    assert after[replay] - before.get(replay, 0.0) == 1
