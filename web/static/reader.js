@@ -143,14 +143,16 @@
     if (link.refused) return null;
     const blog = live.options.blog;
     const id = Math.random().toString(36).slice(2);
-    const leave = () => {
-      if (link.lives.delete(live)) link.post({ leave: blog, id });
-    };
+    const leave = () => link.post({ leave: blog, id });
     link.lives.add(live);
     live.addEventListener("state", (e) => {
-      if (e.detail.newState === "disconnected") leave();
+      if (e.detail.newState === "disconnected" && link.lives.delete(live)) leave();
     });
+    // Leaving the page, or into the back-forward cache: back from there, ask again.
     window.addEventListener("pagehide", leave);
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted && link.lives.has(live)) live.open();
+    });
     return () => link.post({ want: blog, since: live.seq, id });
   };
 
