@@ -51,15 +51,12 @@ class StreamCapGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         connections = scope.get("state", {}).get(CONNECTIONS_KEY)
-        if (
-            scope["type"] == "http"
-            and connections is not None
-            and STREAM.match(scope["path"])
-            and streams_full(connections, services_of(scope).settings)
-        ):
-            services_of(scope).metrics.connection_refusals.labels(reason=STREAMS_FULL.code).inc()
-            await error_response(STREAMS_FULL)(scope, receive, send)
-            return
+        if scope["type"] == "http" and connections is not None and STREAM.match(scope["path"]):
+            services = services_of(scope)
+            if streams_full(connections, services.settings):
+                services.metrics.connection_refusals.labels(reason=STREAMS_FULL.code).inc()
+                await error_response(STREAMS_FULL)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

@@ -26,8 +26,9 @@
    * in a sandboxed frame, or for a connection made with a WebSocket of the caller's, each tab
    * connects by itself; so does a tab whose blog the shared stream cannot take (over its
    * limit of blogs). On the channel: {want, since, id} a tab follows a blog from since; {leave,
-   * id}; {ask} the holder asks every tab for its blog; {data} a message of the stream;
-   * {closed: [code, reason]} the stream closed. */
+   * id}; {ask} the holder asks every tab for its blog; {blog, data} a message of the stream;
+   * {blog, error: [code, reason]} the stream refused the blog; {closed: [code, reason]} the
+   * stream closed. */
   const links = {};
   // A blog the shared stream refuses with 4500 (app/realtime/codes.py INVALID_REQUEST): over
   // its limit of blogs, as its seq is always well-formed.
@@ -48,10 +49,15 @@
       const opening = socket = new WebSocket(base.replace(/^http/, "ws") + "/api/v1/streams/ws");
       opening.onopen = () => post({ ask: true });
       opening.onmessage = (message) => {
-        const { blog, seq, type } = JSON.parse(message.data);
-        if (type === "error") heads.delete(blog); // not followed now: the next ask subscribes
-        else heads.set(blog, seq);
-        post({ data: message.data });
+        // Read once here: the tabs route by what is read, and only their own blog's parse.
+        const { blog, seq, type, code, reason } = JSON.parse(message.data);
+        if (type === "error") {
+          heads.delete(blog); // not followed now: the next ask subscribes
+          post({ blog, error: [code, reason] });
+        } else {
+          heads.set(blog, seq);
+          post({ blog, data: message.data });
+        }
       };
       opening.onclose = (close) => {
         if (socket !== opening) return;
@@ -82,7 +88,8 @@
         else if (since !== null && since >= heads.get(message.want)) {
           followers.get(message.want).add(message.id);
           const head = heads.get(message.want);
-          return post({ data: JSON.stringify({ type: "hello", blog: message.want, seq: head }) });
+          const hello = JSON.stringify({ type: "hello", blog: message.want, seq: head });
+          return post({ blog: message.want, data: hello });
         }
         followers.get(message.want).add(message.id);
         if (!asked.size) setTimeout(subscribe, ASKS_GATHERED_MS);
@@ -99,17 +106,16 @@
     };
     const take = (message) => {
       if (holding) hold(message);
-      const event = message.data && JSON.parse(message.data);
       for (const live of lives) {
         if (live.choice || !live.link) continue; // on a stream of its own (SSE through a proxy)
         if (message.ask) live.open();
         else if (message.closed) live.ended(...message.closed);
-        else if (!event || event.blog !== live.options.blog) continue;
-        else if (event.type === "error" && event.code === OVER_LIMIT) {
+        else if (message.blog !== live.options.blog) continue;
+        else if (message.error && message.error[0] === OVER_LIMIT) {
           live.link = null; // the shared stream is full: this one goes its own way
           live.open();
-        } else if (event.type === "error") live.ended(event.code, event.reason);
-        else live.receive(message.data);
+        } else if (message.error) live.ended(...message.error);
+        else if (message.data) live.receive(message.data);
       }
     };
     // A channel never hears its own messages: this tab takes what it posts itself.
