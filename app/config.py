@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # memory:// counts per process; with several processes use the broker's redis:// URL.
     rate_limit_storage_url: str = "memory://"
     rate_limit_key_prefix: str = "bulletin"
+    # How long a request waits on the counters' Redis before the limit fails open (short:
+    # a slow Redis must not hold every request up).
+    rate_limit_storage_timeout_seconds: Annotated[float, Field(gt=0, le=10)] = 0.5
     rate_limit_reads: str = "600/minute"
     rate_limit_stream_connects: str = "300/minute"
     # Open WebSocket and SSE streams per address, counted in each process.

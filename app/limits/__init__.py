@@ -52,7 +52,6 @@ UNKNOWN_TOKEN_SECONDS = 1.0
 STORAGE_RETRY_SECONDS = 5.0
 # An address at its open-stream cap is told to come back after this long.
 STREAM_CAP_RETRY_SECONDS = 10
-REDIS_TIMEOUT_SECONDS = 0.5
 
 
 # The refusals metric's name for each counted limit (the storage keys keep the short one).
@@ -154,10 +153,9 @@ def open_storage(settings: Settings) -> tuple[Storage, redis.ConnectionPool | No
     if url.startswith("memory://"):
         return MemoryWindowCounters(), None
     # Our own pool, with short timeouts: a slow Redis must not hold requests up for long.
+    timeout = settings.rate_limit_storage_timeout_seconds
     pool = redis.ConnectionPool.from_url(
-        url,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        url, socket_timeout=timeout, socket_connect_timeout=timeout
     )
     storage = RedisStorage(
         "async+" + url,

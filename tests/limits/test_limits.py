@@ -170,6 +170,8 @@ async def test_redis_storage_shares_the_counts_between_app_instances(
         rate_limit_reads="3/minute",
         rate_limit_storage_url=REDIS_URL,
         rate_limit_key_prefix=f"bulletin-test-{uuid.uuid4().hex}",
+        # The suite loads 2 cores: the product's 0.5 s could fail the limit open here.
+        rate_limit_storage_timeout_seconds=5,
     )
     async with (
         running_app(settings) as one,

@@ -54,6 +54,7 @@ def stack(
         hub_check_seconds="0.5",
         rate_limit_enabled="true",
         rate_limit_storage_url=module_redis.url,
+        rate_limit_storage_timeout_seconds="5",  # a loaded machine must not fail it open
         rate_limit_reads=f"{READS}/hour",
         # nginx connects from 127.0.0.1: only it is believed.
         forwarded_allow_ips="127.0.0.1",
