@@ -5,12 +5,14 @@ issue our own `BEGIN`, so a write session can take the write lock up front
 (`BEGIN IMMEDIATE`): two writers then queue on the busy timeout instead of
 failing when a read transaction tries to upgrade. Within one process, SQLite writers
 also queue for their turn before taking a connection, so a writer held up by another
-process's lock never starves reads of connections.
+process's lock never starves reads of connections. On PostgreSQL the writers of one blog
+queue the same way, per blog: its row lock then only ever has another process's writer
+to wait for, and sixteen writers of one blog hold one connection, not sixteen.
 """
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -57,23 +59,57 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 
 class _LeanCursor(aiosqlite.Cursor):
+    _conn: "_LeanConnection"
+
     async def close(self) -> None:
         self._cursor.close()  # frees the statement: no I/O, no need for the thread
 
+    async def execute(self, sql: str, parameters: Any = None) -> aiosqlite.Cursor:
+        await super().execute(sql, parameters)
+        if sql.startswith("BEGIN IMMEDIATE"):
+            self._conn.holds_write_lock = True
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._conn.holds_write_lock:
+            return fn(*args, **kwargs)
+        return await self._conn._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
 
 class _LeanConnection(aiosqlite.Connection):
-    """An aiosqlite connection that makes and closes cursors where it is called.
+    """An aiosqlite connection that calls SQLite where it is called when no wait can come.
 
     aiosqlite sends every call to the connection's thread and back, two thread switches
-    each; SQLAlchemy makes and closes a cursor around every statement, so that was three
-    round trips a statement where one (the statement itself) does I/O. The connection is
-    opened with `check_same_thread=False` (as SQLAlchemy does) and SQLite is built
-    serialised (`sqlite3.threadsafety == 3`), so a cursor may be made on the loop's thread.
+    each: for SQLAlchemy that was three round trips a statement (make a cursor, execute,
+    close it), and one more to fetch. The connection is opened with
+    `check_same_thread=False` (as SQLAlchemy does) and SQLite is built serialised
+    (`sqlite3.threadsafety == 3`), so it may be called from the loop's thread:
+    - cursors are made and closed there (no I/O);
+    - in a transaction that holds the write lock (after its `BEGIN IMMEDIATE`), statements
+      and fetches run there too: nothing can make them wait (WAL readers never block, and
+      the lock is ours), and they only read and change pages (the WAL is written at
+      COMMIT). The `BEGIN IMMEDIATE` itself, which may wait on another process's lock, and
+      `COMMIT` or `ROLLBACK`, which write the WAL and may checkpoint, stay on the
+      connection's thread, as do reads outside write transactions.
     """
+
+    holds_write_lock = False
 
     @aiosqlite_contextmanager
     async def cursor(self) -> aiosqlite.Cursor:
         return _LeanCursor(self, self._conn.cursor())
+
+    async def commit(self) -> None:
+        self.holds_write_lock = False
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self.holds_write_lock = False
+        await super().rollback()
+
+    async def close(self) -> None:
+        self.holds_write_lock = False
+        await super().close()
 
 
 async def _connect_lean(engine: AsyncEngine) -> aiosqlite.Connection:
@@ -116,6 +152,33 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+class _Turn:
+    """A first-come-first-served lock that calls `on_idle` when its last holder or waiter
+    leaves (a blog's queue is forgotten when nobody writes to it)."""
+
+    def __init__(self, on_idle: Callable[["_Turn"], object]) -> None:
+        self._lock = asyncio.Lock()
+        self._users = 0
+        self._on_idle = on_idle
+
+    async def acquire(self) -> None:
+        self._users += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    def release(self) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            self._on_idle(self)
+
+
 # Marks the queries of a process's own sweeps, so a count of what a request costs leaves them out.
 BACKGROUND = "bulletin_background"
 
@@ -130,6 +193,8 @@ class Database:
         # connection, instead of each holding one while it waits on the file lock: the
         # pool stays free for reads, probes and new streams while a writer is held up.
         self._writer_turn = asyncio.Semaphore(1) if self.is_sqlite else None
+        # PostgreSQL: one queue per blog (by its slug), dropped when nobody is in it.
+        self._blog_turns: dict[str, _Turn] = {}
         self.writers_waiting = 0
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         writer_bind = (
@@ -148,22 +213,39 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        if self._writer_turn is None:
+    async def write_session(self, blog: str | None = None) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        `blog` names the blog (slug) the transaction will lock, if it is known: on
+        PostgreSQL this process's writers of that blog then take turns, first come first
+        served, before they take a connection (on SQLite every writer takes turns)."""
+        turn = self._writer_turn if self._writer_turn is not None else self._blog_turn(blog)
+        if turn is None:
             async with self._writer() as session, session.begin():
                 yield session
             return
         self.writers_waiting += 1
         try:
-            await self._writer_turn.acquire()
+            await turn.acquire()
         finally:
             self.writers_waiting -= 1
         try:
             async with self._writer() as session, session.begin():
                 yield session
         finally:
-            self._writer_turn.release()
+            turn.release()
+
+    def _blog_turn(self, blog: str | None) -> _Turn | None:
+        if blog is None:
+            return None
+        turn = self._blog_turns.get(blog)
+        if turn is None:
+            turn = self._blog_turns[blog] = _Turn(lambda idle: self._forget_turn(blog, idle))
+        return turn
+
+    def _forget_turn(self, blog: str, turn: _Turn) -> None:
+        if self._blog_turns.get(blog) is turn:
+            del self._blog_turns[blog]
 
     def pool_checked_out(self) -> int:
         """Connections checked out of the pool now (for the pool gauges)."""

@@ -193,7 +193,7 @@ class Metrics:
         )
         self.writers_waiting = Gauge(
             "bulletin_writers_waiting",
-            "Writes queued for this process's turn to write (SQLite has one writer).",
+            "Writes queued for this process's turn to write (SQLite: any; PostgreSQL: the blog's).",
             registry=self.registry,
         )
         self.broker_refused = Counter(

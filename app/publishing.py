@@ -208,7 +208,7 @@ class Publisher:
         changes = data.model_dump(exclude_unset=True)
         _refuse_nulls(changes, nullable={"coverage_end", "previous_slug"})
         committed: list[Announcement] = []
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await _lock_blog(session, slug)
             permissions.check_blog_change(actor, blog, changes)
             if if_match is not None and not if_match.matches(blog_tag(blog.version)):
@@ -275,7 +275,7 @@ class Publisher:
         """Change a blog's newsroom settings (an owner's): private, so nothing is logged
         in its change log; the audit log records it."""
         changes = data.model_dump(exclude_unset=True)
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await _lock_blog(session, slug)
             permissions.require_role(actor, blog, "owner", "Changing a blog's settings")
             before = {name: getattr(blog, name) for name in changes}
@@ -321,7 +321,7 @@ class Publisher:
         # transaction holds the database's write lock from its BEGIN, so there is nothing
         # to gain: it locks first too.
         lock_first = data.pinned or idempotency_key is not None or self.database.is_sqlite
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await (_lock_blog(session, slug) if lock_first else _find_blog(session, slug))
             may_write(blog)
             if idempotency_key is not None:
@@ -427,7 +427,7 @@ class Publisher:
         embeds = await self._embed_snapshots(
             slug, data.media if isinstance(data.media, list) else [], may_write, entry_id
         )
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await _lock_blog(session, slug)
             # Before the entry is looked for: who may not write here learns nothing of it.
             may_write(blog)
@@ -569,7 +569,7 @@ class Publisher:
         """Undo a held or scheduled publish before it goes out: the entry goes back to the
         state it was published from (a new entry: a draft), and nothing was ever sent.
         Once it is published this is 409 `already_published`."""
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await _lock_blog(session, slug)
             permissions.require_role(actor, blog, "contributor", "Cancelling a publish")
             entry = await find_entry(session, blog, entry_id, include_drafts=True)
@@ -694,7 +694,7 @@ class Publisher:
     ) -> None:
         """Tombstone an entry. Deleting it again changes nothing and succeeds."""
         committed: list[Announcement] = []
-        async with self.database.write_session() as session:
+        async with self.database.write_session(slug) as session:
             blog = await _lock_blog(session, slug)
             permissions.require_role(actor, blog, "contributor", "Deleting entries")
             entry = await find_in_blog(session, Entry, blog, entry_id, what="entry")
@@ -857,17 +857,15 @@ class Publisher:
     def _public_forms(self, blog: Blog, entry: Entry) -> dict[str, Any]:
         """The entry as every public event of it shows it now."""
         public = to_entry_public(entry, blog.slug)
+        # The key-events list and the headline list show an entry the same way.
+        headline_html = self.renderer.render_key_event(
+            public, blog.timezone, language=blog.language
+        )
         return {
             "entry": public,
             "html": self.renderer.render_entry(public, blog.timezone, language=blog.language),
-            "key_event_html": self.renderer.render_key_event(
-                public, blog.timezone, language=blog.language
-            )
-            if public.key_event
-            else None,
-            "headline_html": self.renderer.render_key_event(
-                public, blog.timezone, language=blog.language
-            ),
+            "key_event_html": headline_html if public.key_event else None,
+            "headline_html": headline_html,
         }
 
     # --- events ------------------------------------------------------------

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import connect
@@ -85,3 +86,88 @@ async def test_reads_probes_and_new_streams_are_served_while_writers_wait_on_a_l
             other.close()
         answers = await asyncio.gather(*posts)
     assert [answer.status_code for answer in answers] == [201] * WRITERS
+
+
+# --- PostgreSQL: the writers of one blog queue in the process, per blog ---------------------
+
+OTHER_SLUG = "river-levels"
+# Backends waiting on a lock in the database.
+LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
+
+
+@pytest.fixture
+def postgres_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database("postgresql", request, tmp_path)
+
+
+@pytest.fixture
+async def postgres_server(postgres_database: str) -> AsyncIterator[LiveServer]:
+    settings = served_settings(postgres_database)
+    async with live_server(settings) as running:
+        publisher = running.app.state.services.publisher
+        await publisher.create_blog(BlogCreate(slug=SLUG, title="Dam release"))
+        await publisher.create_blog(BlogCreate(slug=OTHER_SLUG, title="River levels"))
+        yield running
+
+
+async def gauge(server: LiveServer, name: str) -> int:
+    metrics = (await server.client.get("/metrics")).text
+    return int(float(re.search(rf"^{name} (\S+)$", metrics, re.M).group(1)))
+
+
+async def test_postgres_writers_of_one_blog_queue_in_order_on_one_connection(
+    postgres_server: LiveServer,
+) -> None:
+    server = postgres_server
+    url = server.app.state.services.settings.database_url.replace("+asyncpg", "")
+    # Another process's writer holds the blog's row lock, as Bulletin's own writers take it.
+    other = await asyncpg.connect(url)
+    transaction = other.transaction()
+    await transaction.start()
+    await other.execute("SELECT 1 FROM blogs WHERE slug = $1 FOR NO KEY UPDATE", SLUG)
+    async with httpx.AsyncClient(base_url=server.http, timeout=60) as client:
+        idle_connections = await gauge(server, "bulletin_db_pool_checked_out")
+        posts: list[asyncio.Task[httpx.Response]] = []
+        try:
+            for number in range(WRITERS):
+                posts.append(
+                    asyncio.create_task(
+                        client.post(
+                            f"/api/v1/blogs/{SLUG}/entries",
+                            json={"body": f"<p>Gate {number} open.</p>"},
+                            headers=ADMIN,
+                        )
+                    )
+                )
+                # One at a time, so the order they came in is known: the first waits on the
+                # row lock in the database, each next one in the process's queue.
+                async with asyncio.timeout(20):
+                    while not (
+                        await writers_waiting(server) == number
+                        and await other.fetchval(LOCK_WAITERS) == 1
+                    ):
+                        await asyncio.sleep(0.01)
+            # Twenty writers of the blog hold one connection between them, not twenty.
+            assert await gauge(server, "bulletin_db_pool_checked_out") <= idle_connections + 1
+            # Another blog's writer does not queue behind them.
+            other_blog = await client.post(
+                f"/api/v1/blogs/{OTHER_SLUG}/entries",
+                json={"body": "<p>The river is falling.</p>"},
+                headers=ADMIN,
+            )
+            assert other_blog.status_code == 201
+            assert not any(post.done() for post in posts)
+        finally:
+            await transaction.rollback()
+            await other.close()
+        answers = await asyncio.gather(*posts)
+        assert [answer.status_code for answer in answers] == [201] * WRITERS
+        # Served first come, first served: the log numbers them in the order they were sent.
+        events = (await client.get(f"/api/v1/blogs/{SLUG}/events?since=0")).json()["items"]
+    by_entry = {event["entry"]["id"]: event["seq"] for event in events}
+    seqs = [by_entry[answer.json()["id"]] for answer in answers]
+    assert seqs == sorted(seqs) == list(range(1, WRITERS + 1))
+    assert await writers_waiting(server) == 0
