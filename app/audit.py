@@ -23,12 +23,13 @@ Actions:
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cursors import decode_audit_cursor, encode_audit_cursor
+from app.db import append_row
 from app.models import AuditRecord, Blog, User, utc_now
 from app.people.roles import Principal
 from app.schemas import AuditRecordPublic, AuditRecordsPublic
@@ -45,20 +46,25 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Add the record of one change to the session, to commit with the change itself."""
-    session.add(
-        AuditRecord(
-            created_at=utc_now(),
-            action=action,
-            actor_user_id=actor.user_id,
-            actor_token_id=actor.token_id,
-            via=actor.via,
-            address=actor.address,
-            blog_id=blog_id,
-            entry_id=entry_id,
-            seq=seq,
-            details=details or {},
-        )
+    append_row(
+        session,
+        AUDIT_RECORDS,
+        {
+            "created_at": utc_now(),
+            "action": action,
+            "actor_user_id": actor.user_id,
+            "actor_token_id": actor.token_id,
+            "via": actor.via,
+            "address": actor.address,
+            "blog_id": blog_id,
+            "entry_id": entry_id,
+            "seq": seq,
+            "details": details or {},
+        },
     )
+
+
+AUDIT_RECORDS = cast(Table, AuditRecord.__table__)
 
 
 def record_sign_in(session: AsyncSession, actor: Principal) -> None:

@@ -18,13 +18,14 @@ from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager as aiosqlite_contextmanager
-from sqlalchemy import Connection, event, exc
+from sqlalchemy import Connection, Table, event, exc, insert
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_BEGIN_OPTION = "bulletin_sqlite_begin"
@@ -177,6 +178,39 @@ class _Turn:
         self._users -= 1
         if self._users == 0:
             self._on_idle(self)
+
+
+# --- rows a transaction only adds --------------------------------------------------------
+# The change log, the audit log and the revisions are only ever added to by a write, and
+# nothing in the write reads a row back as an object: queued here, they are written with
+# one Core INSERT per table (SQLAlchemy's unit of work cost more than the statement did),
+# before the session's next query and before COMMIT, so the transaction reads what it
+# wrote as it would have with `session.add`.
+_APPENDED = "bulletin_appended_rows"
+
+
+def append_row(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Queue one row of `table` to be inserted within this session's transaction."""
+    queued: dict[Table, list[dict[str, Any]]] = session.sync_session.info.setdefault(_APPENDED, {})
+    queued.setdefault(table, []).append(row)
+
+
+def _write_appended(session: Session) -> None:
+    queued = session.info.pop(_APPENDED, None)
+    if queued:
+        connection = session.connection()
+        for table, rows in queued.items():
+            connection.execute(insert(table), rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_a_query(state: ORMExecuteState) -> None:
+    _write_appended(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write_appended(session)
 
 
 # Marks the queries of a process's own sweeps, so a count of what a request costs leaves them out.

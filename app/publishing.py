@@ -23,15 +23,15 @@ Private changes are told, after the commit, to the newsroom's private channel on
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import MISSING
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit, revisions
-from app.db import Database
+from app.db import Database, append_row
 from app.embeds.resolver import EmbedResolver
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.media.references import refuse_images_without_alt_text, resolve_media
@@ -969,6 +969,9 @@ def _wire_bytes(event: EventPublic) -> bytes:
     return event.model_dump_json(exclude=absent).encode()
 
 
+EVENTS = cast(Table, Event.__table__)
+
+
 def _store_event(
     session: AsyncSession,
     blog: Blog,
@@ -978,17 +981,20 @@ def _store_event(
     actor: Principal,
 ) -> Announcement:
     payload = _wire_bytes(event)
-    session.add(
-        Event(
-            blog_id=blog.id,
-            seq=event.seq,
-            type=event.type,
-            entry_id=entry_id,
-            payload=payload,
+    append_row(
+        session,
+        EVENTS,
+        {
+            "blog_id": blog.id,
+            "seq": event.seq,
+            "type": event.type,
+            "entry_id": entry_id,
+            "payload": payload,
+            "created_at": utc_now(),
             # Who made the change is kept beside the payload, never in it.
-            actor_user_id=actor.user_id,
-            actor_token_id=actor.token_id,
-        )
+            "actor_user_id": actor.user_id,
+            "actor_token_id": actor.token_id,
+        },
     )
     return Announcement(blog=blog.slug, blog_id=blog.id, seq=event.seq, payload=payload)
 

@@ -8,9 +8,10 @@ entry holds now, and who made it is who last changed it. Deleting an entry keeps
 import difflib
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import append_row
 from app.errors import NotFound
 from app.models import Entry, EntryRevision
 from app.people.roles import Principal
@@ -32,20 +33,25 @@ def keep(
 ) -> None:
     """Keep the entry as it now is, as version `entry.version`, made by `actor` (with the
     correction note this change added, or marked a minor fix)."""
-    session.add(
-        EntryRevision(
-            entry_id=entry.id,
-            blog_id=entry.blog_id,
-            version=entry.version,
+    append_row(
+        session,
+        ENTRY_REVISIONS,
+        {
+            "entry_id": entry.id,
+            "blog_id": entry.blog_id,
+            "version": entry.version,
             **{name: getattr(entry, name) for name in KEPT_FIELDS},
-            actor_user_id=actor.user_id,
-            actor_token_id=actor.token_id,
-            actor_name=actor_label(actor),
-            created_at=entry.updated_at,
-            correction=correction,
-            minor=minor,
-        )
+            "actor_user_id": actor.user_id,
+            "actor_token_id": actor.token_id,
+            "actor_name": actor_label(actor),
+            "created_at": entry.updated_at,
+            "correction": correction,
+            "minor": minor,
+        },
     )
+
+
+ENTRY_REVISIONS = cast(Table, EntryRevision.__table__)
 
 
 def actor_label(actor: Principal) -> str | None:
