@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     request_body_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Open connections (HTTP and streams) per process; unset: 90% of its open-file limit.
     max_connections: Annotated[int, Field(gt=0)] | None = None
+    # Connections the kernel holds for the process before it accepts them (listen(2)'s
+    # backlog; Linux caps it at net.core.somaxconn). Past it, a new connection's handshake
+    # is dropped and its client tries again 1 s, 3 s, 7 s later: readers reconnecting at
+    # once after a restart wait here.
+    listen_backlog: Annotated[int, Field(gt=0, le=65535)] = 4096
     log_level: str = "info"
     # `json`: one JSON object a line, with the request id (app/logs.py); `text` for people.
     log_format: Literal["text", "json"] = "text"

@@ -55,4 +55,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # X-Forwarded-For is believed only from these proxies (None: uvicorn's default).
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        # Readers reconnecting at once after a restart wait in this queue (BULLETIN_LISTEN_BACKLOG).
+        "backlog": settings.listen_backlog,
     }
