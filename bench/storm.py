@@ -286,6 +286,7 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
         publishing.start()
         time.sleep(2)  # live for a while first
         streams_port = streams.port
+        overflows_before = listen_overflows()
         dropped_at = time.monotonic()
         streams.stop()
         streams.launch(streams_port)
@@ -297,6 +298,7 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
             print(streams.log_tail(40), file=sys.stderr)
             raise TimeoutError(f"{timed_out}: readers' totals {status(head)}") from None
         caught_up_at = time.monotonic()
+        overflows = listen_overflows() - overflows_before
         final = status(head)
         counted = metrics(streams.port)
         queries = {
@@ -318,6 +320,9 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
             "reconnects": final["dropped"],
             "head_when_back": head,
             "publish_failures": publishing.failures,
+            # Handshakes the kernel dropped, the accept queue being full, from the drop on
+            # (the whole machine's count: nothing else here opens connections meanwhile).
+            "listen_overflows": overflows,
         }
     finally:
         publishing.stopping.set()
@@ -328,6 +333,17 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
                 process.kill()
         streams.stop()
         publisher.stop()
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped for a full accept queue (TcpExt
+    ListenOverflows in /proc/net/netstat; what `nstat` shows)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            counts = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(counts["ListenOverflows"])
+    return 0
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
