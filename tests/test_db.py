@@ -10,8 +10,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 
+from app import audit
+from app.db import Database
+from app.models import AuditRecord
+from app.people.roles import SYSTEM
 from app.schemas import BlogCreate
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN
@@ -171,3 +176,31 @@ async def test_postgres_writers_of_one_blog_queue_in_order_on_one_connection(
     seqs = [by_entry[answer.json()["id"]] for answer in answers]
     assert seqs == sorted(seqs) == list(range(1, WRITERS + 1))
     assert await writers_waiting(server) == 0
+
+
+# --- rows a transaction only adds (the logs, the revisions) -----------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database(request.param, request, tmp_path)
+
+
+async def test_a_write_reads_back_the_log_rows_it_added_and_a_failed_one_leaves_none(
+    any_database: str,
+) -> None:
+    database = Database(any_database)
+    try:
+        async with database.write_session() as session:
+            audit.record(session, SYSTEM, "blog.settings_changed", details={"fields": []})
+            # Read in the same transaction, before its commit: there, as with session.add.
+            assert await session.scalar(select(func.count()).select_from(AuditRecord)) == 1
+        with pytest.raises(RuntimeError):
+            async with database.write_session() as session:
+                audit.record(session, SYSTEM, "blog.settings_changed", details={"fields": []})
+                raise RuntimeError("the change failed after its record was added")
+        async with database.read_session() as session:
+            actions = (await session.scalars(select(AuditRecord.action))).all()
+        assert actions == ["blog.settings_changed"]
+    finally:
+        await database.dispose()
