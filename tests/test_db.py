@@ -1,4 +1,6 @@
-"""SQLite has one writer: writers held up by another process's lock must not starve reads."""
+"""Write sessions: SQLite's writers held up by another process's lock must not starve reads;
+PostgreSQL's writers of one blog queue in the process, in order; the rows a write only adds
+(the logs, the revisions) are there for the write's own reads."""
 
 import asyncio
 import json
