@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ from tests.support.factories import ADMIN_TOKEN
 from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "dam-release"
+OTHER_SLUG = "river-levels"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 WRITERS = 20
 
@@ -34,13 +36,25 @@ def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database("sqlite", request, tmp_path)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each kind (a test that asks for PostgreSQL alone says so)."""
+    return fresh_database(request.param, request, tmp_path)
+
+
+@asynccontextmanager
+async def serving(database_url: str) -> AsyncIterator[LiveServer]:
+    """A served app on this database, with two blogs."""
+    async with live_server(served_settings(database_url)) as running:
+        publisher = running.app.state.services.publisher
+        await publisher.create_blog(BlogCreate(slug=SLUG, title="Dam release"))
+        await publisher.create_blog(BlogCreate(slug=OTHER_SLUG, title="River levels"))
+        yield running
+
+
 @pytest.fixture
 async def server(sqlite_url: str) -> AsyncIterator[LiveServer]:
-    settings = served_settings(sqlite_url)
-    async with live_server(settings) as running:
-        await running.app.state.services.publisher.create_blog(
-            BlogCreate(slug=SLUG, title="Dam release")
-        )
+    async with serving(sqlite_url) as running:
         yield running
 
 
@@ -97,7 +111,6 @@ async def test_reads_probes_and_new_streams_are_served_while_writers_wait_on_a_l
 
 # --- PostgreSQL: the writers of one blog queue in the process, per blog ---------------------
 
-OTHER_SLUG = "river-levels"
 # Backends waiting on a lock in the database.
 LOCK_WAITERS = (
     "SELECT count(*) FROM pg_stat_activity"
@@ -106,17 +119,8 @@ LOCK_WAITERS = (
 
 
 @pytest.fixture
-def postgres_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database("postgresql", request, tmp_path)
-
-
-@pytest.fixture
-async def postgres_server(postgres_database: str) -> AsyncIterator[LiveServer]:
-    settings = served_settings(postgres_database)
-    async with live_server(settings) as running:
-        publisher = running.app.state.services.publisher
-        await publisher.create_blog(BlogCreate(slug=SLUG, title="Dam release"))
-        await publisher.create_blog(BlogCreate(slug=OTHER_SLUG, title="River levels"))
+async def postgres_server(any_database: str) -> AsyncIterator[LiveServer]:
+    async with serving(any_database) as running:
         yield running
 
 
@@ -125,6 +129,7 @@ async def gauge(server: LiveServer, name: str) -> int:
     return int(float(re.search(rf"^{name} (\S+)$", metrics, re.M).group(1)))
 
 
+@pytest.mark.parametrize("any_database", ["postgresql"], indirect=True)
 async def test_postgres_writers_of_one_blog_queue_in_order_on_one_connection(
     postgres_server: LiveServer,
 ) -> None:
@@ -181,11 +186,6 @@ async def test_postgres_writers_of_one_blog_queue_in_order_on_one_connection(
 
 
 # --- rows a transaction only adds (the logs, the revisions) -----------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request.param, request, tmp_path)
 
 
 async def test_a_write_reads_back_the_log_rows_it_added_and_a_failed_one_leaves_none(
