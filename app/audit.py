@@ -23,9 +23,9 @@ Actions:
 """
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cursors import decode_audit_cursor, encode_audit_cursor
@@ -48,7 +48,7 @@ def record(
     """Add the record of one change to the session, to commit with the change itself."""
     append_row(
         session,
-        AUDIT_RECORDS,
+        AuditRecord,
         {
             "created_at": utc_now(),
             "action": action,
@@ -62,9 +62,6 @@ def record(
             "details": details or {},
         },
     )
-
-
-AUDIT_RECORDS = cast(Table, AuditRecord.__table__)
 
 
 def record_sign_in(session: AsyncSession, actor: Principal) -> None:

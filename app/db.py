@@ -108,10 +108,6 @@ class _LeanConnection(aiosqlite.Connection):
         self.holds_write_lock = False
         await super().rollback()
 
-    async def close(self) -> None:
-        self.holds_write_lock = False
-        await super().close()
-
 
 async def _connect_lean(engine: AsyncEngine) -> aiosqlite.Connection:
     args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -154,13 +150,13 @@ def is_outage(error: BaseException) -> bool:
 
 
 class _Turn:
-    """A first-come-first-served lock that calls `on_idle` when its last holder or waiter
-    leaves (a blog's queue is forgotten when nobody writes to it)."""
+    """A first-come-first-served lock kept in `turns` under `key` while anyone holds it or
+    waits for it (a blog's queue is forgotten when nobody writes to it)."""
 
-    def __init__(self, on_idle: Callable[["_Turn"], object]) -> None:
+    def __init__(self, turns: dict[str, "_Turn"], key: str) -> None:
         self._lock = asyncio.Lock()
         self._users = 0
-        self._on_idle = on_idle
+        self._turns, self._key = turns, key
 
     async def acquire(self) -> None:
         self._users += 1
@@ -176,8 +172,8 @@ class _Turn:
 
     def _leave(self) -> None:
         self._users -= 1
-        if self._users == 0:
-            self._on_idle(self)
+        if self._users == 0 and self._turns.get(self._key) is self:
+            del self._turns[self._key]
 
 
 # --- rows a transaction only adds --------------------------------------------------------
@@ -189,10 +185,11 @@ class _Turn:
 _APPENDED = "bulletin_appended_rows"
 
 
-def append_row(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
-    """Queue one row of `table` to be inserted within this session's transaction."""
+def append_row(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> None:
+    """Queue one row of `model`'s table to be inserted within this session's transaction
+    (the columns' defaults apply, as with `session.add`)."""
     queued: dict[Table, list[dict[str, Any]]] = session.sync_session.info.setdefault(_APPENDED, {})
-    queued.setdefault(table, []).append(row)
+    queued.setdefault(model.__table__, []).append(row)
 
 
 def _write_appended(session: Session) -> None:
@@ -274,12 +271,8 @@ class Database:
             return None
         turn = self._blog_turns.get(blog)
         if turn is None:
-            turn = self._blog_turns[blog] = _Turn(lambda idle: self._forget_turn(blog, idle))
+            turn = self._blog_turns[blog] = _Turn(self._blog_turns, blog)
         return turn
-
-    def _forget_turn(self, blog: str, turn: _Turn) -> None:
-        if self._blog_turns.get(blog) is turn:
-            del self._blog_turns[blog]
 
     def pool_checked_out(self) -> int:
         """Connections checked out of the pool now (for the pool gauges)."""

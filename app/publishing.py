@@ -23,10 +23,10 @@ Private changes are told, after the commit, to the newsroom's private channel on
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from pydantic import MISSING
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -969,9 +969,6 @@ def _wire_bytes(event: EventPublic) -> bytes:
     return event.model_dump_json(exclude=absent).encode()
 
 
-EVENTS = cast(Table, Event.__table__)
-
-
 def _store_event(
     session: AsyncSession,
     blog: Blog,
@@ -983,14 +980,13 @@ def _store_event(
     payload = _wire_bytes(event)
     append_row(
         session,
-        EVENTS,
+        Event,
         {
             "blog_id": blog.id,
             "seq": event.seq,
             "type": event.type,
             "entry_id": entry_id,
             "payload": payload,
-            "created_at": utc_now(),
             # Who made the change is kept beside the payload, never in it.
             "actor_user_id": actor.user_id,
             "actor_token_id": actor.token_id,

@@ -8,7 +8,7 @@ entry holds now, and who made it is who last changed it. Deleting an entry keeps
 import difflib
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import append_row
@@ -35,7 +35,7 @@ def keep(
     correction note this change added, or marked a minor fix)."""
     append_row(
         session,
-        ENTRY_REVISIONS,
+        EntryRevision,
         {
             "entry_id": entry.id,
             "blog_id": entry.blog_id,
@@ -49,9 +49,6 @@ def keep(
             "minor": minor,
         },
     )
-
-
-ENTRY_REVISIONS = cast(Table, EntryRevision.__table__)
 
 
 def actor_label(actor: Principal) -> str | None:

@@ -4,7 +4,6 @@ PostgreSQL's writers of one blog queue in the process, in order; the rows a writ
 
 import asyncio
 import json
-import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from app.db import Database
 from app.models import AuditRecord
 from app.people.roles import SYSTEM
 from app.schemas import BlogCreate
+from tests.support.clients import read_metrics
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN
 from tests.support.servers import LiveServer, live_server, served_settings
@@ -58,9 +58,12 @@ async def server(sqlite_url: str) -> AsyncIterator[LiveServer]:
         yield running
 
 
+async def gauge(server: LiveServer, name: str) -> int:
+    return int((await read_metrics(server.client))[name])
+
+
 async def writers_waiting(server: LiveServer) -> int:
-    metrics = (await server.client.get("/metrics")).text
-    return int(float(re.search(r"^bulletin_writers_waiting (\S+)$", metrics, re.M).group(1)))
+    return await gauge(server, "bulletin_writers_waiting")
 
 
 async def test_reads_probes_and_new_streams_are_served_while_writers_wait_on_a_lock(
@@ -122,11 +125,6 @@ LOCK_WAITERS = (
 async def postgres_server(any_database: str) -> AsyncIterator[LiveServer]:
     async with serving(any_database) as running:
         yield running
-
-
-async def gauge(server: LiveServer, name: str) -> int:
-    metrics = (await server.client.get("/metrics")).text
-    return int(float(re.search(rf"^{name} (\S+)$", metrics, re.M).group(1)))
 
 
 @pytest.mark.parametrize("any_database", ["postgresql"], indirect=True)
