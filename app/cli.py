@@ -14,7 +14,7 @@ from app.people.memberships import MembershipStore
 from app.people.passwords import check_password_rule
 from app.people.roles import COMMAND_LINE, ROLES
 from app.people.users import UserStore
-from app.serving import uvicorn_options
+from app.serving import removed_setting_warnings, uvicorn_options
 from app.tokens import TokenStore
 
 
@@ -46,6 +46,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         # The workers read their settings from the environment: they link to this address.
         os.environ["BULLETIN_PUBLIC_BASE_URL"] = base_url
     if warning := public_base_url_warning(settings, args.host, base_url):
+        print(f"bulletin: {warning}", file=sys.stderr)
+    for warning in removed_setting_warnings(os.environ):
         print(f"bulletin: {warning}", file=sys.stderr)
     print(
         f"bulletin: serving {base_url}/ (blogs), {base_url}/newsroom (publish), "

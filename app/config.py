@@ -119,9 +119,6 @@ class Settings(BaseSettings):
     # How often each process compares its blogs with the log, catching lost announcements.
     hub_check_seconds: Annotated[float, Field(gt=0)] = 2.0
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
-    # What serves WebSocket streams after the handshake: `lean` (app/realtime/lean_edge.py)
-    # or `websockets` (uvicorn's protocol with a websockets ServerProtocol per connection).
-    stream_edge: Literal["websockets", "lean"] = "lean"
     # How long a "who is editing" flag lives unless its holder renews it (app/presence.py).
     editing_seconds: Annotated[float, Field(gt=0)] = 30.0
     # How often each process reports its readers and receipts to the others.

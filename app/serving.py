@@ -1,17 +1,19 @@
 """How uvicorn serves Bulletin: one set of options for `bulletin serve`, every test server
 and the benchmarks, so what is tested at the socket level is what production runs."""
 
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
 from app.config import Settings
 
-# Stream connections are served by Bulletin's own edge, without an ASGI task each
-# (BULLETIN_STREAM_EDGE=websockets, kept for a release).
+# Stream connections are answered by Bulletin's own edge, without an ASGI task each; after
+# the handshake a stream costs little more than its socket (app/realtime/lean_edge.py).
 STREAM_EDGE = "app.realtime.uvicorn_edge:StreamProtocol"
-# The same handshake, then each stream costs little more than its socket (the default).
-LEAN_STREAM_EDGE = "app.realtime.lean_edge:LeanStreamProtocol"
-STREAM_EDGES = {"websockets": STREAM_EDGE, "lean": LEAN_STREAM_EDGE}
+# Read by releases before 2026-12-04, which could keep the edge the lean one replaced.
+REMOVED_SETTINGS = {
+    "BULLETIN_STREAM_EDGE": "every stream now runs on the lean edge; unset it",
+}
 GUARDED_HTTP = "app.limits.connections:GuardedHttpProtocol"
 # Long-lived SSE responses would otherwise hold a shutdown open indefinitely.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -38,13 +40,22 @@ def require_audited_versions(module_file: str) -> None:
         )
 
 
+def removed_setting_warnings(environment: Mapping[str, str]) -> list[str]:
+    """What to tell an operator whose environment still sets what Bulletin no longer reads."""
+    return [
+        f"{name} is no longer read: {advice}"
+        for name, advice in REMOVED_SETTINGS.items()
+        if name in environment
+    ]
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`, less the app and the address."""
     return {
         "log_level": settings.log_level,
         # Bounded request heads, head and body deadlines, a connection cap (app/limits).
         "http": GUARDED_HTTP,
-        "ws": STREAM_EDGES[settings.stream_edge],
+        "ws": STREAM_EDGE,
         # Broadcasts are written once to every reader: never compress per connection.
         "ws_per_message_deflate": False,
         "ws_max_size": WS_MAX_BYTES,

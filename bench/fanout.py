@@ -8,7 +8,7 @@ Markdown table and saves it to bench/results/.
     make bench                                  # N = 1,000 / 5,000 / 10,000
     make bench BENCH_ARGS="--quick"             # a smoke run with small N
     .venv/bin/python bench/fanout.py --readers 10000 --servers bulletin,nchan
-    .venv/bin/python bench/fanout.py --readers 5000 --servers bulletin,bulletin-lean,nchan
+    .venv/bin/python bench/fanout.py --readers 5000 --servers bulletin,bulletin-redis,nchan
 """
 
 import argparse
@@ -44,9 +44,7 @@ from servers import (
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVER_KEYS = (
     "bulletin",
-    "bulletin-lean",
     "bulletin-redis",
-    "bulletin-lean-redis",
     "tutorial",
     "nchan",
 )
@@ -271,15 +269,11 @@ def build_servers(
     size = args.message_bytes
     makers: dict[str, Callable[[Path], Server]] = {
         "bulletin": lambda d: Bulletin(d, size),
-        "bulletin-lean": lambda d: Bulletin(d, size, stream_edge="lean"),
         "tutorial": lambda d: FastApiTutorial(d, size),
         "nchan": lambda d: Nchan(d, size),
     }
     if broker_url:
         makers["bulletin-redis"] = lambda d: Bulletin(d, size, args.workers, broker_url)
-        makers["bulletin-lean-redis"] = lambda d: Bulletin(
-            d, size, args.workers, broker_url, stream_edge="lean"
-        )
     return [(key, makers[key]) for key in args.server_keys if key in makers]
 
 
@@ -298,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         try:
             broker_url = None
-            if {"bulletin-redis", "bulletin-lean-redis"} & set(args.server_keys):
+            if "bulletin-redis" in args.server_keys:
                 if not redis_up():
                     redis_process = start_redis(workdir)
                 if redis_up():

@@ -155,16 +155,11 @@ class Bulletin(Server):
         message_bytes: int,
         workers: int = 1,
         broker_url: str | None = None,
-        stream_edge: str = "websockets",
     ) -> None:
         super().__init__(workdir, message_bytes)
         self.workers = workers
         self.broker_url = broker_url
-        # BULLETIN_STREAM_EDGE: `lean` (the default, app/realtime/lean_edge.py) or `websockets`.
-        self.stream_edge = stream_edge
         self.name = "Bulletin" if workers == 1 else f"Bulletin, {workers} workers on Redis"
-        if stream_edge != "websockets":
-            self.name += f", {stream_edge} edge"
         self.token = secrets.token_urlsafe(30)[:40]
         # Unique per phase: Redis pub/sub channels are shared by every database number.
         self.slug = f"bench-{secrets.token_hex(4)}"
@@ -186,7 +181,6 @@ class Bulletin(Server):
             # A heartbeat round is one extra write per reader; keep it out of a short window.
             "BULLETIN_HEARTBEAT_SECONDS": "600",
             "BULLETIN_RATE_LIMIT_ENABLED": "false",  # 10,000 readers from one address
-            "BULLETIN_STREAM_EDGE": self.stream_edge,
         }
         if self.broker_url:
             env["BULLETIN_BROKER_URL"] = self.broker_url

@@ -9,7 +9,7 @@ the head at the moment the server was back, events lost or doubled, and the data
 the restarted server made for the resumes (its `bulletin_catch_up_queries_total`).
 
     .venv/bin/python bench/storm.py --readers 10000
-    .venv/bin/python bench/storm.py --readers 2000 --stream-edge websockets
+    .venv/bin/python bench/storm.py --readers 2000 --interval 0.05
 """
 
 import argparse
@@ -45,7 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="reader processes")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between entries")
     parser.add_argument("--message-bytes", type=int, default=1500)
-    parser.add_argument("--stream-edge", default="lean", choices=["lean", "websockets"])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--out", type=Path)
@@ -250,8 +249,8 @@ class Publishing(threading.Thread):
 
 def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[str, object]:
     size = args.message_bytes
-    publisher = Bulletin(workdir, size, broker_url=broker_url, stream_edge=args.stream_edge)
-    streams = Bulletin(workdir, size, broker_url=broker_url, stream_edge=args.stream_edge)
+    publisher = Bulletin(workdir, size, broker_url=broker_url)
+    streams = Bulletin(workdir, size, broker_url=broker_url)
     streams.log_path = workdir / "streams.log"
     crowds: list[tuple[multiprocessing.Process, Connection]] = []
     publishing = Publishing(publisher, args.interval)
@@ -308,7 +307,6 @@ def run_storm(args: argparse.Namespace, workdir: Path, broker_url: str) -> dict[
         catch_up_seconds = caught_up_at - dropped_at
         return {
             "readers": args.readers,
-            "edge": args.stream_edge,
             "down_seconds": round(back_at - dropped_at, 2),
             "caught_up_seconds": round(catch_up_seconds, 2),
             "after_back_seconds": round(caught_up_at - back_at, 2),

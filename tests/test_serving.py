@@ -5,13 +5,14 @@ import subprocess
 import weakref
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app import main
 from app.config import Settings
 from app.main import create_app
 from tests.support.databases import fresh_database
-from tests.support.servers import live_server, served_settings
+from tests.support.servers import ServerProcess, live_server, serve_environment, served_settings
 
 
 def listen_queue_size(port: int) -> int:
@@ -74,3 +75,16 @@ def test_bulletin_serve_builds_a_serving_app(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(main, "create_app", lambda settings, serving=False: built.append(serving))
     main.app_from_environment()
     assert built == [True]
+
+
+def test_serve_with_the_removed_edge_setting_serves_and_says_it_is_no_longer_read(
+    database_url: str, tmp_path: Path
+) -> None:
+    environment = serve_environment(database_url, migrate_on_start="true")
+    log = tmp_path / "serve.log"
+    with ServerProcess(environment | {"BULLETIN_STREAM_EDGE": "websockets"}, log) as server:
+        assert httpx.get(f"{server.http}/readyz", timeout=10).status_code == 200
+    assert (
+        "bulletin: BULLETIN_STREAM_EDGE is no longer read: every stream now runs on the lean "
+        "edge; unset it"
+    ) in log.read_text()

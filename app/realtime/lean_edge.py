@@ -1,9 +1,9 @@
 """The lean stream edge: after the handshake, a stream costs little more than its socket.
 
 uvicorn keeps the listener, HTTP and the handshake (StreamProtocol in uvicorn_edge.py
-answers it, refuses, limits and admits exactly as the `websockets` edge does). Once a
-stream path is upgraded, the transport is handed to a `LeanStream`: a small object with
-slots and no `websockets` ServerProtocol, no ASGI queue and no timers of its own. One
+answers it, refuses, limits and admits). Once a stream path is upgraded, the transport is
+handed to a `LeanStream`: a small object with slots and no `websockets` ServerProtocol, no
+ASGI queue and no timers of its own. One
 `Sweep` per server sends the pings, drops readers whose pong is late and aborts closes the
 peer never finished, for every stream at once.
 
@@ -13,21 +13,18 @@ text messages (app/realtime/multiplex.py). Any other data message is refused wit
 READERS_DO_NOT_SEND, subscribe messages past the connection's budget with TOO_MANY_MESSAGES
 (nothing it sent after either is acted on); unmasked frames, reserved bits, unknown opcodes
 and malformed control frames close with 1002 (protocol error), a frame over ws_max_size
-with 1009 (message too big), as RFC 6455 and the `websockets` edge do.
+with 1009 (message too big), as RFC 6455 and the `websockets` library do.
 
 A reader that offers permessage-deflate (every browser does) is answered with
 `server_no_context_takeover` and `client_no_context_takeover`: each event is then compressed
 once, into one frame that every such reader takes (Form.WEBSOCKET_DEFLATED), as nginx + nchan
 do; no connection keeps a compressor or its window.
-
-The default; BULLETIN_STREAM_EDGE=websockets chooses the edge it replaces (app/serving.py).
 """
 
 import asyncio
 import struct
 import zlib
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
 from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import (
@@ -37,14 +34,11 @@ from websockets.extensions.permessage_deflate import (
 from websockets.frames import Close
 
 from app.limits import StreamPass
-from app.paths import MULTI_WEBSOCKET_STREAM, WEBSOCKET_STREAM
 from app.realtime.channel import Receipt
 from app.realtime.codes import CloseCode
 from app.realtime.frames import DEFLATE_WINDOW_BITS, Form
 from app.realtime.hub import Hub
 from app.realtime.multiplex import NOT_A_READER_MESSAGE, Subscriptions
-from app.realtime.streams import attach_websocket_reader
-from app.realtime.uvicorn_edge import StreamProtocol, follow_blogs, write_frame
 
 # Every ping is the same frame (server frames are unmasked): built once for all streams.
 PING = b"\x89\x00"
@@ -225,8 +219,17 @@ class LeanStream(asyncio.Protocol):
     # --- the hub's reader interface -----------------------------------------------
 
     def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
-        """Write a prebuilt frame now; refuse (and close with RESUME) past the buffer limit."""
-        return write_frame(self, data)
+        """Write a prebuilt frame now; refuse, closing with RESUME, when the unsent bytes
+        would pass the limit: a reader that far behind reconnects with its seq."""
+        transport = self.transport
+        if self.close_sent or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() + len(data) > self.limit_bytes:
+            self.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
+            return False
+        # These readers take WebSocket frames: the hub only ever gives them bytes.
+        transport.write(data)  # type: ignore[arg-type]
+        return True
 
     def close(self, code: CloseCode, reason: str) -> None:
         """Start the close handshake; the sweep aborts the stream if the peer never answers."""
@@ -438,85 +441,3 @@ def deflates_once(extensions: list[Any]) -> bool:
         and (extension.local_max_window_bits or 15) >= DEFLATE_WINDOW_BITS
         for extension in extensions
     )
-
-
-class LeanStreamProtocol(StreamProtocol):
-    """The `websockets` edge's handshake, refusals and limits; then the transport goes to a
-    LeanStream, and this object (with its ServerProtocol) is dropped."""
-
-    lean_stream: LeanStream | None = None
-
-    def handle_connect(self, event: Any) -> None:
-        path = unquote(event.path.partition("?")[0])
-        if WEBSOCKET_STREAM.match(path) or path == MULTI_WEBSOCKET_STREAM:
-            # Other WebSocket paths keep uvicorn's setting (no per-connection compression).
-            self.conn.available_extensions = DEFLATE_ONCE
-        super().handle_connect(event)
-
-    def open_stream(self, hub: Hub, slug: str | None, query: str) -> None:
-        """Send the handshake response; on 101, hand the connection over to a LeanStream."""
-        if not self.answer_handshake():
-            return
-        services = self.app_state["services"]
-        limit_bytes = services.settings.reader_buffer_bytes
-        # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.
-        self.transport.set_write_buffer_limits(high=limit_bytes // 2, low=limit_bytes // 4)
-        deflated = deflates_once(self.conn.extensions)
-        # Its compressor and window are never used: every frame is built once, by the hub.
-        self.conn.extensions = []
-        sweep = self.app_state.get(SWEEP_KEY)
-        if sweep is None:
-            sweep = Sweep(self.loop, self.config.ws_ping_interval, self.config.ws_ping_timeout)
-            self.app_state[SWEEP_KEY] = sweep
-        stream = (DeflatedLeanStream if deflated else LeanStream)(
-            self.transport,
-            hub,
-            slug,
-            limit_bytes=limit_bytes,
-            max_size=self.config.ws_max_size,
-            sweep=sweep,
-            connections=self.connections,
-            stream_pass=self.stream_pass,
-        )
-        # The stream releases the pass and leaves the hub itself, when its connection ends.
-        self.stream_pass = None
-        self.connections.discard(self)
-        # uvicorn's shutdown calls shutdown() on every member; the set is typed for its own.
-        self.connections.add(stream)  # type: ignore[arg-type]
-        sweep.add(stream)
-        self.stream_slug = slug
-        self.lean_stream = stream
-        # Called from data_received, the HTTP protocol sets this protocol on the transport
-        # just after; hand over once it has (until then, data_received forwards).
-        self.loop.call_soon(self.transport.set_protocol, stream)
-        if slug is None:
-            stream.subscriptions = follow_blogs(hub, stream, query)
-            return
-        since = parse_qs(query).get("since", [None])[-1]
-        task = self.loop.create_task(attach_websocket_reader(hub, slug, stream, since))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def data_received(self, data: bytes) -> None:
-        stream = self.lean_stream
-        if stream is not None:
-            stream.data_received(data)
-        else:
-            super().data_received(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        stream = self.lean_stream
-        if stream is not None:
-            stream.connection_lost(exc)
-        else:
-            super().connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        if self.lean_stream is not None:
-            self.lean_stream.pause_writing()
-        super().pause_writing()
-
-    def resume_writing(self) -> None:
-        if self.lean_stream is not None:
-            self.lean_stream.resume_writing()
-        super().resume_writing()

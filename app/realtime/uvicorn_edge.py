@@ -1,43 +1,46 @@
-"""Bulletin's WebSocket edge: stream connections handled by the protocol, without ASGI.
+"""Bulletin's WebSocket edge: the protocol class uvicorn runs for every WebSocket.
 
 uvicorn lets an application supply its WebSocket protocol class (`Config(ws=...)`).
 This one is uvicorn's sans-I/O implementation, except for stream paths
 (`/api/v1/blogs/{slug}/ws`, and `/api/v1/streams/ws` for several blogs on one connection,
-app/realtime/multiplex.py): there it completes the handshake itself and
-registers the connection with the hub directly. There is no ASGI task and no
-coroutine per reader; the hub writes each event's prebuilt frame straight to
-the transport, and a reader whose unsent bytes pass its limit is closed with
-RESUME instead of being waited for. Every other WebSocket path goes through
-the application as usual.
+app/realtime/multiplex.py): there it answers the handshake itself (the origin check, the
+rate limits, the refusals as JSON), then hands the socket to a `LeanStream`
+(app/realtime/lean_edge.py), and this object, with its `websockets` ServerProtocol, is
+dropped. There is no ASGI task and no coroutine per reader. Every other WebSocket path goes
+through the application as usual.
 
-This reaches into uvicorn's protocol state (`conn`, `transport`, `close_sent`,
-the keepalive timers), so uvicorn and websockets are pinned, importing this module
-with other versions fails, and tests/realtime/test_uvicorn_edge_contract.py lists
-every inherited name it uses (every stream test also runs through it).
+This reaches into uvicorn's protocol state (`conn`, `transport`, `connections`, the
+handshake flags), so uvicorn and websockets are pinned, importing this module with other
+versions fails, and tests/realtime/test_uvicorn_edge.py lists every inherited name it uses
+(every stream test also runs through it).
 """
 
 import asyncio
 import contextvars
 import json
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
-from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
 from app.errors import BulletinError
 from app.limits import RateLimits, Refusal, StreamPass
 from app.logs import REQUEST_ID_HEADER, accepted_request_id, request_id
 from app.paths import MULTI_WEBSOCKET_STREAM, WEBSOCKET_STREAM
-from app.realtime.channel import Receipt
-from app.realtime.codes import CloseCode
-from app.realtime.frames import Form
 from app.realtime.hub import Hub
-from app.realtime.multiplex import NOT_A_READER_MESSAGE, Subscriptions, parse_blog_list
+from app.realtime.lean_edge import (
+    DEFLATE_ONCE,
+    SWEEP_KEY,
+    DeflatedLeanStream,
+    LeanStream,
+    Sweep,
+    deflates_once,
+)
+from app.realtime.multiplex import Subscriptions, parse_blog_list
 from app.realtime.streams import attach_websocket_reader, origin_refusal
 from app.services import Services
 from app.serving import require_audited_versions
@@ -45,32 +48,8 @@ from app.serving import require_audited_versions
 require_audited_versions(__file__)
 
 
-class FrameWriter(Protocol):
-    """A stream connection of either edge, as `write_frame` uses it."""
-
-    transport: asyncio.Transport
-    close_sent: bool
-    limit_bytes: int
-
-    def close(self, code: CloseCode, reason: str) -> None: ...
-
-
-def write_frame(stream: FrameWriter, data: bytes | str) -> bool:
-    """Write a prebuilt frame to the stream now; refuse, closing it with RESUME, when its
-    unsent bytes would pass its limit: a reader that far behind reconnects with its seq."""
-    transport = stream.transport
-    if stream.close_sent or transport.is_closing():
-        return False
-    if transport.get_write_buffer_size() + len(data) > stream.limit_bytes:
-        stream.close(CloseCode.RESUME, "too far behind: reconnect with your last seq")
-        return False
-    # These readers take Form.WEBSOCKET_FRAME: the hub only ever gives them bytes.
-    transport.write(data)  # type: ignore[arg-type]
-    return True
-
-
 class StreamProtocol(WebSocketsSansIOProtocol):
-    form = Form.WEBSOCKET_FRAME
+    """uvicorn's WebSocket protocol, but stream paths are answered here and handed over."""
 
     def __init__(
         self,
@@ -80,18 +59,12 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        # Broadcasts are framed once for every reader: never negotiate per-connection deflate.
+        # Broadcasts are framed once for every reader: never negotiate per-connection deflate
+        # (stream paths get the one deflate that fits that, in handle_connect).
         self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=self.logger)
-        self.stream_slug: str | None = None
-        # On a stream of several blogs, instead of stream_slug.
-        self.subscriptions: Subscriptions | None = None
-        self.follows_many = False
         self.stream_pass: StreamPass | None = None
-        self.limit_bytes = 0
-
-    def streaming(self) -> bool:
-        """Whether this connection is a stream (of one blog or several), not an app's socket."""
-        return self.stream_slug is not None or self.subscriptions is not None
+        # Once upgraded: the stream that has the transport, where its callbacks go.
+        self.lean_stream: LeanStream | None = None
 
     # --- the stream path --------------------------------------------------------
 
@@ -103,6 +76,8 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         if (match is None and path != MULTI_WEBSOCKET_STREAM) or services is None:
             super().handle_connect(event)
             return
+        # Other WebSocket paths keep uvicorn's setting (no per-connection compression).
+        self.conn.available_extensions = DEFLATE_ONCE
         # None: the stream of several blogs, named in the query.
         slug = unquote(match.group(1)) if match is not None else None
         # No ASGI middleware runs here: the stream takes its request id itself, echoes it in
@@ -191,97 +166,78 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         return True
 
     def open_stream(self, hub: Hub, slug: str | None, query: str) -> None:
-        """Send the handshake response; on 101, register the connection with the hub
-        (`slug` None: with each blog the query names)."""
+        """Send the handshake response; on 101, hand the connection over to a LeanStream
+        (`slug` None: a stream of each blog the query names)."""
         if not self.answer_handshake():
             return
-        self.limit_bytes = self.app_state["services"].settings.reader_buffer_bytes
+        services = self.app_state["services"]
+        limit_bytes = services.settings.reader_buffer_bytes
         # Backpressure (pause_writing) starts at half the limit; replays wait for it to clear.
-        self.transport.set_write_buffer_limits(
-            high=self.limit_bytes // 2, low=self.limit_bytes // 4
+        self.transport.set_write_buffer_limits(high=limit_bytes // 2, low=limit_bytes // 4)
+        deflated = deflates_once(self.conn.extensions)
+        # Its compressor and window are never used: every frame is built once, by the hub.
+        self.conn.extensions = []
+        sweep = self.app_state.get(SWEEP_KEY)
+        if sweep is None:
+            sweep = Sweep(self.loop, self.config.ws_ping_interval, self.config.ws_ping_timeout)
+            self.app_state[SWEEP_KEY] = sweep
+        stream = (DeflatedLeanStream if deflated else LeanStream)(
+            self.transport,
+            hub,
+            slug,
+            limit_bytes=limit_bytes,
+            max_size=self.config.ws_max_size,
+            sweep=sweep,
+            connections=self.connections,
+            stream_pass=self.stream_pass,
         )
-        self.start_keepalive()
+        # The stream releases the pass and leaves the hub itself, when its connection ends.
+        self.stream_pass = None
+        self.connections.discard(self)
+        # uvicorn's shutdown calls shutdown() on every member; the set is typed for its own.
+        self.connections.add(stream)  # type: ignore[arg-type]
+        sweep.add(stream)
+        self.lean_stream = stream
+        # Called from data_received, the HTTP protocol sets this protocol on the transport
+        # just after; hand over once it has (until then, data_received forwards).
+        self.loop.call_soon(self.transport.set_protocol, stream)
         if slug is None:
-            self.follows_many = True
-            self.subscriptions = follow_blogs(hub, self, query)
+            stream.subscriptions = follow_blogs(hub, stream, query)
             return
-        self.stream_slug = slug
         since = parse_qs(query).get("since", [None])[-1]
-        task = self.loop.create_task(attach_websocket_reader(hub, self.stream_slug, self, since))
+        task = self.loop.create_task(attach_websocket_reader(hub, slug, stream, since))
         self.tasks.add(task)
-        task.add_done_callback(self.on_task_complete)
+        task.add_done_callback(self.tasks.discard)
 
-    # --- the hub's reader interface -----------------------------------------------
+    # --- until the transport is handed over ------------------------------------------
 
-    def write(self, data: bytes | str, receipt: Receipt | None = None) -> bool:
-        """Write a prebuilt frame now (the hub counts its receipt); refuse (and close with
-        RESUME) past the buffer limit."""
-        return write_frame(self, data)
-
-    def close(self, code: CloseCode, reason: str) -> None:
-        if self.close_sent or self.transport.is_closing():
-            return
-        self.conn.send_close(code, reason.encode()[:120].decode(errors="ignore"))
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        self.close_sent = True
-        # The peer should answer with its own close frame; stop waiting after close_timeout.
-        # Abort, not close: a peer that stopped reading would hold a close's flush for ever.
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
-
-    async def wait_writable(self) -> bool:
-        await self.writable.wait()
-        return not (self.close_sent or self.transport.is_closing())
-
-    # --- what readers send --------------------------------------------------------
-
-    def handle_text(self, event: Frame) -> None:
-        if self.subscriptions is not None:
-            if self.close_sent:
-                return  # the rest of what it sent before it saw our close
-            # Whole messages only: a subscribe is far smaller than one frame.
-            if not event.fin:
-                self.close(CloseCode.READERS_DO_NOT_SEND, NOT_A_READER_MESSAGE)
-            elif refusal := self.subscriptions.receive(bytes(event.data)):
-                self.close(*refusal)
-        elif self.stream_slug is None:
-            super().handle_text(event)
+    def data_received(self, data: bytes) -> None:
+        stream = self.lean_stream
+        if stream is not None:
+            stream.data_received(data)
         else:
-            self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
-
-    def handle_bytes(self, event: Frame) -> None:
-        if not self.streaming():
-            super().handle_bytes(event)
-        else:
-            self.close(CloseCode.READERS_DO_NOT_SEND, "this stream is one-way")
-
-    def handle_ping(self) -> None:
-        """Answer a reader's ping, within the same buffer limit as the events it is sent."""
-        if not self.streaming():
-            super().handle_ping()
-            return
-        pong = b"".join(self.conn.data_to_send())
-        if self.transport.get_write_buffer_size() + len(pong) > self.limit_bytes:
-            # It pings and never reads what it is sent: drop it at once, buffer and all.
-            self.transport.abort()
-            return
-        self.transport.write(pong)
-
-    def keepalive_timeout(self) -> None:
-        super().keepalive_timeout()
-        if self.streaming():
-            # No pong in time: the peer is gone or not reading, so nothing needs flushing.
-            self.transport.abort()
+            super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        stream = self.lean_stream
+        if stream is not None:
+            stream.connection_lost(exc)
+            return
         super().connection_lost(exc)
+        # Admitted, then gone before the handshake's answer.
         if self.stream_pass is not None:
             self.stream_pass.release()
-        if self.subscriptions is not None:
-            self.subscriptions.leave()
-        if self.stream_slug is not None:
-            services: Services | None = self.app_state.get("services")
-            if services is not None:
-                services.hub.detach(self.stream_slug, self)
+            self.stream_pass = None
+
+    def pause_writing(self) -> None:
+        if self.lean_stream is not None:
+            self.lean_stream.pause_writing()
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.lean_stream is not None:
+            self.lean_stream.resume_writing()
+        super().resume_writing()
 
 
 def blog_list_refusal(query: str) -> BulletinError | None:

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.schemas import BlogCreate, EntryCreate
 from tests.support.clients import read_metrics
 from tests.support.factories import ADMIN_TOKEN
-from tests.support.servers import EDGES, LiveServer, live_server, served_settings
+from tests.support.servers import LiveServer, live_server, served_settings
 
 SLUG = "storm-desk"
 HEAD_LIMIT = 8 * 1024
@@ -269,14 +269,11 @@ async def test_past_the_connection_cap_new_connections_get_503_and_readers_keep_
             assert status == 200
 
 
-@pytest.mark.parametrize("edge", ["edge", "edge-websockets"])
-async def test_readers_never_take_the_connections_a_publish_needs(
-    database_url: str, edge: str
-) -> None:
+async def test_readers_never_take_the_connections_a_publish_needs(database_url: str) -> None:
     # A cap of 20 keeps one connection (a twentieth) from streams: readers fill 19.
     settings = served_settings(database_url, request_head_seconds=30.0, max_connections=20)
     assert settings.stream_cap == 19
-    async with live_server(settings, ws=EDGES[edge]) as server:
+    async with live_server(settings) as server:
         services = server.app.state.services
         await services.publisher.create_blog(BlogCreate(slug=SLUG, title="Storm desk"))
         await server.client.get("/healthz")  # the test's keep-alive client holds one

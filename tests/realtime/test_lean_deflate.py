@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from app.serving import LEAN_STREAM_EDGE
 from tests.support.databases import fresh_database
 from tests.support.factories import SLUG, create_blog, publish_entry
 from tests.support.servers import LiveServer, live_server, served_settings
@@ -120,7 +119,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    async with live_server(served_settings(database_url), LEAN_STREAM_EDGE) as running:
+    async with live_server(served_settings(database_url)) as running:
         await create_blog(running.client)
         yield running
 

@@ -1,6 +1,6 @@
-"""The lean stream edge (BULLETIN_STREAM_EDGE=lean) against a real server, side by side with
-the `websockets` edge: the same events, resumes, pings, refusals and close codes, with the
-`websockets` client and with raw sockets for what a well-behaved client never sends."""
+"""The stream edge against a real server: events, resumes, pings, refusals and close codes,
+with the `websockets` client and with raw sockets for what a well-behaved client never sends
+(the edge it replaced, removed on 2026-12-04, passed each of these too)."""
 
 import asyncio
 import json
@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import pydantic
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
@@ -18,17 +17,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.config import Settings
 from app.main import create_app
-from app.realtime.lean_edge import DeflatedLeanStream, LeanStreamProtocol
+from app.realtime.lean_edge import DeflatedLeanStream
 from app.realtime.uvicorn_edge import StreamProtocol
-from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE, uvicorn_options
+from app.serving import removed_setting_warnings, uvicorn_options
 from tests.support.clients import StalledReader, next_message, read_metrics, slow_readers_closed
 from tests.support.databases import fresh_database
 from tests.support.factories import ADMIN_TOKEN, SLUG, create_blog, publish_entry
 from tests.support.servers import LiveServer, live_server, served_settings
 from tests.support.waiting import eventually
 
-# Both edges: the lean one must behave exactly as the one it replaces.
-EDGES = {"websockets": STREAM_EDGE, "lean": LEAN_STREAM_EDGE}
 PATH = f"/api/v1/blogs/{SLUG}/ws"
 LONG = "<p>" + "Turnout figures from every ward, as the counts come in. " * 40 + "</p>"
 PING_SECONDS = 0.3
@@ -116,18 +113,13 @@ async def raw_reader(server: LiveServer, path: str = PATH) -> RawReader:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database("sqlite", request, tmp_path)  # the edge is what varies
-
-
-@pytest.fixture(params=list(EDGES))
-def edge(request: pytest.FixtureRequest) -> str:
-    return EDGES[request.param]
+    return fresh_database("sqlite", request, tmp_path)  # the edge is what is tested here
 
 
 @pytest.fixture
-async def server(database_url: str, edge: str) -> AsyncIterator[LiveServer]:
-    """A served app with a blog and fast pings (SQLite; the edge is what varies)."""
-    async with live_server(served_settings(database_url), edge, PING_SECONDS) as running:
+async def server(database_url: str) -> AsyncIterator[LiveServer]:
+    """A served app with a blog and fast pings (SQLite)."""
+    async with live_server(served_settings(database_url), ping_seconds=PING_SECONDS) as running:
         await create_blog(running.client)
         yield running
 
@@ -136,9 +128,9 @@ async def server(database_url: str, edge: str) -> AsyncIterator[LiveServer]:
 
 
 async def test_a_reader_gets_hello_events_and_resumes_by_since(
-    stack_settings: Settings, edge: str
+    stack_settings: Settings,
 ) -> None:
-    async with live_server(stack_settings, edge) as server:
+    async with live_server(stack_settings) as server:
         await create_blog(server.client)
         async with connect(f"{server.ws}{PATH}") as ws:
             assert await next_message(ws) == {"type": "hello", "seq": 0}
@@ -151,10 +143,10 @@ async def test_a_reader_gets_hello_events_and_resumes_by_since(
 
 
 async def test_a_reader_that_stops_reading_is_closed_with_resume_while_another_keeps_up(
-    stack_settings: Settings, edge: str
+    stack_settings: Settings,
 ) -> None:
     small = stack_settings.model_copy(update={"reader_buffer_bytes": 16_384})
-    async with live_server(small, edge) as server:
+    async with live_server(small) as server:
         await create_blog(server.client)
         stalled = await asyncio.to_thread(StalledReader, server.port, f"{PATH}?since=0")
         async with connect(f"{server.ws}{PATH}?since=0", max_size=None) as keeping_up:
@@ -316,10 +308,10 @@ async def test_the_websockets_client_closes_cleanly(server: LiveServer) -> None:
 
 
 async def test_stopping_the_server_closes_readers_with_the_restart_code(
-    database_url: str, edge: str
+    database_url: str,
 ) -> None:
     async with AsyncExitStack() as stack:
-        server = await stack.enter_async_context(live_server(served_settings(database_url), edge))
+        server = await stack.enter_async_context(live_server(served_settings(database_url)))
         await create_blog(server.client)
         ws = await connect(f"{server.ws}{PATH}")
         await next_message(ws)
@@ -331,10 +323,10 @@ async def test_stopping_the_server_closes_readers_with_the_restart_code(
 
 
 async def test_a_page_on_another_origin_is_refused_with_a_json_403(
-    database_url: str, edge: str
+    database_url: str,
 ) -> None:
     settings = served_settings(database_url, stream_origins=["https://partner.example"])
-    async with live_server(settings, edge) as server:
+    async with live_server(settings) as server:
         await create_blog(server.client)
         with pytest.raises(InvalidStatus) as refused:
             await connect(f"{server.ws}{PATH}", origin="https://elsewhere.example")  # type: ignore[arg-type]
@@ -346,7 +338,7 @@ async def test_a_page_on_another_origin_is_refused_with_a_json_403(
 
 
 async def test_an_address_past_its_open_streams_is_refused_until_one_closes(
-    database_url: str, edge: str
+    database_url: str,
 ) -> None:
     settings = Settings(
         database_url=database_url,
@@ -354,7 +346,7 @@ async def test_an_address_past_its_open_streams_is_refused_until_one_closes(
         max_streams_per_ip=1,
         rate_limit_stream_connects="1000/minute",
     )
-    async with live_server(settings, edge) as server:
+    async with live_server(settings) as server:
         await create_blog(server.client)
         async with connect(f"{server.ws}{PATH}") as first:
             await next_message(first)
@@ -401,7 +393,7 @@ async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
         )
 
     async with (
-        live_server(served_settings(database_url), LEAN_STREAM_EDGE) as server,
+        live_server(served_settings(database_url)) as server,
         AsyncExitStack() as stack,
     ):
         await create_blog(server.client)
@@ -417,19 +409,23 @@ async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
         assert all(type(reader) is DeflatedLeanStream for reader in readers)
 
 
-# --- choosing the edge --------------------------------------------------------------
+# --- the edge bulletin serve runs --------------------------------------------------
 
 
-def test_bulletin_serve_runs_the_edge_bulletin_stream_edge_names(
+def test_bulletin_serve_runs_the_stream_edge_and_says_the_old_choice_is_gone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    default = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
-    default.load()
-    assert default.ws_protocol_class is LeanStreamProtocol
+    config = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    config.load()
+    assert config.ws_protocol_class is StreamProtocol
+    # An environment kept from a release that could choose the other edge still starts, on
+    # this edge, and the operator is told the setting is no longer read.
     monkeypatch.setenv("BULLETIN_STREAM_EDGE", "websockets")
+    assert removed_setting_warnings(os.environ) == [
+        "BULLETIN_STREAM_EDGE is no longer read: every stream now runs on the lean edge; unset it"
+    ]
     kept = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
     kept.load()
     assert kept.ws_protocol_class is StreamProtocol
-    monkeypatch.setenv("BULLETIN_STREAM_EDGE", "fast")
-    with pytest.raises(pydantic.ValidationError, match="stream_edge"):
-        Settings()
+    monkeypatch.delenv("BULLETIN_STREAM_EDGE")
+    assert removed_setting_warnings(os.environ) == []

@@ -18,23 +18,20 @@ from app.realtime.multiplex import (
     TOO_MANY_MESSAGES_REASON,
     MessageBudget,
 )
-from app.serving import LEAN_STREAM_EDGE, STREAM_EDGE
 from tests.support.clients import StalledReader, next_message, read_metrics, slow_readers_closed
 from tests.support.databases import STACKS
 from tests.support.factories import create_blog, publish_entry
 from tests.support.servers import EDGES, LiveServer, live_server
 
-# Every way a WebSocket stream is served: the `websockets` edge, the lean edge, plain ASGI.
-ALL_EDGES = {"websockets": STREAM_EDGE, "lean": LEAN_STREAM_EDGE, "asgi": EDGES["asgi"]}
 STREAMS = "/api/v1/streams"
 BIG = "<p>" + "An update long enough to fill a small buffer quickly. " * 40 + "</p>"
 
 
-@pytest.fixture(params=list(ALL_EDGES))
+@pytest.fixture(params=list(EDGES))
 async def server(
     stack_settings: Settings, request: pytest.FixtureRequest
 ) -> AsyncIterator[LiveServer]:
-    async with live_server(stack_settings, ALL_EDGES[request.param]) as running:
+    async with live_server(stack_settings, EDGES[request.param]) as running:
         await create_blog(running.client, "results", "Results desk")
         await create_blog(running.client, "weather", "Storm watch")
         yield running
@@ -289,12 +286,12 @@ async def test_sse_follows_blogs_from_their_since_pairs_with_an_error_event_per_
     assert error["code"] == 4504
 
 
-@pytest.mark.parametrize("edge", list(ALL_EDGES))
+@pytest.mark.parametrize("edge", list(EDGES))
 async def test_a_connection_that_falls_behind_is_closed_as_one_with_resume(
     stack_settings: Settings, edge: str
 ) -> None:
     small = stack_settings.model_copy(update={"reader_buffer_bytes": 64 * 1024})
-    async with live_server(small, ALL_EDGES[edge]) as server:
+    async with live_server(small, EDGES[edge]) as server:
         await create_blog(server.client, "results", "Results desk")
         await create_blog(server.client, "weather", "Storm watch")
         await fall_behind_and_be_closed(server)

@@ -188,15 +188,14 @@ async def test_the_edge_writes_prebuilt_frames_and_asgi_servers_get_text(
     async with connect(f"{server.ws}/api/v1/blogs/{SLUG}/ws") as ws:
         await next_message(ws)
         metrics = await read_metrics(server.client)
-    # The client offers permessage-deflate as browsers do. The lean edge agrees to it
-    # without context takeover (one compressed frame per event for every such reader);
-    # nothing else compresses per connection.
+    # The client offers permessage-deflate as browsers do. The edge agrees to it without
+    # context takeover (one compressed frame per event for every such reader); nothing
+    # else compresses per connection.
     expected_form, extensions = {
         "edge": (
             "websocket_deflated",
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
         ),
-        "edge-websockets": ("websocket_frame", None),
         "asgi": ("text", None),
     }[request.node.callspec.params["server"]]
     assert metrics[f'bulletin_readers{{form="{expected_form}"}}'] == 1.0

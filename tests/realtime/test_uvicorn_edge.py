@@ -20,7 +20,6 @@ from websockets.server import ServerProtocol
 from app.config import Settings
 from app.limits.connections import GuardedHttpProtocol
 from app.main import create_app
-from app.realtime.lean_edge import LeanStreamProtocol
 from app.realtime.uvicorn_edge import StreamProtocol
 from app.serving import AUDITED, installed_versions, uvicorn_options
 
@@ -35,10 +34,10 @@ INHERITED = {
     "app": "the loaded app, ProxyHeadersMiddleware outermost when proxy headers are on",
     "app_state": "the lifespan state, where the edge finds the services",
     "client": "the peer's address, before proxy headers",
-    "close_sent": "set when the edge sends its own close frame",
-    "close_timeout": "how long to wait for the peer's close frame",
-    "close_timer": "the timer that drops a peer that never answers a close",
+    "close_sent": "set when a refused handshake closes the connection",
+    "config": "ws_ping_interval, ws_ping_timeout and ws_max_size, for the sweep and the parser",
     "conn": "the websockets ServerProtocol, replaced to decline deflate",
+    "connections": "the server's set of open connections: the stream takes this one's place",
     "disconnected": "whether the transport is gone",
     "handshake_complete": "set once the edge sent the handshake response",
     "handshake_initiated": "set once the edge takes the handshake over",
@@ -47,21 +46,18 @@ INHERITED = {
     "on_task_complete": "the callback that removes a finished task from `tasks`",
     "request": "the handshake request",
     "response": "the handshake response",
-    "start_keepalive": "starts uvicorn's pings on a stream connection",
     "tasks": "the server's set of tasks, awaited at shutdown",
-    "transport": "the asyncio transport frames are written to",
-    "writable": "the event uvicorn sets and clears with pause/resume_writing",
+    "transport": "the asyncio transport the handshake is answered on, then handed over",
 }
 OVERRIDDEN = (
     "handle_connect",
-    "handle_text",
-    "handle_bytes",
-    "handle_ping",
-    "keepalive_timeout",
+    "data_received",
     "connection_lost",
+    "pause_writing",
+    "resume_writing",
 )
-# The ServerProtocol methods the edge calls to answer the handshake and to close.
-SERVER_PROTOCOL = ("accept", "reject", "send_response", "data_to_send", "send_close")
+# The ServerProtocol methods the edge calls to answer the handshake.
+SERVER_PROTOCOL = ("accept", "reject", "send_response", "data_to_send")
 
 
 def _names_taken_from_the_base(subclass: type) -> set[str]:
@@ -115,27 +111,6 @@ def test_the_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
     assert taken == set(INHERITED), f"{RE_AUDIT}: list the names it now takes ({sorted(taken)})"
 
 
-# What the lean edge's handshake protocol adds to the names above (app/realtime/lean_edge.py):
-# it hands the transport to a LeanStream and puts that in the server's connections.
-LEAN_INHERITED = {
-    "answer_handshake": "the websockets edge's: sends the handshake answer, True on a 101",
-    "config": "ws_ping_interval, ws_ping_timeout and ws_max_size, for the sweep and the parser",
-    "connections": "the server's set of open connections: the stream takes this one's place",
-    "stream_pass": "the admitted stream's pass, handed to the LeanStream",
-    "stream_slug": "set once the connection is a stream",
-}
-
-
-def test_the_lean_edge_uses_no_inherited_name_that_is_not_listed_here() -> None:
-    taken = _names_taken_from_the_base(LeanStreamProtocol)
-    listed = set(INHERITED) | set(LEAN_INHERITED)
-    assert taken <= listed, f"{RE_AUDIT}: the lean edge now takes {sorted(taken - listed)}"
-    assert set(LEAN_INHERITED) <= taken, "a LEAN_INHERITED name is no longer used"
-    source = inspect.getsource(WebSocketsSansIOProtocol)
-    missing = [name for name in ("config", "connections") if f"self.{name} =" not in source]
-    assert not missing, f"{RE_AUDIT}: uvicorn no longer defines {missing}"
-
-
 def test_every_listed_name_is_still_defined_by_uvicorns_protocol() -> None:
     source = inspect.getsource(WebSocketsSansIOProtocol)
     missing = [
@@ -157,7 +132,7 @@ async def test_a_protocol_built_with_the_served_options_has_every_listed_attribu
     config = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
     config.load()
     protocol = StreamProtocol(config, ServerState(), app_state={})
-    set_later = {"client", "request", "response", "transport", "close_timer"}
+    set_later = {"client", "request", "response", "transport"}
     missing = [name for name in set(INHERITED) - set_later if not hasattr(protocol, name)]
     assert not missing, f"{RE_AUDIT}: a new protocol lacks {missing}"
     assert isinstance(protocol.conn, ServerProtocol)

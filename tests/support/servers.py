@@ -25,17 +25,16 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.serving import STREAM_EDGES, uvicorn_options
+from app.serving import STREAM_EDGE, uvicorn_options
 from tests.support.factories import ADMIN_TOKEN
 from tests.support.waiting import eventually_blocking
 
 BULLETIN = Path(sys.executable).parent / "bulletin"
 STARTUP_SECONDS = 30
-# Bulletin's own edges (`edge` is what `bulletin serve` runs by default, the lean one; `edge-
-# websockets` the one kept for a release) and uvicorn's stock ASGI WebSocket path.
+# Bulletin's own edge (what `bulletin serve` runs) and uvicorn's stock ASGI WebSocket path
+# (what other ASGI servers get: the plain FastAPI route).
 EDGES = {
-    "edge": STREAM_EDGES["lean"],
-    "edge-websockets": STREAM_EDGES["websockets"],
+    "edge": STREAM_EDGE,
     "asgi": "websockets-sansio",
 }
 
