@@ -47,6 +47,7 @@ SERVER_KEYS = (
     "bulletin-redis",
     "tutorial",
     "nchan",
+    "nchan-deflate",
 )
 
 
@@ -271,6 +272,7 @@ def build_servers(
         "bulletin": lambda d: Bulletin(d, size),
         "tutorial": lambda d: FastApiTutorial(d, size),
         "nchan": lambda d: Nchan(d, size),
+        "nchan-deflate": lambda d: Nchan(d, size, deflate=True),
     }
     if broker_url:
         makers["bulletin-redis"] = lambda d: Bulletin(d, size, args.workers, broker_url)
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     # A TERM (or make interrupted) unwinds like Ctrl-C: every finally block stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_open_files(max(args.reader_counts))
-    if "nchan" in args.server_keys:
+    if {"nchan", "nchan-deflate"} & set(args.server_keys):
         ensure_nginx()
     began = time.monotonic()
     results: list[report.PhaseResult] = []

@@ -328,7 +328,7 @@ http {{
             nchan_publisher http;
             nchan_channel_id bench;
             nchan_message_buffer_length 1000;
-            nchan_message_timeout 1h;
+            nchan_message_timeout 1h;{deflate}
         }}
         location = /sub {{
             nchan_subscriber websocket;
@@ -358,13 +358,29 @@ class Nchan(Server):
     name = "nginx + nchan"
     ws_path = "/sub"
 
+    def __init__(self, workdir: Path, message_bytes: int, *, deflate: bool = False) -> None:
+        super().__init__(workdir, message_bytes)
+        # nchan_deflate_message_for_websocket: each message is also compressed once, at
+        # publish, for readers that agreed to permessage-deflate (as Bulletin does).
+        self.deflate = deflate
+        if deflate:
+            self.name = "nginx + nchan, deflate"
+
     def start(self) -> None:
         self.port = free_port()
         # The worker runs as nobody: it must be able to reach its temp paths.
         self.workdir.chmod(0o755)
         config = self.workdir / "nginx.conf"
         config.write_text(
-            NCHAN_CONFIG.format(module=NCHAN_MODULE, dir=self.workdir, host=HOST, port=self.port)
+            NCHAN_CONFIG.format(
+                module=NCHAN_MODULE,
+                dir=self.workdir,
+                host=HOST,
+                port=self.port,
+                deflate="\n            nchan_deflate_message_for_websocket on;"
+                if self.deflate
+                else "",
+            )
         )
         self._spawn(
             [
