@@ -127,9 +127,7 @@ async def server(database_url: str) -> AsyncIterator[LiveServer]:
 # --- events and resumes, on both databases and brokers -------------------------------
 
 
-async def test_a_reader_gets_hello_events_and_resumes_by_since(
-    stack_settings: Settings,
-) -> None:
+async def test_a_reader_gets_hello_events_and_resumes_by_since(stack_settings: Settings) -> None:
     async with live_server(stack_settings) as server:
         await create_blog(server.client)
         async with connect(f"{server.ws}{PATH}") as ws:
@@ -307,9 +305,7 @@ async def test_the_websockets_client_closes_cleanly(server: LiveServer) -> None:
     assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1000
 
 
-async def test_stopping_the_server_closes_readers_with_the_restart_code(
-    database_url: str,
-) -> None:
+async def test_stopping_the_server_closes_readers_with_the_restart_code(database_url: str) -> None:
     async with AsyncExitStack() as stack:
         server = await stack.enter_async_context(live_server(served_settings(database_url)))
         await create_blog(server.client)
@@ -322,9 +318,7 @@ async def test_stopping_the_server_closes_readers_with_the_restart_code(
 # --- refusals and limits at the handshake -----------------------------------------
 
 
-async def test_a_page_on_another_origin_is_refused_with_a_json_403(
-    database_url: str,
-) -> None:
+async def test_a_page_on_another_origin_is_refused_with_a_json_403(database_url: str) -> None:
     settings = served_settings(database_url, stream_origins=["https://partner.example"])
     async with live_server(settings) as server:
         await create_blog(server.client)
@@ -377,9 +371,7 @@ async def open_readers(server: LiveServer, count: int, stack: AsyncExitStack) ->
         await next_message(ws)
 
 
-async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(
-    database_url: str,
-) -> None:
+async def test_lean_streams_add_no_timer_and_hold_no_websockets_protocol(database_url: str) -> None:
     loop = asyncio.get_running_loop()
 
     def edge_timers() -> list[str]:
