@@ -328,7 +328,8 @@ http {{
             nchan_publisher http;
             nchan_channel_id bench;
             nchan_message_buffer_length 1000;
-            nchan_message_timeout 1h;{deflate}
+            nchan_message_timeout 1h;
+            {deflate}
         }}
         location = /sub {{
             nchan_subscriber websocket;
@@ -377,9 +378,7 @@ class Nchan(Server):
                 dir=self.workdir,
                 host=HOST,
                 port=self.port,
-                deflate="\n            nchan_deflate_message_for_websocket on;"
-                if self.deflate
-                else "",
+                deflate="nchan_deflate_message_for_websocket on;" if self.deflate else "",
             )
         )
         self._spawn(

@@ -60,8 +60,12 @@ class StreamProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         # Broadcasts are framed once for every reader: never negotiate per-connection deflate
-        # (stream paths get the one deflate that fits that, in handle_connect).
-        self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=self.logger)
+        # (stream paths get the one deflate that fits that, in handle_connect). Served with
+        # uvicorn_options, uvicorn's own ServerProtocol already offers none.
+        if self.conn.available_extensions:
+            self.conn = ServerProtocol(
+                extensions=[], max_size=config.ws_max_size, logger=self.logger
+            )
         self.stream_pass: StreamPass | None = None
         # Once upgraded: the stream that has the transport, where its callbacks go.
         self.lean_stream: LeanStream | None = None

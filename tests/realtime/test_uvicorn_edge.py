@@ -196,3 +196,16 @@ def test_the_guarded_http_protocol_overrides_methods_uvicorn_still_calls() -> No
     cycle = inspect.getsource(RequestResponseCycle)
     missing = [name for name in CYCLE_ATTRIBUTES if f"self.{name} =" not in cycle]
     assert not missing, f"{RE_AUDIT_HTTP}: the request cycle no longer has {missing}"
+
+
+async def test_a_protocol_declines_per_connection_deflate_even_when_uvicorn_would_offer_it() -> (
+    None
+):
+    options = uvicorn_options(Settings()) | {"ws_per_message_deflate": True}
+    config = uvicorn.Config(create_app(Settings()), **options)
+    config.load()
+    protocol = StreamProtocol(config, ServerState(), app_state={})
+    assert protocol.conn.available_extensions == []
+    served = uvicorn.Config(create_app(Settings()), **uvicorn_options(Settings()))
+    served.load()
+    assert StreamProtocol(served, ServerState(), app_state={}).conn.available_extensions == []
